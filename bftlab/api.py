@@ -1,0 +1,251 @@
+"""The sans-IO contract between protocol cores and runtimes.
+
+A node (replica or client) is a plain synchronous object with one entry point::
+
+    actions = node.step(now, input)
+
+``now`` is the runtime's clock in seconds (simulated or real); ``input`` is one of
+:class:`Start`, :class:`Receive`, :class:`TimerFired` or :class:`Submit`. The node
+returns a list of actions: :class:`Send`, :class:`Broadcast`, :class:`SetTimer`,
+:class:`CancelTimer` and :class:`Observe`. Given the same state and the same
+input a node returns the same actions; it never reads a clock, a global random
+generator, a socket or the simulator. Randomness and keys are injected when it
+is built (see :class:`NodeContext`).
+
+Both the discrete-event simulator and the trio transport execute these actions,
+so protocol code runs unchanged on either.
+
+``Observe`` carries history events (:class:`Issued`, :class:`Executed`,
+:class:`Accepted`) to the metrics and to the safety checker, which judge a run
+only from these events, never from protocol internals.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Protocol, Sequence, Union, runtime_checkable
+
+NodeId = int
+"""Replicas are ``0 .. n-1``; clients follow as ``n .. n+clients-1``."""
+
+TimerName = Hashable
+
+
+# --------------------------------------------------------------------- inputs
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Delivered once, first, when the node boots (or reboots after a crash)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Receive:
+    """A message arrived from ``sender`` (as claimed by the transport link)."""
+
+    sender: NodeId
+    msg: Any
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """A timer set earlier with :class:`SetTimer` expired and was not cancelled."""
+
+    name: TimerName
+
+
+@dataclass(frozen=True, slots=True)
+class Submit:
+    """The workload hands an operation to a client node."""
+
+    op: bytes
+
+
+Input = Union[Start, Receive, TimerFired, Submit]
+
+
+# -------------------------------------------------------------------- actions
+@dataclass(frozen=True, slots=True)
+class Send:
+    to: NodeId
+    msg: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """Send ``msg`` to every node in ``to`` (the runtime encodes it once)."""
+
+    to: tuple[NodeId, ...]
+    msg: Any
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    """(Re)arm the named timer; setting an armed timer replaces it."""
+
+    name: TimerName
+    delay_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    name: TimerName
+
+
+@dataclass(frozen=True, slots=True)
+class Observe:
+    """Report a history event (see below) to metrics and checkers."""
+
+    event: Any
+
+
+Action = Union[Send, Broadcast, SetTimer, CancelTimer, Observe]
+
+
+# ------------------------------------------------------------- history events
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A client issued request ``(client, ts)`` with an operation digest."""
+
+    client: NodeId
+    ts: int
+    op_digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutedEntry:
+    client: NodeId
+    ts: int
+    op_digest: bytes
+    result_digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Executed:
+    """Replica ``node`` executed slot ``seq`` (a batch, possibly empty = null request).
+
+    ``entries`` are the requests executed in that slot, in order. Requests that
+    were already executed earlier (duplicates) are not listed.
+    """
+
+    node: NodeId
+    seq: int
+    view: int
+    entries: tuple[ExecutedEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A client accepted a result for request ``(client, ts)``."""
+
+    client: NodeId
+    ts: int
+    result_digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ViewChanged:
+    """Replica ``node`` entered ``view`` (installed a NEW-VIEW, or started in it)."""
+
+    node: NodeId
+    view: int
+
+
+@dataclass(frozen=True, slots=True)
+class StateTransferred:
+    """Replica ``node`` jumped its state to the stable checkpoint at ``seq``."""
+
+    node: NodeId
+    seq: int
+
+
+# ------------------------------------------------------------------ the seams
+@runtime_checkable
+class Node(Protocol):
+    node_id: NodeId
+
+    def step(self, now: float, inp: Input) -> list[Action]:
+        """Consume one input, return the actions it causes."""
+        ...
+
+
+class CostMeter:
+    """Accumulates the modelled CPU cost (seconds) of crypto a node performs.
+
+    Crypto objects charge it; the simulator drains it after each ``step`` to
+    advance the node's busy time. Real runtimes ignore it.
+    """
+
+    __slots__ = ("seconds", "counts")
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.counts: dict[str, int] = {}
+
+    def charge(self, op: str, seconds: float) -> None:
+        self.seconds += seconds
+        self.counts[op] = self.counts.get(op, 0) + 1
+
+    def drain(self) -> float:
+        s, self.seconds = self.seconds, 0.0
+        return s
+
+
+@runtime_checkable
+class NodeCrypto(Protocol):
+    """What a protocol may do with keys: one node's view of the key material.
+
+    ``sign`` uses this node's private key only. ``authenticate`` builds a MAC
+    vector (PBFT authenticator) with one entry per receiver; ``check_mac`` checks
+    the entry meant for this node. Every call charges its modelled cost to
+    ``meter``. Signature and MAC byte strings are opaque to protocols.
+    """
+
+    node_id: NodeId
+    meter: CostMeter
+
+    def digest(self, data: bytes) -> bytes: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+    def verify(self, signer: NodeId, data: bytes, sig: bytes) -> bool: ...
+
+    def authenticate(self, data: bytes, receivers: Sequence[NodeId]) -> tuple[bytes, ...]: ...
+
+    def check_mac(self, sender: NodeId, data: bytes, auth: Sequence[bytes], receivers: Sequence[NodeId]) -> bool: ...
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    """Everything a node gets at construction; nothing else is global.
+
+    ``rng`` is this node's own deterministic stream, derived from the run seed.
+    ``params`` are the protocol parameters from the spec (already validated).
+    """
+
+    node_id: NodeId
+    n: int
+    f: int
+    replicas: tuple[NodeId, ...]
+    clients: tuple[NodeId, ...]
+    crypto: NodeCrypto
+    rng: random.Random
+    params: Any
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """What a protocol package registers (entry point group ``bftlab.protocols``).
+
+    ``params`` is a frozen dataclass type: its fields (with type hints and
+    defaults) are the protocol's YAML parameters, validated like the rest of a
+    spec. ``make_replica``/``make_client`` build sans-IO nodes from a context.
+    ``message_types`` are registered with the wire codec.
+    """
+
+    name: str
+    params: type
+    make_replica: Callable[[NodeContext], Node]
+    make_client: Callable[[NodeContext], Node]
+    message_types: tuple[type, ...] = ()
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
