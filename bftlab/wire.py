@@ -114,9 +114,7 @@ def _ext_hook(code: int, data: bytes) -> Any:
 def decode(data: bytes) -> Any:
     """Decode bytes produced by :func:`encode`, validating field types."""
     try:
-        return msgpack.unpackb(
-            data, ext_hook=_ext_hook, use_list=False, raw=False, strict_map_key=True, max_buffer_size=len(data) or 1
-        )
+        return msgpack.unpackb(data, ext_hook=_ext_hook, use_list=False, raw=False, strict_map_key=True)
     except WireError:
         raise
     except Exception as exc:  # msgpack raises several unrelated types

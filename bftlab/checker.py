@@ -1,0 +1,160 @@
+"""Safety and liveness checker for state-machine replication.
+
+Independent of any protocol's internals: it judges a run only from history
+events (:class:`~bftlab.api.Issued`, :class:`~bftlab.api.Executed`,
+:class:`~bftlab.api.Accepted`). Properties checked, over *correct* replicas
+(crashed-and-recovered replicas count as correct; Byzantine ones do not):
+
+- **agreement**: no two correct replicas execute different requests (or a
+  request and a null) at the same sequence number;
+- **order**: each replica executes sequence numbers in strictly increasing
+  order (with agreement this gives a common prefix; gaps are allowed where a
+  replica jumped by state transfer);
+- **divergence**: correct replicas that execute the same request compute the
+  same result;
+- **validity**: every executed request was issued by its client, with the
+  same operation;
+- **exactly-once**: no correct replica executes a request twice;
+- **client consistency**: a result a client accepted is the result correct
+  replicas computed, and no request is accepted with two results;
+- **liveness**: every issued request was accepted by the end of the run.
+
+Violations name the sequence number, the replicas and the requests involved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from bftlab.api import Accepted, Executed, Issued
+
+MAX_REPORTED = 50
+
+
+@dataclass
+class Violation:
+    kind: str
+    seq: int | None
+    replicas: list[int]
+    requests: list[list[int]]
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "seq": self.seq, "replicas": self.replicas, "requests": self.requests,
+                "detail": self.detail}
+
+
+@dataclass
+class Verdict:
+    violations: list[Violation] = field(default_factory=list)
+    violation_count: int = 0
+    pending: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def safe(self) -> bool:
+        return self.violation_count == 0
+
+    @property
+    def live(self) -> bool:
+        return not self.pending
+
+    def add(self, v: Violation) -> None:
+        self.violation_count += 1
+        if len(self.violations) < MAX_REPORTED:
+            self.violations.append(v)
+
+    def safety_dict(self) -> dict[str, Any]:
+        return {"ok": self.safe, "violation_count": self.violation_count,
+                "violations": [v.to_dict() for v in self.violations]}
+
+    def liveness_dict(self) -> dict[str, Any]:
+        return {"ok": self.live, "pending_count": len(self.pending),
+                "pending": [{"client": c, "ts": t} for c, t in self.pending[:MAX_REPORTED]]}
+
+
+def _req(e: Any) -> list[int]:
+    return [e.client, e.ts]
+
+
+def check(events: Iterable[Any], byzantine: Iterable[int] = ()) -> Verdict:
+    """Judge a history (events in the order they happened)."""
+    bad = set(byzantine)
+    verdict = Verdict()
+    issued: dict[tuple[int, int], bytes] = {}
+    accepted: dict[tuple[int, int], bytes] = {}
+    slot: dict[int, tuple[int, tuple]] = {}  # seq -> (first replica, request ids)
+    last_seq: dict[int, int] = {}
+    done_by: dict[int, set[tuple[int, int]]] = {}
+    result_of: dict[tuple[int, int], tuple[int, bytes]] = {}
+
+    for ev in events:
+        kind = type(ev)
+        if kind is Issued:
+            issued[(ev.client, ev.ts)] = ev.op_digest
+        elif kind is Executed:
+            if ev.node in bad:
+                continue
+            _check_executed(ev, verdict, issued, slot, last_seq, done_by, result_of)
+        elif kind is Accepted:
+            key = (ev.client, ev.ts)
+            prev = accepted.get(key)
+            if prev is not None and prev != ev.result_digest:
+                verdict.add(Violation("client_consistency", None, [], [list(key)],
+                                      f"client {ev.client} accepted two different results for ts {ev.ts}"))
+            accepted[key] = ev.result_digest
+
+    for key, digest in accepted.items():
+        computed = result_of.get(key)
+        if computed is None:
+            verdict.add(Violation("client_consistency", None, [], [list(key)],
+                                  f"client {key[0]} accepted ts {key[1]} but no correct replica executed it"))
+        elif computed[1] != digest:
+            verdict.add(Violation("client_consistency", None, [computed[0]], [list(key)],
+                                  f"client {key[0]} accepted a result for ts {key[1]} that differs from "
+                                  f"the one replica {computed[0]} computed"))
+    verdict.pending = sorted(k for k in issued if k not in accepted)
+    return verdict
+
+
+def _check_executed(ev: Executed, verdict: Verdict, issued: dict, slot: dict, last_seq: dict, done_by: dict,
+                    result_of: dict) -> None:
+    node, seq = ev.node, ev.seq
+    reqs = tuple((e.client, e.ts, e.op_digest) for e in ev.entries)
+    prev = last_seq.get(node)
+    if prev is not None and seq <= prev:
+        verdict.add(Violation("order", seq, [node], [], f"replica {node} executed seq {seq} after seq {prev}"))
+    last_seq[node] = seq
+    first = slot.get(seq)
+    if first is None:
+        slot[seq] = (node, reqs)
+    elif first[1] != reqs:
+        verdict.add(Violation(
+            "agreement", seq, [first[0], node],
+            [list(r) for r in sorted({(r[0], r[1]) for r in first[1] + reqs})],
+            f"replicas {first[0]} and {node} executed different requests at seq {seq}: "
+            f"{_fmt(first[1])} vs {_fmt(reqs)}"))
+    mine = done_by.setdefault(node, set())
+    for e in ev.entries:
+        key = (e.client, e.ts)
+        if key in mine:
+            verdict.add(Violation("exactly_once", seq, [node], [list(key)],
+                                  f"replica {node} executed request {key} a second time at seq {seq}"))
+        mine.add(key)
+        op = issued.get(key)
+        if op is None or op != e.op_digest:
+            why = "was never issued" if op is None else "has an operation its client did not issue"
+            verdict.add(Violation("validity", seq, [node], [list(key)], f"replica {node} executed {key}, which {why}"))
+        known = result_of.get(key)
+        if known is None:
+            result_of[key] = (node, e.result_digest)
+        elif known[1] != e.result_digest:
+            verdict.add(Violation("divergence", seq, [known[0], node], [list(key)],
+                                  f"replicas {known[0]} and {node} computed different results for {key}"))
+
+
+def _fmt(reqs: tuple) -> str:
+    if not reqs:
+        return "null"
+    shown = ", ".join(f"{c}:{t}" for c, t, _ in reqs[:4])
+    return f"[{shown}{', ...' if len(reqs) > 4 else ''}]"

@@ -1,0 +1,237 @@
+"""The simulated runtime: hosts sans-IO nodes on the kernel and the network model.
+
+Each node processes its inputs one at a time, in arrival order. Handling an
+input costs simulated CPU time: a base cost, a per-byte cost for received
+messages, and whatever crypto the node did (drained from its
+:class:`~bftlab.api.CostMeter`). Actions produced by a step take effect when
+the step finishes: messages depart then, timers are armed from then. So a
+replica that has more work than time queues up, and throughput saturates as
+it does on a real machine.
+
+A crashed node loses its inbox, its armed timers and every message sent to it
+while down; it keeps its state (as if persisted) and receives :class:`Start`
+again when it recovers.
+
+Every delivered message is folded into ``trace_digest`` as
+``(time_ns, src, dst, encoded bytes)``: the same spec and seed give the same
+digest on any machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections import deque
+from typing import Any, Callable
+
+from bftlab import wire
+from bftlab.api import (
+    Broadcast,
+    CancelTimer,
+    Node,
+    NodeId,
+    Observe,
+    Receive,
+    Send,
+    SetTimer,
+    Start,
+    TimerFired,
+)
+from bftlab.costs import CpuCosts
+from bftlab.errors import InvariantError
+from bftlab.kernel import NS, PRIO_CONTROL, PRIO_NET, PRIO_TIMER, Kernel
+from bftlab.network import Network
+
+_HDR = struct.Struct("<qii")
+
+Observer = Callable[[int, Any], None]  # (time_ns, event)
+Router = Callable[[int, int, Any, bytes, int], "list[int] | None"]
+
+
+class _Host:
+    """Runtime bookkeeping for one node."""
+
+    __slots__ = ("node", "inbox", "busy_until", "scheduled", "alive", "timers", "epoch", "costed", "meter")
+
+    def __init__(self, node: Node, costed: bool) -> None:
+        self.node = node
+        self.inbox: deque = deque()
+        self.busy_until = 0
+        self.scheduled = False
+        self.alive = True
+        self.timers: dict[Any, int] = {}
+        self.epoch = 0
+        self.costed = costed
+        self.meter: Any = None
+
+
+class SimRuntime:
+    """Runs nodes on a :class:`Kernel` over a :class:`Network`."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        network: Network,
+        costs: CpuCosts,
+        observer: Observer,
+        keep_trace: bool = False,
+    ) -> None:
+        self.kernel = kernel
+        self.network = network
+        self.costs = costs
+        self._base_ns = int(costs.base_us * 1e3)
+        self._byte_ns = costs.per_byte_ns
+        self.observer = observer
+        self.hosts: dict[NodeId, _Host] = {}
+        self._digest = hashlib.blake2b(digest_size=32)
+        self.trace: list[tuple[int, int, int, str]] | None = [] if keep_trace else None
+        self.router: Router | None = None
+        self.msgs_by_type: dict[str, int] = {}
+        self.msgs_total = 0
+        self.bytes_total = 0
+        self.delivered = 0
+        self.dropped: dict[str, int] = {}
+        self._timer_seq = 0
+
+    # ------------------------------------------------------------ set-up
+    def add_node(self, node: Node, meter: Any = None, costed: bool = True) -> None:
+        host = _Host(node, costed)
+        if meter is not None:
+            host.meter = meter
+        self.hosts[node.node_id] = host
+
+    def start_all(self) -> None:
+        for nid in sorted(self.hosts):
+            self.kernel.schedule(0, self._boot, nid, PRIO_CONTROL)
+
+    def _boot(self, nid: NodeId) -> None:
+        self._enqueue(self.hosts[nid], Start(), 0)
+
+    # ------------------------------------------------------------ faults
+    def crash(self, nid: NodeId) -> None:
+        h = self.hosts[nid]
+        h.alive = False
+        h.inbox.clear()
+        h.timers.clear()
+        h.epoch += 1
+
+    def recover(self, nid: NodeId) -> None:
+        h = self.hosts[nid]
+        if h.alive:
+            return
+        h.alive = True
+        h.busy_until = max(h.busy_until, self.kernel.now)
+        self._enqueue(h, Start(), 0)
+
+    def inject(self, nid: NodeId, inp: Any) -> None:
+        """Hand an input (e.g. :class:`Submit`) to a node now."""
+        h = self.hosts[nid]
+        if h.alive:
+            self._enqueue(h, inp, 0)
+
+    # ------------------------------------------------------------ processing
+    def _enqueue(self, h: _Host, inp: Any, nbytes: int) -> None:
+        h.inbox.append((inp, nbytes))
+        if not h.scheduled:
+            h.scheduled = True
+            now = self.kernel.now
+            self.kernel.schedule(h.busy_until if h.busy_until > now else now, self._process, h, PRIO_NET)
+
+    def _process(self, h: _Host) -> None:
+        h.scheduled = False
+        if not h.alive or not h.inbox:
+            return
+        inp, nbytes = h.inbox.popleft()
+        now = self.kernel.now
+        try:
+            actions = h.node.step(now / NS, inp)
+        except Exception as exc:  # a protocol bug, not a peer's fault
+            raise InvariantError(
+                f"node {h.node.node_id} raised {type(exc).__name__} at t={now / NS:.6f}s on {inp!r:.200}"
+            ) from exc
+        done = now
+        if h.costed:
+            cost = self._base_ns + int(nbytes * self._byte_ns)
+            if h.meter is not None:
+                cost += int(h.meter.drain() * NS)
+            done = now + cost
+        elif h.meter is not None:
+            h.meter.drain()
+        h.busy_until = done
+        if actions:
+            self._execute(h, actions, done)
+        if h.inbox and not h.scheduled:
+            h.scheduled = True
+            self.kernel.schedule(done, self._process, h, PRIO_NET)
+
+    def _execute(self, h: _Host, actions: list, t: int) -> None:
+        src = h.node.node_id
+        for a in actions:
+            cls = type(a)
+            if cls is Send:
+                self._send(src, (a.to,), a.msg, t)
+            elif cls is Broadcast:
+                self._send(src, a.to, a.msg, t)
+            elif cls is SetTimer:
+                self._timer_seq += 1
+                h.timers[a.name] = self._timer_seq
+                self.kernel.schedule(
+                    t + int(a.delay_s * NS), self._fire, (h, a.name, self._timer_seq, h.epoch), PRIO_TIMER
+                )
+            elif cls is CancelTimer:
+                h.timers.pop(a.name, None)
+            elif cls is Observe:
+                self.observer(t, a.event)
+            else:
+                raise InvariantError(f"node {src} returned an unknown action {a!r:.200}")
+
+    def _fire(self, arg: tuple) -> None:
+        h, name, seq, epoch = arg
+        if epoch != h.epoch or h.timers.get(name) != seq or not h.alive:
+            return
+        del h.timers[name]
+        self._enqueue(h, TimerFired(name), 0)
+
+    # ------------------------------------------------------------ network
+    def _send(self, src: NodeId, dsts: tuple, msg: Any, t: int) -> None:
+        data = wire.encode(msg)
+        size = len(data)
+        name = type(msg).__name__
+        k = len(dsts) - (src in dsts)
+        self.msgs_by_type[name] = self.msgs_by_type.get(name, 0) + k
+        self.msgs_total += k
+        self.bytes_total += size * k
+        schedule = self.kernel.schedule
+        arrival = self.network.arrival
+        router = self.router
+        for dst in dsts:
+            if dst == src:
+                schedule(t, self._deliver, (src, dst, msg, data), PRIO_NET)
+                continue
+            if router is not None:
+                times = router(src, dst, msg, data, t)
+                if times is None:
+                    continue
+                for at in times:
+                    schedule(at, self._deliver, (src, dst, msg, data), PRIO_NET)
+                continue
+            at = arrival(src, dst, size, t)
+            if at is not None:
+                schedule(at, self._deliver, (src, dst, msg, data), PRIO_NET)
+
+    def _deliver(self, ev: tuple) -> None:
+        src, dst, msg, data = ev
+        h = self.hosts.get(dst)
+        if h is None or not h.alive:
+            self.dropped["receiver_down"] = self.dropped.get("receiver_down", 0) + 1
+            return
+        now = self.kernel.now
+        self.delivered += 1
+        self._digest.update(_HDR.pack(now, src, dst))
+        self._digest.update(data)
+        if self.trace is not None:
+            self.trace.append((now, src, dst, type(msg).__name__))
+        self._enqueue(h, Receive(src, msg), len(data))
+
+    def trace_digest(self) -> str:
+        return self._digest.copy().hexdigest()

@@ -1,0 +1,119 @@
+"""Client workload: which operations clients submit, and when.
+
+Operations are key-value commands encoded with msgpack, the format the
+replicated key-value services understand: ``["put", key, value]`` or
+``["get", key]``, where a put's value pads the operation to
+``request_size_bytes``.
+
+Two modes: *closed* loop (each client has one request outstanding and submits
+the next when the previous is accepted) and *open* loop (Poisson arrivals at
+``rate_rps`` spread round-robin over clients, which queue them; latency then
+includes the queueing, as a user would see it).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from typing import Callable
+
+import msgpack
+
+from bftlab.kernel import NS
+
+
+def encode_op(kind: str, key: str, value: bytes = b"") -> bytes:
+    return msgpack.packb([kind, key, value] if kind == "put" else [kind, key], use_bin_type=True)
+
+
+def decode_op(op: bytes) -> tuple[str, str, bytes]:
+    """Parse an operation; raises ``ValueError`` when it is not one."""
+    try:
+        items = msgpack.unpackb(op, raw=False)
+    except Exception as exc:
+        raise ValueError(f"not an operation: {exc}") from None
+    if not isinstance(items, list) or not items or items[0] not in ("put", "get"):
+        raise ValueError("not an operation")
+    if items[0] == "put" and len(items) == 3 and isinstance(items[1], str) and isinstance(items[2], bytes):
+        return "put", items[1], items[2]
+    if items[0] == "get" and len(items) == 2 and isinstance(items[1], str):
+        return "get", items[1], b""
+    raise ValueError("malformed operation")
+
+
+class OpGenerator:
+    """Deterministic stream of operations from its own random stream."""
+
+    def __init__(self, rng: random.Random, size_bytes: int, keys: int, read_fraction: float) -> None:
+        self._rng = rng
+        self._keys = max(1, keys)
+        self._read = read_fraction
+        self._size = size_bytes
+        self._count = 0
+
+    def next(self) -> bytes:
+        self._count += 1
+        key = f"k{self._rng.randrange(self._keys)}"
+        if self._read and self._rng.random() < self._read:
+            return encode_op("get", key)
+        head = len(encode_op("put", key, b""))
+        pad = max(0, self._size - head - 2)
+        value = self._count.to_bytes(8, "big")[-min(8, pad):] if pad else b""
+        return encode_op("put", key, value + b"\0" * (pad - len(value)))
+
+
+class Workload:
+    """Feeds ``Submit`` inputs to clients and tracks submit times for latency."""
+
+    def __init__(
+        self,
+        clients: tuple[int, ...],
+        gen: OpGenerator,
+        submit: Callable[[int, bytes], None],
+        schedule: Callable[[int, Callable], None],
+        mode: str,
+        total: int,
+        duration_s: float,
+        rate_rps: float,
+        rng: random.Random,
+    ) -> None:
+        self.clients = clients
+        self._gen = gen
+        self._submit = submit
+        self._schedule = schedule
+        self.mode = mode
+        self.total = total if total > 0 else 1 << 62
+        self.deadline_ns = int(duration_s * NS) if duration_s > 0 else 1 << 62
+        self._rate = rate_rps
+        self._rng = rng
+        self.submitted = 0
+        self._next_client = 0
+        self.submit_times: dict[int, deque[int]] = {c: deque() for c in clients}
+        self.finished_issuing = False
+
+    def start(self) -> None:
+        if self.mode == "closed":
+            for c in self.clients:
+                self._one(c, 0)
+        else:
+            self._schedule(0, self._arrival)
+
+    def _one(self, client: int, now: int) -> bool:
+        if self.submitted >= self.total or now >= self.deadline_ns:
+            self.finished_issuing = True
+            return False
+        self.submitted += 1
+        self.submit_times[client].append(now)
+        self._submit(client, self._gen.next())
+        return True
+
+    def _arrival(self, now: int) -> None:
+        client = self.clients[self._next_client % len(self.clients)]
+        self._next_client += 1
+        if self._one(client, now):
+            gap = self._rng.expovariate(self._rate)
+            self._schedule(now + max(1, int(gap * NS)), self._arrival)
+
+    def on_accepted(self, client: int, now: int) -> None:
+        if self.mode == "closed":
+            self._one(client, now)

@@ -1,0 +1,72 @@
+"""The event kernel: order, tie-breaks, limits."""
+
+from hypothesis import given, strategies as st
+
+from bftlab.kernel import PRIO_CONTROL, PRIO_NET, PRIO_TIMER, Kernel
+
+
+def test_simultaneous_events_follow_priority_then_insertion_order():
+    k = Kernel()
+    seen = []
+    k.schedule(10, seen.append, "timer", PRIO_TIMER)
+    k.schedule(10, seen.append, "net-1", PRIO_NET)
+    k.schedule(10, seen.append, "control", PRIO_CONTROL)
+    k.schedule(10, seen.append, "net-2", PRIO_NET)
+    k.schedule(5, seen.append, "early", PRIO_TIMER)
+    k.run()
+    assert seen == ["early", "control", "net-1", "net-2", "timer"]
+    assert k.now == 10 and k.events == 5
+
+
+def test_until_stops_at_the_limit_and_keeps_later_events():
+    k = Kernel()
+    seen = []
+    for t in (1, 5, 9):
+        k.schedule(t, seen.append, t)
+    k.run(until_ns=5)
+    assert seen == [1, 5] and k.now == 5 and k.pending() == 1
+    k.run()
+    assert seen == [1, 5, 9] and k.events == 3
+
+
+def test_stop_returns_before_the_next_event_even_at_the_same_instant():
+    k = Kernel()
+    seen = []
+
+    def first(_):
+        seen.append("a")
+        k.stop()
+
+    k.schedule(1, first)
+    k.schedule(1, seen.append, "b")
+    k.run()
+    assert seen == ["a"] and k.pending() == 1
+
+
+def test_max_events_bounds_a_run():
+    k = Kernel()
+
+    def again(_):
+        k.schedule(k.now + 1, again)
+
+    k.schedule(0, again)
+    k.run(max_events=100)
+    assert k.events == 100
+
+
+def test_scheduling_in_the_past_runs_now():
+    k = Kernel()
+    seen = []
+    k.schedule(10, lambda _: k.schedule(3, seen.append, k.now))
+    k.run()
+    assert seen == [10]
+
+
+@given(st.lists(st.tuples(st.integers(0, 50), st.sampled_from([0, 1, 2])), max_size=60))
+def test_events_run_in_key_order(events):
+    k = Kernel()
+    seen = []
+    for i, (t, p) in enumerate(events):
+        k.schedule(t, seen.append, (t, p, i), p)
+    k.run()
+    assert seen == sorted(seen)

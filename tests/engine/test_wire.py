@@ -1,0 +1,62 @@
+"""Wire codec: round trips, validation, malformed input never escapes as anything but WireError."""
+
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given, strategies as st
+
+from bftlab import wire
+from bftlab.wire import WireError, decode, encode, message
+
+
+@message(0x7E01)
+@dataclass(frozen=True, slots=True)
+class Inner:
+    seq: int
+    digest: bytes
+
+
+@message(0x7E02)
+@dataclass(frozen=True, slots=True)
+class Outer:
+    view: int
+    items: tuple[Inner, ...]
+    note: str
+    maybe: int | None
+    pair: tuple[int, bytes]
+
+
+@given(st.integers(-2**63, 2**63 - 1), st.lists(st.tuples(st.integers(0, 2**40), st.binary(max_size=40)), max_size=5),
+       st.text(max_size=20), st.one_of(st.none(), st.integers(0, 9)), st.binary(max_size=8))
+def test_round_trip(view, items, note, maybe, b):
+    msg = Outer(view, tuple(Inner(s, d) for s, d in items), note, maybe, (1, b))
+    assert decode(encode(msg)) == msg
+
+
+def test_wrong_field_type_is_rejected():
+    bad = wire.msgpack.packb(wire.msgpack.ExtType(1, wire.msgpack.packb([0x7E01, "not-int", b""])))
+    with pytest.raises(WireError, match="Inner.seq"):
+        decode(bad)
+
+
+def test_unknown_code_and_arity_are_rejected():
+    with pytest.raises(WireError, match="unknown message code"):
+        decode(wire.msgpack.packb(wire.msgpack.ExtType(1, wire.msgpack.packb([0x7E7E, 1]))))
+    with pytest.raises(WireError, match="expected 2 fields"):
+        decode(wire.msgpack.packb(wire.msgpack.ExtType(1, wire.msgpack.packb([0x7E01, 1]))))
+
+
+@given(st.binary(max_size=200))
+def test_random_bytes_raise_only_wire_error(data):
+    try:
+        decode(data)
+    except WireError:
+        pass
+
+
+def test_duplicate_code_is_refused():
+    with pytest.raises(ValueError, match="taken"):
+        @message(0x7E01)
+        @dataclass(frozen=True)
+        class Clash:
+            x: int
