@@ -73,84 +73,95 @@ class Verdict:
                 "pending": [{"client": c, "ts": t} for c, t in self.pending[:MAX_REPORTED]]}
 
 
-def _req(e: Any) -> list[int]:
-    return [e.client, e.ts]
+class Checker:
+    """Online checker: feed events with :meth:`observe`, then read :meth:`verdict`.
+
+    Memory is O(requests + slots), independent of the number of replicas: per
+    request it keeps the issued operation, the first computed result and a bit
+    mask of the replicas that executed it; per slot a digest of its requests.
+    """
+
+    def __init__(self, byzantine: Iterable[int] = ()) -> None:
+        self.bad = frozenset(byzantine)
+        self.v = Verdict()
+        self.issued: dict[tuple[int, int], bytes] = {}
+        self.accepted: dict[tuple[int, int], bytes] = {}
+        self.slot: dict[int, tuple[int, tuple]] = {}  # seq -> (first replica, requests)
+        self.last_seq: dict[int, int] = {}
+        self.result_of: dict[tuple[int, int], list] = {}  # (client, ts) -> [first node, result, executed mask]
+
+    def observe(self, ev: Any) -> None:
+        kind = type(ev)
+        if kind is Executed:
+            if ev.node not in self.bad:
+                self._executed(ev)
+        elif kind is Issued:
+            self.issued[(ev.client, ev.ts)] = ev.op_digest
+        elif kind is Accepted:
+            key = (ev.client, ev.ts)
+            prev = self.accepted.get(key)
+            if prev is not None and prev != ev.result_digest:
+                self.v.add(Violation("client_consistency", None, [], [list(key)],
+                                     f"client {ev.client} accepted two different results for ts {ev.ts}"))
+            self.accepted[key] = ev.result_digest
+
+    def verdict(self) -> Verdict:
+        v = Verdict(list(self.v.violations), self.v.violation_count)
+        for key, digest in self.accepted.items():
+            computed = self.result_of.get(key)
+            if computed is None:
+                v.add(Violation("client_consistency", None, [], [list(key)],
+                                f"client {key[0]} accepted ts {key[1]} but no correct replica executed it"))
+            elif computed[1] != digest:
+                v.add(Violation("client_consistency", None, [computed[0]], [list(key)],
+                                f"client {key[0]} accepted a result for ts {key[1]} that differs from "
+                                f"the one replica {computed[0]} computed"))
+        v.pending = sorted(k for k in self.issued if k not in self.accepted)
+        return v
+
+    def _executed(self, ev: Executed) -> None:
+        node, seq, verdict = ev.node, ev.seq, self.v
+        reqs = tuple((e.client, e.ts, e.op_digest) for e in ev.entries)
+        prev = self.last_seq.get(node)
+        if prev is not None and seq <= prev:
+            verdict.add(Violation("order", seq, [node], [], f"replica {node} executed seq {seq} after seq {prev}"))
+        self.last_seq[node] = seq
+        first = self.slot.get(seq)
+        if first is None:
+            self.slot[seq] = (node, reqs)
+        elif first[1] != reqs:
+            verdict.add(Violation(
+                "agreement", seq, [first[0], node],
+                [list(r) for r in sorted({(r[0], r[1]) for r in first[1] + reqs})],
+                f"replicas {first[0]} and {node} executed different requests at seq {seq}: "
+                f"{_fmt(first[1])} vs {_fmt(reqs)}"))
+        bit = 1 << node
+        for e in ev.entries:
+            key = (e.client, e.ts)
+            op = self.issued.get(key)
+            if op is None or op != e.op_digest:
+                why = "was never issued" if op is None else "has an operation its client did not issue"
+                verdict.add(Violation("validity", seq, [node], [list(key)],
+                                      f"replica {node} executed {key}, which {why}"))
+            known = self.result_of.get(key)
+            if known is None:
+                self.result_of[key] = [node, e.result_digest, bit]
+                continue
+            if known[2] & bit:
+                verdict.add(Violation("exactly_once", seq, [node], [list(key)],
+                                      f"replica {node} executed request {key} a second time at seq {seq}"))
+            known[2] |= bit
+            if known[1] != e.result_digest:
+                verdict.add(Violation("divergence", seq, [known[0], node], [list(key)],
+                                      f"replicas {known[0]} and {node} computed different results for {key}"))
 
 
 def check(events: Iterable[Any], byzantine: Iterable[int] = ()) -> Verdict:
-    """Judge a history (events in the order they happened)."""
-    bad = set(byzantine)
-    verdict = Verdict()
-    issued: dict[tuple[int, int], bytes] = {}
-    accepted: dict[tuple[int, int], bytes] = {}
-    slot: dict[int, tuple[int, tuple]] = {}  # seq -> (first replica, request ids)
-    last_seq: dict[int, int] = {}
-    done_by: dict[int, set[tuple[int, int]]] = {}
-    result_of: dict[tuple[int, int], tuple[int, bytes]] = {}
-
+    """Judge a whole history (events in the order they happened)."""
+    c = Checker(byzantine)
     for ev in events:
-        kind = type(ev)
-        if kind is Issued:
-            issued[(ev.client, ev.ts)] = ev.op_digest
-        elif kind is Executed:
-            if ev.node in bad:
-                continue
-            _check_executed(ev, verdict, issued, slot, last_seq, done_by, result_of)
-        elif kind is Accepted:
-            key = (ev.client, ev.ts)
-            prev = accepted.get(key)
-            if prev is not None and prev != ev.result_digest:
-                verdict.add(Violation("client_consistency", None, [], [list(key)],
-                                      f"client {ev.client} accepted two different results for ts {ev.ts}"))
-            accepted[key] = ev.result_digest
-
-    for key, digest in accepted.items():
-        computed = result_of.get(key)
-        if computed is None:
-            verdict.add(Violation("client_consistency", None, [], [list(key)],
-                                  f"client {key[0]} accepted ts {key[1]} but no correct replica executed it"))
-        elif computed[1] != digest:
-            verdict.add(Violation("client_consistency", None, [computed[0]], [list(key)],
-                                  f"client {key[0]} accepted a result for ts {key[1]} that differs from "
-                                  f"the one replica {computed[0]} computed"))
-    verdict.pending = sorted(k for k in issued if k not in accepted)
-    return verdict
-
-
-def _check_executed(ev: Executed, verdict: Verdict, issued: dict, slot: dict, last_seq: dict, done_by: dict,
-                    result_of: dict) -> None:
-    node, seq = ev.node, ev.seq
-    reqs = tuple((e.client, e.ts, e.op_digest) for e in ev.entries)
-    prev = last_seq.get(node)
-    if prev is not None and seq <= prev:
-        verdict.add(Violation("order", seq, [node], [], f"replica {node} executed seq {seq} after seq {prev}"))
-    last_seq[node] = seq
-    first = slot.get(seq)
-    if first is None:
-        slot[seq] = (node, reqs)
-    elif first[1] != reqs:
-        verdict.add(Violation(
-            "agreement", seq, [first[0], node],
-            [list(r) for r in sorted({(r[0], r[1]) for r in first[1] + reqs})],
-            f"replicas {first[0]} and {node} executed different requests at seq {seq}: "
-            f"{_fmt(first[1])} vs {_fmt(reqs)}"))
-    mine = done_by.setdefault(node, set())
-    for e in ev.entries:
-        key = (e.client, e.ts)
-        if key in mine:
-            verdict.add(Violation("exactly_once", seq, [node], [list(key)],
-                                  f"replica {node} executed request {key} a second time at seq {seq}"))
-        mine.add(key)
-        op = issued.get(key)
-        if op is None or op != e.op_digest:
-            why = "was never issued" if op is None else "has an operation its client did not issue"
-            verdict.add(Violation("validity", seq, [node], [list(key)], f"replica {node} executed {key}, which {why}"))
-        known = result_of.get(key)
-        if known is None:
-            result_of[key] = (node, e.result_digest)
-        elif known[1] != e.result_digest:
-            verdict.add(Violation("divergence", seq, [known[0], node], [list(key)],
-                                  f"replicas {known[0]} and {node} computed different results for {key}"))
+        c.observe(ev)
+    return c.verdict()
 
 
 def _fmt(reqs: tuple) -> str:

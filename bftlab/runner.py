@@ -15,7 +15,7 @@ from typing import Any
 from bftlab import __version__ as VERSION
 from bftlab import seeds, wire
 from bftlab.api import Accepted, Executed, Issued, NodeContext, Submit, ViewChanged
-from bftlab.checker import check
+from bftlab.checker import Checker
 from bftlab.costs import ZERO_COSTS
 from bftlab.errors import ConfigError
 from bftlab.kernel import NS, PRIO_CONTROL, Kernel, to_ns
@@ -42,7 +42,9 @@ class Simulation:
         self.byzantine: tuple[int, ...] = ()
         n_nodes = n + wl.clients
         self.kernel = Kernel()
+        self.keep_history = spec.trace.keep
         self.history: list[tuple[int, Any]] = []
+        self.checker: Checker | None = None
         self.metrics = Metrics()
         net = spec.network
         self.network = Network(
@@ -98,7 +100,9 @@ class Simulation:
 
     # ------------------------------------------------------------ history
     def _observe(self, t: int, ev: Any) -> None:
-        self.history.append((t, ev))
+        if self.keep_history:
+            self.history.append((t, ev))
+        self.checker.observe(ev)
         kind = type(ev)
         if kind is Issued:
             q = self.workload.submit_times.get(ev.client)
@@ -116,6 +120,7 @@ class Simulation:
 
     # ------------------------------------------------------------ running
     def run(self) -> None:
+        self.checker = Checker(self.byzantine)
         self.runtime.start_all()
         self.workload.start()
         self.kernel.run(until_ns=to_ns(self.spec.stop.time_limit_s), max_events=self.spec.stop.max_events)
@@ -123,7 +128,7 @@ class Simulation:
     def report(self, wall_s: float) -> dict[str, Any]:
         from bftlab.spec import spec_to_dict
 
-        verdict = check((ev for _, ev in self.history), self.byzantine)
+        verdict = self.checker.verdict()
         rt = self.runtime
         dropped = dict(sorted({**self.network.dropped, **rt.dropped, **self._node_counters()}.items()))
         events = self.kernel.events
@@ -167,7 +172,15 @@ def build(spec: Any) -> Simulation:
 
 
 def run(spec: Any) -> dict[str, Any]:
-    """Run one experiment in simulation and return its report (see bftlab.report)."""
+    """Run one experiment in simulation and return its report (see bftlab.report).
+
+    A protocol whose runs do not fit the client/replica mould (PoW: miners,
+    block relay, chain metrics) registers its own ``extra["run"](spec) -> report``
+    with the same top-level keys; everything else goes through :class:`Simulation`.
+    """
+    custom = load_protocol(spec.protocol.name).extra.get("run")
+    if custom is not None:
+        return custom(spec)
     sim = build(spec)
     t0 = time.perf_counter()
     sim.run()

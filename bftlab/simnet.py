@@ -142,6 +142,9 @@ class SimRuntime:
         if not h.alive or not h.inbox:
             return
         inp, nbytes = h.inbox.popleft()
+        self._step(h, inp, nbytes)
+
+    def _step(self, h: _Host, inp: Any, nbytes: int) -> None:
         now = self.kernel.now
         try:
             actions = h.node.step(now / NS, inp)
@@ -231,7 +234,10 @@ class SimRuntime:
         self._digest.update(data)
         if self.trace is not None:
             self.trace.append((now, src, dst, type(msg).__name__))
-        self._enqueue(h, Receive(src, msg), len(data))
+        if not h.scheduled and h.busy_until <= now and not h.inbox:
+            self._step(h, Receive(src, msg), len(data))  # idle node: no need for a second heap event
+        else:
+            self._enqueue(h, Receive(src, msg), len(data))
 
     def trace_digest(self) -> str:
         return self._digest.copy().hexdigest()
