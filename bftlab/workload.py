@@ -2,7 +2,7 @@
 
 Operations are key-value commands encoded with msgpack, the format the
 replicated key-value services understand: ``["put", key, value]`` or
-``["get", key]``, where a put's value pads the operation to
+``["get", key]`` with ``bytes`` keys and values, where a put's value pads the operation to
 ``request_size_bytes``.
 
 Two modes: *closed* loop (each client has one request outstanding and submits
@@ -22,11 +22,11 @@ import msgpack
 from bftlab.kernel import NS
 
 
-def encode_op(kind: str, key: str, value: bytes = b"") -> bytes:
+def encode_op(kind: str, key: bytes, value: bytes = b"") -> bytes:
     return msgpack.packb([kind, key, value] if kind == "put" else [kind, key], use_bin_type=True)
 
 
-def decode_op(op: bytes) -> tuple[str, str, bytes]:
+def decode_op(op: bytes) -> tuple[str, bytes, bytes]:
     """Parse an operation; raises ``ValueError`` when it is not one."""
     try:
         items = msgpack.unpackb(op, raw=False)
@@ -34,9 +34,9 @@ def decode_op(op: bytes) -> tuple[str, str, bytes]:
         raise ValueError(f"not an operation: {exc}") from None
     if not isinstance(items, list) or not items or items[0] not in ("put", "get"):
         raise ValueError("not an operation")
-    if items[0] == "put" and len(items) == 3 and isinstance(items[1], str) and isinstance(items[2], bytes):
+    if items[0] == "put" and len(items) == 3 and isinstance(items[1], bytes) and isinstance(items[2], bytes):
         return "put", items[1], items[2]
-    if items[0] == "get" and len(items) == 2 and isinstance(items[1], str):
+    if items[0] == "get" and len(items) == 2 and isinstance(items[1], bytes):
         return "get", items[1], b""
     raise ValueError("malformed operation")
 
@@ -53,11 +53,12 @@ class OpGenerator:
 
     def next(self) -> bytes:
         self._count += 1
-        key = f"k{self._rng.randrange(self._keys)}"
+        key = b"k%d" % self._rng.randrange(self._keys)
         if self._read and self._rng.random() < self._read:
             return encode_op("get", key)
         head = len(encode_op("put", key, b""))
-        pad = max(0, self._size - head - 2)
+        pad = self._size - head
+        pad = max(0, pad - (1 if pad > 255 else 0) - (2 if pad > 65535 else 0))  # longer bin headers
         value = self._count.to_bytes(8, "big")[-min(8, pad):] if pad else b""
         return encode_op("put", key, value + b"\0" * (pad - len(value)))
 

@@ -1,0 +1,104 @@
+"""Simulation speed and memory: simulated protocol messages delivered per wall second.
+
+For each n, runs the protocol's quickstart-like spec (closed loop, batching on)
+and reports delivered messages per wall-clock second (median of repeats), and,
+in a fresh subprocess per size, the peak resident memory of a long run against
+a run four times shorter (memory should be set by the checkpoint window, not
+by run length).
+
+    python -m benchmarks.bench_sim [--protocol pbft] [--sizes 4,16,64] [--requests 2000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+from benchmarks.common import write
+from bftlab import runner
+from bftlab.spec import spec_from_dict
+
+
+def make_spec(protocol: str, n: int, requests: int, clients: int) -> object:
+    return spec_from_dict({
+        "name": f"bench-n{n}",
+        "seed": 1,
+        "protocol": {"name": protocol},
+        "n": n,
+        "network": {"latency_ms": 5.0},
+        "workload": {"clients": clients, "requests": requests},
+        "stop": {"time_limit_s": 600.0},
+    })
+
+
+def speed(protocol: str, n: int, requests: int, clients: int, repeats: int) -> dict:
+    rates, walls, delivered = [], [], 0
+    for _ in range(repeats):
+        spec = make_spec(protocol, n, requests, clients)
+        t0 = time.perf_counter()
+        rep = runner.run(spec)
+        wall = time.perf_counter() - t0
+        delivered = rep["run"]["messages_delivered"]
+        rates.append(delivered / wall)
+        walls.append(wall)
+        if not (rep["safety"]["ok"] and rep["liveness"]["ok"]):
+            raise SystemExit(f"n={n}: the benchmark run itself was unsafe or incomplete")
+    return {"n": n, "requests": requests, "messages_delivered": delivered,
+            "wall_s_median": round(statistics.median(walls), 3),
+            "messages_per_s_median": round(statistics.median(rates))}
+
+
+def peak_rss_mb(protocol: str, n: int, requests: int, clients: int) -> float:
+    """Peak RSS of one run in a fresh interpreter (MiB)."""
+    code = (
+        "import resource, sys\n"
+        "from benchmarks.bench_sim import make_spec\n"
+        "from bftlab import runner\n"
+        f"rep = runner.run(make_spec({protocol!r}, {n}, {requests}, {clients}))\n"
+        "assert rep['liveness']['ok'], 'incomplete run'\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=3600)
+    return round(float(out.stdout.strip().splitlines()[-1]), 1)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--protocol", default="pbft", help="registered protocol name or dotted path (default pbft)")
+    ap.add_argument("--sizes", default="4,16,64", help="comma-separated replica counts (default 4,16,64)")
+    ap.add_argument("--requests", type=int, default=2000, help="requests per speed run (default 2000)")
+    ap.add_argument("--clients", type=int, default=32, help="closed-loop clients (default 32)")
+    ap.add_argument("--repeats", type=int, default=3, help="speed repetitions; median reported (default 3)")
+    ap.add_argument("--memory-requests", type=int, default=10_000,
+                    help="requests of the long memory run at the largest n (default 10000)")
+    ap.add_argument("--quick", action="store_true", help="small sizes and runs, for a smoke test")
+    args = ap.parse_args(argv)
+    sizes = [int(x) for x in args.sizes.split(",")]
+    if args.quick:
+        sizes, args.requests, args.repeats, args.memory_requests = [4, 16], 300, 1, 1000
+    rows = []
+    for n in sizes:
+        row = speed(args.protocol, n, args.requests, args.clients, args.repeats)
+        rows.append(row)
+        print(f"n={n:3d}: {row['messages_per_s_median']:>9,} simulated messages/s "
+              f"({row['messages_delivered']:,} messages, {row['wall_s_median']} s)", flush=True)
+    big = max(sizes)
+    mem_long = peak_rss_mb(args.protocol, big, args.memory_requests, args.clients)
+    mem_short = peak_rss_mb(args.protocol, big, args.memory_requests // 4, args.clients)
+    res = {"protocol": args.protocol, "speed": rows,
+           "memory": {"n": big, "requests_long": args.memory_requests, "peak_rss_mb_long": mem_long,
+                      "requests_short": args.memory_requests // 4, "peak_rss_mb_short": mem_short}}
+    print(f"peak RSS n={big}: {mem_long} MiB for {args.memory_requests:,} requests, "
+          f"{mem_short} MiB for {args.memory_requests // 4:,}")
+    path = write(f"sim-{args.protocol.replace(':', '_').replace('.', '_')}", res)
+    print(f"-> {path}")
+    return res
+
+
+if __name__ == "__main__":
+    main()
