@@ -9,7 +9,9 @@ Every random stream is derived from ``spec.seed`` by component name
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 from bftlab import __version__ as VERSION
@@ -63,12 +65,23 @@ class Simulation:
         if isinstance(params, dict):
             params = self.proto.params(**params)
         self.nodes: dict[int, Any] = {}
+        # ---- adversary (see the adversary package): wraps Byzantine replicas, routes messages ----
+        self.adversary: Any = None
+        if spec.adversary:
+            from adversary.runtime import Attack
+
+            self.adversary = Attack(spec)
+            self.byzantine = self.adversary.byzantine
+            self.runtime.router = self.adversary.router(self.network)
+        # ---- end adversary ----
         for nid in range(n_nodes):
             is_replica = nid < n
             crypto = cryptos[nid] if is_replica else client_cryptos[nid]
             ctx = NodeContext(nid, n, f, self.replicas, self.clients, crypto, seeds.rng(spec.seed, f"node/{nid}"),
                               params)
             node = self.proto.make_replica(ctx) if is_replica else self.proto.make_client(ctx)
+            if self.adversary is not None and is_replica:
+                node = self.adversary.wrap(nid, ctx, node, self.proto.make_replica)
             self.nodes[nid] = node
             self.runtime.add_node(node, meter=crypto.meter, costed=is_replica)
         self.workload = Workload(
@@ -147,6 +160,7 @@ class Simulation:
             },
             "safety": verdict.safety_dict(),
             "liveness": verdict.liveness_dict(),
+            **({"adversary": self.adversary.summary()} if self.adversary is not None else {}),
             "run": {
                 "wall_s": round(wall_s, 4),
                 "events": events,
@@ -171,8 +185,11 @@ def build(spec: Any) -> Simulation:
     return Simulation(spec)
 
 
-def run(spec: Any) -> dict[str, Any]:
+def run(spec: Any, out_dir: Path | None = None) -> dict[str, Any]:
     """Run one experiment in simulation and return its report (see bftlab.report).
+
+    With ``trace.keep`` and an ``out_dir``, every delivered message and every
+    history event is written to ``out_dir/trace.jsonl`` in simulated-time order.
 
     A protocol whose runs do not fit the client/replica mould (PoW: miners,
     block relay, chain metrics) registers its own ``extra["run"](spec) -> report``
@@ -184,7 +201,36 @@ def run(spec: Any) -> dict[str, Any]:
     sim = build(spec)
     t0 = time.perf_counter()
     sim.run()
-    return sim.report(time.perf_counter() - t0)
+    report = sim.report(time.perf_counter() - t0)
+    if spec.trace.keep and out_dir is not None:
+        write_trace(sim, Path(out_dir) / "trace.jsonl")
+    return report
+
+
+def write_trace(sim: Simulation, path: Path) -> None:
+    """One JSON object per line: deliveries and history events, merged by time."""
+    rows: list[tuple[int, int, dict[str, Any]]] = []
+    for t, src, dst, kind in sim.runtime.trace or ():
+        rows.append((t, 0, {"t_s": t / NS, "deliver": kind, "src": src, "dst": dst}))
+    for t, ev in sim.history:
+        data = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in _plain(ev).items()}
+        rows.append((t, 1, {"t_s": t / NS, "event": type(ev).__name__, **data}))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    with open(path, "w", encoding="utf-8") as fh:
+        for _, _, row in rows:
+            fh.write(json.dumps(row, default=_jsonable) + "\n")
+
+
+def _plain(ev: Any) -> dict[str, Any]:
+    return {f.name: getattr(ev, f.name) for f in dataclasses.fields(ev)}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.hex()
+    if dataclasses.is_dataclass(v):
+        return _plain(v)
+    raise TypeError(type(v).__name__)
 
 
 def replace(spec: Any, **changes: Any) -> Any:

@@ -1,0 +1,7 @@
+"""``python -m bftlab`` is the ``bftlab`` command."""
+
+import sys
+
+from bftlab.cli import main
+
+sys.exit(main())

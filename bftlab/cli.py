@@ -1,0 +1,209 @@
+"""The ``bftlab`` command.
+
+One function per subcommand: ``_add_<name>`` declares its arguments and
+``cmd_<name>`` runs it and returns the exit status. To add a subcommand, write
+both and list the ``_add_`` function in :data:`COMMANDS`.
+
+Exit status: 0 the command finished (a run finished, whatever its verdict);
+1 internal error (a bug: the seed and replay command are printed); 2 bad spec
+or usage (one ``error:`` paragraph on stderr, no traceback); 3 safety violated
+(``run --fail-on-unsafe`` only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+from bftlab import __version__
+from bftlab.errors import ConfigError, UsageError
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_UNSAFE = 3
+
+_EXIT_CODES = """\
+exit status:
+  0  finished (a run exits 0 whatever its verdict, unless --fail-on-unsafe)
+  1  internal error: a bug in bftlab; the seed and the replay command are printed
+  2  bad spec or command line: one "error:" paragraph on stderr
+  3  safety violated (run --fail-on-unsafe only)"""
+
+
+def _error(message: str) -> None:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+
+
+def _add_spec_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", metavar="SPEC", help="experiment spec (YAML file)")
+    p.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override a spec value; KEY is a dotted path (list items as [i]), VALUE is YAML "
+        "(50, true, [], {a: 1}, null). Repeatable; applied in order before validation.",
+    )
+    p.add_argument("--seed", metavar="N", type=int, help="master seed (replaces the spec's seed)")
+
+
+# ----------------------------------------------------------------------- run
+_RUN_EPILOG = f"""\
+Outputs (in --out, default results/<spec name>-seed<N>):
+  spec.yaml    the resolved spec (every default filled in)
+  report.json  metrics, safety and liveness verdicts, run statistics
+  report.md    the same as a readable report, with the replay command
+
+examples:
+  bftlab run configs/pbft-quickstart.yaml
+  bftlab run configs/pbft-quickstart.yaml --seed 7 --set network.latency_ms=50
+  bftlab run configs/pbft-crash-primary.yaml --set 'faults=[]' --out results/no-crash
+  bftlab run configs/pbft-quickstart.yaml --set protocol.params.batch_size_max=32 --fail-on-unsafe
+
+{_EXIT_CODES}"""
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run one experiment and write its report",
+        description="Validate SPEC, run it once, write the report files and print a summary.",
+        epilog=_RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_spec_args(p)
+    p.add_argument("--out", metavar="DIR", help="output folder (default: results/<spec name>-seed<N>)")
+    p.add_argument("--fail-on-unsafe", action="store_true", help="exit with status 3 if safety is violated")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(handler=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``bftlab run``: load, run, write outputs, summarise."""
+    from bftlab.report import SPEC_YAML, replay_command, summary_table, write_outputs
+    from bftlab.spec import load_spec, spec_to_yaml
+
+    spec = load_spec(args.spec, args.set, args.seed)
+    out = Path(args.out) if args.out else Path("results") / f"{spec.name}-seed{spec.seed}"
+    spec_yaml = spec_to_yaml(spec)
+    try:
+        # Written before running, so a crashed run can be replayed from it.
+        out.mkdir(parents=True, exist_ok=True)
+        (out / SPEC_YAML).write_text(spec_yaml, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write the output folder ({exc.strerror or exc}).") from None
+    replay = replay_command(out / SPEC_YAML, spec.seed)
+    try:
+        from bftlab import runner  # imported here: validating a spec must not need the simulator
+
+        report = runner.run(spec, out_dir=out)
+        write_outputs(out, report, spec_yaml)
+        table = summary_table(report)
+    except (ConfigError, UsageError):
+        raise
+    except KeyboardInterrupt:
+        _error(f"interrupted (seed {spec.seed}); run it again with: {replay}")
+        return 130
+    except Exception:
+        traceback.print_exc()
+        _error(f"internal error during the run with seed {spec.seed}; this is a bug in bftlab. Replay it with: {replay}")
+        return EXIT_INTERNAL
+    if not args.quiet:
+        print(table)
+        print(f"results: {out}")
+    if args.fail_on_unsafe and not report["safety"]["ok"]:
+        return EXIT_UNSAFE
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ validate
+_VALIDATE_EPILOG = """\
+examples:
+  bftlab validate configs/pbft-quickstart.yaml
+  bftlab validate configs/pbft-quickstart.yaml --set n=7 --set f=2
+  bftlab validate configs/pbft-quickstart.yaml --explain     # every field, its value and what it means
+
+exit status:
+  0  the spec is valid
+  2  it is not: one "error:" paragraph on stderr naming the file, line, key and problem"""
+
+
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="check a spec without running it",
+        description="Check SPEC (with any --set overrides) without running it. Prints "
+        "'ok: SPEC (protocol, n=.., f=..)' or one error paragraph.",
+        epilog=_VALIDATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_spec_args(p)
+    show = p.add_mutually_exclusive_group()
+    show.add_argument("--resolved", action="store_true", help="print the resolved spec as YAML (the ok line goes to stderr)")
+    show.add_argument("--explain", action="store_true", help="like --resolved, with each field's meaning as a comment")
+    p.set_defaults(handler=cmd_validate)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``bftlab validate``: load and check only."""
+    from bftlab.spec import load_spec, spec_to_yaml
+
+    spec = load_spec(args.spec, args.set, args.seed)
+    ok = f"ok: {args.spec} ({spec.protocol.name}, n={spec.n}, f={spec.f})"
+    if args.resolved or args.explain:
+        print(spec_to_yaml(spec, comments=args.explain), end="")
+        print(ok, file=sys.stderr)
+    else:
+        print(ok)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- main
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_run, _add_validate)
+
+_MAIN_EPILOG = f"""\
+examples:
+  bftlab run configs/pbft-quickstart.yaml
+  bftlab validate configs/pbft-crash-primary.yaml --set n=7
+  bftlab run --help             # the options of one subcommand
+
+{_EXIT_CODES}"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bftlab",
+        description="Run Byzantine-fault-tolerant consensus experiments on a deterministic simulator.",
+        epilog=_MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"bftlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bftlab`` command; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except (ConfigError, UsageError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except Exception:
+        traceback.print_exc()
+        _error("internal error; this is a bug in bftlab.")
+        return EXIT_INTERNAL

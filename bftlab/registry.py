@@ -1,0 +1,104 @@
+"""Plugins by name: protocols, crypto schemes and (later) adversary strategies.
+
+A plugin is found either by the name it registers under an entry point group
+(``pbft`` in ``bftlab.protocols``) or by a dotted path ``package.module:object``,
+so an experiment can use code that is not installed as a package (a test module,
+a notebook helper). Unknown names raise :class:`~bftlab.errors.ConfigError`
+listing what is available.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Callable
+
+from bftlab.api import ProtocolSpec
+from bftlab.errors import ConfigError
+
+GROUPS: dict[str, str] = {
+    "protocol": "bftlab.protocols",
+    "crypto": "bftlab.crypto",
+    "adversary": "bftlab.adversaries",
+}
+"""Entry point group for each kind of plugin."""
+
+
+def _entry_points(group: str) -> dict[str, EntryPoint]:
+    # Sorted by value so that, if two distributions claim one name, the choice is stable.
+    found: dict[str, EntryPoint] = {}
+    for ep in sorted(entry_points(group=group), key=lambda e: (e.name, e.value)):
+        found.setdefault(ep.name, ep)
+    return found
+
+
+def available(group: str) -> list[str]:
+    """Registered names in entry point ``group``, sorted."""
+    return sorted(_entry_points(group))
+
+
+def _describe_exc(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def _import_path(path: str, what: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"{what} {path!r}: a dotted path must look like package.module:object.")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:  # any import-time failure is reported the same way
+        raise ConfigError(f"{what} {path!r}: cannot import module {module_name!r} ({_describe_exc(exc)}).") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigError(f"{what} {path!r}: module {module_name!r} has no attribute {attr!r}.") from None
+    return obj
+
+
+def resolve(group: str, name_or_path: str, what: str = "protocol") -> Any:
+    """The object registered as ``name_or_path`` in entry point ``group``, or at that dotted path.
+
+    ``what`` names the kind of plugin in error messages.
+    """
+    if not isinstance(name_or_path, str) or not name_or_path.strip():
+        raise ConfigError(f"{what} name must be a non-empty string, got {name_or_path!r}.")
+    if ":" in name_or_path:
+        return _import_path(name_or_path, what)
+    eps = _entry_points(group)
+    ep = eps.get(name_or_path)
+    if ep is None:
+        names = sorted(eps)
+        close = difflib.get_close_matches(name_or_path, names, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        listed = ", ".join(names) if names else "none"
+        raise ConfigError(
+            f"unknown {what} {name_or_path!r}.{hint} Available {what} names: {listed} "
+            f"(or give a dotted path package.module:object)."
+        )
+    try:
+        return ep.load()
+    except Exception as exc:
+        raise ConfigError(f"{what} {name_or_path!r} ({ep.value}) failed to load: {_describe_exc(exc)}.") from None
+
+
+def load_protocol(name_or_path: str) -> ProtocolSpec:
+    """The :class:`~bftlab.api.ProtocolSpec` for a protocol name or dotted path."""
+    obj = resolve(GROUPS["protocol"], name_or_path, "protocol")
+    if not isinstance(obj, ProtocolSpec):
+        raise ConfigError(f"protocol {name_or_path!r} is {type(obj).__name__}, not a bftlab.api.ProtocolSpec.")
+    params = obj.params
+    if not (isinstance(params, type) and dataclasses.is_dataclass(params) and params.__dataclass_params__.frozen):
+        raise ConfigError(f"protocol {name_or_path!r}: its params must be a frozen dataclass type, got {params!r}.")
+    return obj
+
+
+def load_crypto(name: str) -> Callable[..., Any]:
+    """The crypto scheme factory ``make(node_ids, seed, costs)`` for a name or dotted path."""
+    obj = resolve(GROUPS["crypto"], name, "crypto scheme")
+    if not callable(obj):
+        raise ConfigError(f"crypto scheme {name!r} is {type(obj).__name__}, not a callable factory.")
+    return obj

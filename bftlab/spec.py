@@ -1,0 +1,525 @@
+"""The experiment spec: one YAML file describes one run.
+
+A spec is a tree of frozen dataclasses (below). Units are in the names
+(``latency_ms``, ``crash_at_s``); each field's docstring is what ``bftlab
+validate --explain`` prints. Node ids: replicas are ``0 .. n-1``, clients follow
+as ``n .. n+clients-1`` (see :mod:`bftlab.api`).
+
+Loading is two-phase because ``protocol.params`` depends on ``protocol.name``:
+first the spec itself is validated (with ``params`` kept as plain data), then the
+protocol is looked up in the registry and ``params`` is validated against the
+frozen dataclass it registers. The resolved spec holds every parameter with
+its default filled in; :func:`spec_to_yaml` writes it and loading that text
+gives an equal spec. :func:`spec_digest` keys results by the resolved spec.
+
+To add an optional section (an adversary, say): add a field with a default to
+:class:`ExperimentSpec` and, if its type depends on a name, one more step in
+:func:`_resolve_plugins` like the one for ``protocol.params``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import re
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Sequence
+
+import yaml
+
+from bftlab import registry, schema
+from bftlab.costs import CpuCosts
+from bftlab.errors import ConfigError
+from bftlab.schema import FieldError
+
+__all__ = [
+    "AdversaryConfig",
+    "CrashFault",
+    "ExperimentSpec",
+    "NetworkConfig",
+    "PartitionConfig",
+    "ProtocolConfig",
+    "RegionsConfig",
+    "StopConfig",
+    "TraceConfig",
+    "TransportConfig",
+    "WorkloadConfig",
+    "load_spec",
+    "spec_digest",
+    "spec_from_dict",
+    "spec_to_dict",
+    "spec_to_yaml",
+]
+
+LatencyModel = Literal["constant", "uniform", "normal", "lognormal", "regions"]
+
+
+def _at_least(name: str, value: float, low: float) -> None:
+    if value < low:
+        raise FieldError(name, f"must be >= {low:g}, got {value!r}.")
+
+
+# ------------------------------------------------------------------ sections
+@dataclass(frozen=True, kw_only=True)
+class ProtocolConfig:
+    """Which protocol runs, and its parameters."""
+
+    name: str
+    """Registered protocol name (e.g. ``pbft``) or a dotted path ``package.module:PROTOCOL``."""
+    params: Any = None
+    """Protocol parameters, validated against the protocol's own params dataclass; omitted ones take its defaults."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionsConfig:
+    """Geo-distributed latency: each node sits in a named region."""
+
+    names: tuple[str, ...]
+    """Region names, e.g. [eu, us]."""
+    nodes: tuple[str, ...]
+    """Region of each replica, in replica order (one entry per replica)."""
+    clients: str
+    """Region of all clients."""
+    latency_ms: tuple[tuple[float, ...], ...]
+    """One-way latency between regions: a square matrix indexed like ``names``."""
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            raise FieldError("names", "needs at least one region name.")
+        if len(set(self.names)) != len(self.names):
+            raise FieldError("names", f"region names must be unique, got {list(self.names)}.")
+        for i, region in enumerate(self.nodes):
+            if region not in self.names:
+                raise FieldError(f"nodes[{i}]", f"unknown region {region!r}; regions are {list(self.names)}.")
+        if self.clients not in self.names:
+            raise FieldError("clients", f"unknown region {self.clients!r}; regions are {list(self.names)}.")
+        k = len(self.names)
+        if len(self.latency_ms) != k or any(len(row) != k for row in self.latency_ms):
+            shape = f"{len(self.latency_ms)} rows of lengths {[len(r) for r in self.latency_ms]}"
+            raise FieldError("latency_ms", f"must be a {k}x{k} matrix (one row and column per region), got {shape}.")
+        for i, row in enumerate(self.latency_ms):
+            for j, value in enumerate(row):
+                _at_least(f"latency_ms[{i}][{j}]", value, 0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartitionConfig:
+    """A network partition during ``[start_s, end_s)`` of simulated time."""
+
+    start_s: float
+    """When the partition begins."""
+    end_s: float
+    """When it heals."""
+    groups: tuple[tuple[int, ...], ...]
+    """Groups of node ids (replicas and clients) that can talk among themselves. Messages between different groups are not delivered while the partition lasts. Nodes listed in no group form one more group together."""
+
+    def __post_init__(self) -> None:
+        _at_least("start_s", self.start_s, 0.0)
+        if self.end_s <= self.start_s:
+            raise FieldError("end_s", f"must be after start_s ({self.start_s!r}), got {self.end_s!r}.")
+        if not self.groups:
+            raise FieldError("groups", "needs at least one group of node ids.")
+        seen: set[int] = set()
+        for i, group in enumerate(self.groups):
+            if not group:
+                raise FieldError(f"groups[{i}]", "a group must list at least one node id.")
+            for node in group:
+                if node < 0:
+                    raise FieldError(f"groups[{i}]", f"node ids are >= 0, got {node}.")
+                if node in seen:
+                    raise FieldError(f"groups[{i}]", f"node {node} is listed in more than one group.")
+                seen.add(node)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkConfig:
+    """Simulated network: per-message latency, uplink bandwidth, loss and partitions."""
+
+    latency_model: LatencyModel = "constant"
+    """How one-way latency is drawn: constant, uniform, normal, lognormal or regions."""
+    latency_ms: float = 10.0
+    """The constant latency; the centre (uniform), mean (normal) or median (lognormal)."""
+    jitter_ms: float = 0.0
+    """Half-width (uniform) or standard deviation (normal, truncated at 0)."""
+    lognormal_sigma: float = 0.5
+    """Shape of the lognormal model (sigma of the underlying normal)."""
+    regions: Optional[RegionsConfig] = None
+    """Region layout and latency matrix; required by (and only used with) latency_model: regions."""
+    bandwidth_mbps: float = 1000.0
+    """Per-node uplink bandwidth in megabits per second; 0 means unlimited."""
+    loss: float = 0.0
+    """Probability that a message is dropped, independently per message, in [0, 1)."""
+    partitions: tuple[PartitionConfig, ...] = ()
+    """Partitions over time; they must not overlap in time."""
+
+    def __post_init__(self) -> None:
+        for name in ("latency_ms", "jitter_ms", "lognormal_sigma", "bandwidth_mbps"):
+            _at_least(name, getattr(self, name), 0.0)
+        if not 0.0 <= self.loss < 1.0:
+            raise FieldError("loss", f"must be in [0, 1), got {self.loss!r}.")
+        if self.latency_model == "uniform" and self.jitter_ms > self.latency_ms:
+            raise FieldError(
+                "jitter_ms",
+                f"uniform latency is latency_ms +/- jitter_ms, so jitter_ms ({self.jitter_ms!r}) "
+                f"must not exceed latency_ms ({self.latency_ms!r}).",
+            )
+        if self.latency_model == "regions" and self.regions is None:
+            raise FieldError("regions", "latency_model: regions needs a regions section (names, nodes, clients, latency_ms).")
+        if self.latency_model != "regions" and self.regions is not None:
+            raise FieldError("regions", f"is set but latency_model is {self.latency_model!r}; set latency_model: regions to use it.")
+        spans = sorted((p.start_s, p.end_s, i) for i, p in enumerate(self.partitions))
+        for (_, end_a, a), (start_b, _, b) in zip(spans, spans[1:]):
+            if start_b < end_a:
+                raise FieldError(f"partitions[{b}]", f"overlaps partitions[{a}] in time; one partition at a time.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkloadConfig:
+    """Clients and the requests they issue."""
+
+    clients: int = 4
+    """Number of client nodes."""
+    mode: Literal["closed", "open"] = "closed"
+    """closed: each client keeps one request outstanding; open: Poisson arrivals at rate_rps, spread round-robin over clients."""
+    rate_rps: float = 0.0
+    """Open loop only: total arrival rate in requests per second (> 0)."""
+    requests: int = 1000
+    """Total requests to issue; 0 means no limit (then duration_s must be > 0)."""
+    duration_s: float = 0.0
+    """Stop issuing after this much simulated time; 0 means no limit."""
+    request_size_bytes: int = 64
+    """Size of each request's operation payload."""
+    keys: int = 1000
+    """Size of the key space operations touch."""
+    read_fraction: float = 0.0
+    """Fraction of operations that are reads, in [0, 1]."""
+
+    def __post_init__(self) -> None:
+        _at_least("clients", self.clients, 1)
+        for name in ("rate_rps", "requests", "duration_s", "request_size_bytes"):
+            _at_least(name, getattr(self, name), 0)
+        _at_least("keys", self.keys, 1)
+        if not 0.0 <= self.read_fraction <= 1.0:
+            raise FieldError("read_fraction", f"must be in [0, 1], got {self.read_fraction!r}.")
+        if self.mode == "open" and self.rate_rps <= 0:
+            raise FieldError("rate_rps", "open mode needs an arrival rate: set rate_rps > 0.")
+        if self.mode == "closed" and self.rate_rps != 0:
+            raise FieldError("rate_rps", f"applies to open mode only (mode is closed), got {self.rate_rps!r}; set it to 0.")
+        if self.requests == 0 and self.duration_s <= 0:
+            raise FieldError("requests", "0 means no request limit, so duration_s must be > 0 to end the workload.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrashFault:
+    """A replica crashes (stops, losing nothing it persisted) and may recover."""
+
+    node: int
+    """The replica id (0 .. n-1)."""
+    crash_at_s: float
+    """Simulated time of the crash."""
+    recover_at_s: Optional[float] = None
+    """Simulated time it restarts; null means it stays down."""
+
+    def __post_init__(self) -> None:
+        _at_least("node", self.node, 0)
+        _at_least("crash_at_s", self.crash_at_s, 0.0)
+        if self.recover_at_s is not None and self.recover_at_s <= self.crash_at_s:
+            raise FieldError("recover_at_s", f"must be after crash_at_s ({self.crash_at_s!r}), got {self.recover_at_s!r}.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StopConfig:
+    """When the simulation stops, whatever the workload."""
+
+    time_limit_s: float = 60.0
+    """Simulated time cap."""
+    max_events: int = 50_000_000
+    """Cap on processed simulator events (guards against runaway runs)."""
+
+    def __post_init__(self) -> None:
+        if self.time_limit_s <= 0:
+            raise FieldError("time_limit_s", f"must be > 0, got {self.time_limit_s!r}.")
+        _at_least("max_events", self.max_events, 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransportConfig:
+    """Where nodes run."""
+
+    kind: Literal["sim", "real"] = "sim"
+    """sim: the deterministic simulator; real: processes over real sockets."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TraceConfig:
+    """What the run records beyond metrics."""
+
+    keep: bool = False
+    """Write trace.jsonl (every delivered event) to the output folder."""
+
+
+# ---- adversary section (strategies live in the adversary package) ----
+@dataclass(frozen=True, kw_only=True)
+class AdversaryConfig:
+    """One adversary strategy: a network strategy, or a node strategy controlling ``byzantine`` replicas."""
+
+    strategy: str
+    """Registered strategy name (e.g. gst, equivocating-primary) or a dotted path package.module:Class."""
+    byzantine: tuple[int, ...] = ()
+    """Replica ids this node strategy controls (they coordinate); must be empty for network strategies."""
+    params: Any = None
+    """Strategy parameters, validated against the strategy's Params dataclass; omitted ones take its defaults."""
+
+    def __post_init__(self) -> None:
+        if len(set(self.byzantine)) != len(self.byzantine):
+            raise FieldError("byzantine", f"lists a replica twice: {list(self.byzantine)}.")
+        for node in self.byzantine:
+            _at_least("byzantine", node, 0)
+# ---- end adversary section ----
+
+
+# -------------------------------------------------------------- the whole spec
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExperimentSpec:
+    """One experiment run, as read from YAML with every default resolved."""
+
+    name: str
+    """Experiment name (letters, digits, '.', '_', '-'); names the output folder."""
+    description: str = ""
+    """Free text: what the experiment shows."""
+    seed: int = 1
+    """Master seed; every random stream of the run derives from it."""
+    protocol: ProtocolConfig
+    """Protocol name and parameters."""
+    n: int = 4
+    """Number of replicas."""
+    f: Optional[int] = None
+    """Byzantine faults tolerated; defaults to (n-1)//3. Needs n >= 3f+1."""
+    crypto: str = "ideal"
+    """Registered crypto scheme name (or package.module:factory)."""
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    """Network model."""
+    cpu: CpuCosts = field(default_factory=CpuCosts)
+    """Modelled CPU cost per input and per crypto operation (microseconds; per byte in ns)."""
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    """Clients and requests."""
+    faults: tuple[CrashFault, ...] = ()
+    """Replica crashes and recoveries."""
+    allow_exceeding_f: bool = False
+    """Allow more than f replicas to be faulty at once (to study what breaks)."""
+    stop: StopConfig = field(default_factory=StopConfig)
+    """Simulation limits."""
+    transport: TransportConfig = field(default_factory=TransportConfig)
+    """Simulated or real transport."""
+    trace: TraceConfig = field(default_factory=TraceConfig)
+    """Trace recording."""
+    adversary: tuple[AdversaryConfig, ...] = ()
+    """Adversary strategies, applied together (network ones in list order). A single mapping is read as a one-item list."""
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):
+            raise FieldError("name", f"must be letters, digits, '.', '_' or '-' (it names the output folder), got {self.name!r}.")
+        _at_least("n", self.n, 1)
+        if self.f is None:
+            object.__setattr__(self, "f", (self.n - 1) // 3)
+        _at_least("f", self.f, 0)
+        if self.n < 3 * self.f + 1:
+            raise FieldError(
+                "f",
+                f"n={self.n} replicas tolerate f={(self.n - 1) // 3} Byzantine faults; "
+                f"f={self.f} needs n >= {3 * self.f + 1}.",
+            )
+        for cost in dataclasses.fields(self.cpu):
+            value = getattr(self.cpu, cost.name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise FieldError(f"cpu.{cost.name}", f"must be a number >= 0, got {value!r}.")
+        self._check_network()
+        self._check_adversary()
+        self._check_faults()
+
+    @property
+    def byzantine(self) -> tuple[int, ...]:
+        """Replicas some node strategy controls, sorted."""
+        return tuple(sorted(node for a in self.adversary for node in a.byzantine))
+
+    def _check_adversary(self) -> None:
+        owner: dict[int, int] = {}
+        for i, adv in enumerate(self.adversary):
+            for node in adv.byzantine:
+                if node >= self.n:
+                    raise FieldError(f"adversary[{i}].byzantine",
+                                     f"must list replica ids 0..{self.n - 1}, got {node}.")
+                if node in owner:
+                    raise FieldError(f"adversary[{i}].byzantine",
+                                     f"replica {node} is already controlled by adversary[{owner[node]}].")
+                owner[node] = i
+        if len(owner) > self.f and not self.allow_exceeding_f:
+            raise FieldError("adversary", f"{len(owner)} Byzantine replicas {sorted(owner)} exceed f={self.f}; "
+                             f"set allow_exceeding_f: true to run this deliberately.")
+
+    def _check_network(self) -> None:
+        regions = self.network.regions
+        if regions is not None and len(regions.nodes) != self.n:
+            raise FieldError(
+                "network.regions.nodes",
+                f"needs one region per replica (n={self.n}), got {len(regions.nodes)}: {list(regions.nodes)}.",
+            )
+        total = self.n + self.workload.clients
+        for i, part in enumerate(self.network.partitions):
+            for j, group in enumerate(part.groups):
+                bad = [x for x in group if x >= total]
+                if bad:
+                    raise FieldError(
+                        f"network.partitions[{i}].groups[{j}]",
+                        f"node id {bad[0]} does not exist: replicas are 0..{self.n - 1} and clients "
+                        f"{self.n}..{total - 1}.",
+                    )
+
+    def _check_faults(self) -> None:
+        events: list[tuple[float, int, int, int]] = []  # (time, +1 crash / -1 recover, node, index)
+        for i, fault in enumerate(self.faults):
+            if fault.node >= self.n:
+                raise FieldError(f"faults[{i}].node", f"must be a replica id 0..{self.n - 1}, got {fault.node}.")
+            events.append((fault.crash_at_s, 1, fault.node, i))
+            if fault.recover_at_s is not None:
+                events.append((fault.recover_at_s, -1, fault.node, i))
+        down: set[int] = set()
+        byzantine = set(self.byzantine)  # Byzantine replicas count against f for the whole run
+        for time_s, delta, node, i in sorted(events):  # recoveries sort before crashes at the same time
+            if delta < 0:
+                down.discard(node)
+                continue
+            if node in down:
+                raise FieldError(f"faults[{i}]", f"replica {node} crashes at {time_s:g} s while it is already down.")
+            down.add(node)
+            if len(down | byzantine) > self.f and not self.allow_exceeding_f:
+                raise FieldError(
+                    f"faults[{i}]",
+                    f"at {time_s:g} s replicas {sorted(down | byzantine)} are crashed or Byzantine at once, "
+                    f"more than f={self.f}; "
+                    f"set allow_exceeding_f: true to run this deliberately.",
+                )
+
+    @property
+    def replicas(self) -> tuple[int, ...]:
+        """Replica node ids ``0 .. n-1``."""
+        return tuple(range(self.n))
+
+    @property
+    def clients(self) -> tuple[int, ...]:
+        """Client node ids ``n .. n+clients-1``."""
+        return tuple(range(self.n, self.n + self.workload.clients))
+
+
+# ------------------------------------------------------------------ loading
+def _resolve_plugins(spec: ExperimentSpec, source: str, lines: schema.Lines | None) -> ExperimentSpec:
+    """Phase two: check named plugins and validate sections whose type they define."""
+    try:
+        protocol = registry.load_protocol(spec.protocol.name)
+    except ConfigError as exc:
+        raise schema.error(source, lines, "protocol.name", str(exc)) from None
+    params = schema.load(protocol.params, spec.protocol.params, source=source, lines=lines, path="protocol.params")
+    try:
+        registry.load_crypto(spec.crypto)
+    except ConfigError as exc:
+        raise schema.error(source, lines, "crypto", str(exc)) from None
+    spec = dataclasses.replace(spec, protocol=ProtocolConfig(name=spec.protocol.name, params=params))
+    if spec.adversary:  # adversary params depend on the strategy, like protocol.params on the protocol
+        from adversary.config import resolve_adversary
+
+        spec = dataclasses.replace(spec, adversary=resolve_adversary(spec.adversary, source, lines))
+    return spec
+
+
+def spec_from_dict(data: Any, source: str = "<spec>", lines: schema.Lines | None = None) -> ExperimentSpec:
+    """Validate plain data (parsed YAML) into a resolved :class:`ExperimentSpec`.
+
+    ``source`` names the data in errors; ``lines`` maps key paths to YAML lines
+    or override texts (see :func:`bftlab.schema.parse_yaml`).
+    """
+    if not isinstance(data, dict):
+        what = "empty" if data is None else f"{schema.show(data)}, not a mapping of keys"
+        raise ConfigError(f"{source}: the spec is {what}; it must be a YAML mapping with at least name and protocol.")
+    if isinstance(data.get("adversary"), dict):  # one strategy: shorthand for a one-item list
+        data = {**data, "adversary": [data["adversary"]]}
+        if lines is not None:
+            lines = {k.replace("adversary.", "adversary[0].", 1) if k.startswith("adversary.") else k: v
+                     for k, v in lines.items()}
+    spec = schema.load(ExperimentSpec, data, source=source, lines=lines)
+    return _resolve_plugins(spec, source, lines)
+
+
+def load_spec(path: str | Path, overrides: Sequence[str] = (), seed: int | None = None) -> ExperimentSpec:
+    """Read, override and validate the spec file at ``path``.
+
+    ``overrides`` are ``KEY=VALUE`` strings as given to ``--set``; ``seed``
+    replaces the spec's seed. Every problem raises one ConfigError.
+    """
+    source = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{source}: spec file not found.")
+    if not p.is_file():
+        raise ConfigError(f"{source}: is not a file; give the path of a YAML spec.")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read the spec ({type(exc).__name__}: {exc}).") from None
+    data, lines = schema.parse_yaml(text, source)
+    if data is None:
+        raise ConfigError(f"{source}: the spec is empty; it must be a YAML mapping with at least name and protocol.")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the spec is {schema.show(data)}; it must be a YAML mapping of keys.")
+    data = schema.apply_overrides(data, overrides, lines=lines, source=source)
+    if seed is not None:
+        data["seed"] = seed
+        lines["seed"] = f"--seed {seed}"
+    return spec_from_dict(data, source, lines)
+
+
+# ------------------------------------------------------------------ output
+def spec_to_dict(spec: ExperimentSpec) -> dict:
+    """The resolved spec as plain data (what reports embed)."""
+    return schema.dump(spec)
+
+
+def spec_digest(spec: ExperimentSpec) -> str:
+    """A stable hex digest of the resolved spec (same in every process, unlike ``hash``)."""
+    text = json.dumps(spec_to_dict(spec), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _flow(value: Any) -> str:
+    """One value as single-line YAML (scalars, flow lists, flow mappings)."""
+    text = yaml.safe_dump([schema.dump(value)], default_flow_style=True, width=1 << 30, sort_keys=False)
+    return text.strip()[1:-1]
+
+
+def _emit(obj: Any, indent: int, comments: bool, out: list[str]) -> None:
+    pad = " " * indent
+    docs = schema.field_docs(type(obj)) if comments else {}
+    for f in dataclasses.fields(obj):
+        if not f.init:
+            continue
+        value = getattr(obj, f.name)
+        if comments and f.name in docs:
+            out.extend(f"{pad}# {line}" for line in textwrap.wrap(docs[f.name].replace("``", "`"), max(40, 88 - indent)))
+        if dataclasses.is_dataclass(value) and dataclasses.fields(value):
+            out.append(f"{pad}{f.name}:")
+            _emit(value, indent + 2, comments, out)
+        else:
+            out.append(f"{pad}{f.name}: {_flow(value)}")
+
+
+def spec_to_yaml(spec: ExperimentSpec, *, comments: bool = False) -> str:
+    """The resolved spec as YAML; ``comments`` adds each field's docstring above it."""
+    out = ["# Resolved experiment spec: every default filled in. Run it again with: bftlab run <this file>"]
+    _emit(spec, 0, comments, out)
+    return "\n".join(out) + "\n"
