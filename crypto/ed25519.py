@@ -1,0 +1,197 @@
+"""Real signatures and MACs: Ed25519 (RFC 8032, via libsodium) and keyed-hash authenticators.
+
+Registered as the ``ed25519`` scheme. Each node's key material is a
+:class:`KeyRing`: its own Ed25519 secret seed and everyone's public keys, and
+nothing else. MAC keys are agreed pairwise without a dealer: the Ed25519 keys
+are mapped to X25519 keys and each pair's shared secret is their Diffie-Hellman
+value, which either end computes from its own secret and the other's public key
+(see :mod:`crypto.mac` for the directional keys derived from it).
+
+For experiments the secrets come from the run seed
+(``bftlab.seeds.derive(seed, "ed25519/<node>")``): reproducible, and only as
+secret as the seed. A deployment generates its key rings once and hands each
+node only its own (:meth:`KeyRing.to_dict`).
+
+Every operation charges its *modelled* cost (:class:`~bftlab.costs.CpuCosts`)
+to the node's meter, as the ideal scheme does, so a simulation costs the same
+whichever scheme computes the bytes; real runtimes ignore the meter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import nacl.bindings as sodium
+from nacl.exceptions import BadSignatureError, CryptoError
+
+from bftlab.api import CostMeter, NodeId
+from bftlab.costs import CpuCosts
+from bftlab.errors import UsageError
+from bftlab.seeds import derive
+from crypto import batch, mac
+from crypto.batch import SIG_BYTES, BatchVerifier
+
+SEED_BYTES = 32
+PUBLIC_KEY_BYTES = 32
+
+
+def experiment_secret(seed: int, node: NodeId) -> bytes:
+    """Node ``node``'s Ed25519 secret seed in a run with master ``seed``."""
+    material = derive(seed, f"ed25519/{node}").to_bytes(8, "big")
+    return hashlib.blake2b(material, digest_size=SEED_BYTES, person=b"bftlab-ed25519").digest()
+
+
+def public_key(secret: bytes) -> bytes:
+    return sodium.crypto_sign_seed_keypair(secret)[0]
+
+
+def sign_raw(secret_key: bytes, data: bytes) -> bytes:
+    """Ed25519 signature of ``data`` under a 64-byte libsodium secret key."""
+    return sodium.crypto_sign(data, secret_key)[:SIG_BYTES]
+
+
+def verify_raw(public: bytes, data: bytes, sig: bytes) -> bool:
+    """Ed25519 verification (libsodium's, which rejects non-canonical encodings)."""
+    if len(sig) != SIG_BYTES or len(public) != PUBLIC_KEY_BYTES:
+        return False
+    try:
+        sodium.crypto_sign_open(sig + data, public)
+        return True
+    except (BadSignatureError, CryptoError, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """One node's key material: its own secret and the public keys of all nodes."""
+
+    node_id: NodeId
+    secret: bytes = field(repr=False)
+    public_keys: Mapping[NodeId, bytes]
+
+    def __post_init__(self) -> None:
+        if len(self.secret) != SEED_BYTES:
+            raise UsageError(f"secret must be {SEED_BYTES} bytes, got {len(self.secret)}")
+        if self.public_keys.get(self.node_id) != public_key(self.secret):
+            raise UsageError(f"public_keys[{self.node_id}] does not match node {self.node_id}'s secret")
+
+    def to_dict(self) -> dict:
+        """Plain (hex) form, e.g. for one node's key file."""
+        return {
+            "node_id": self.node_id,
+            "secret": self.secret.hex(),
+            "public_keys": {str(i): pk.hex() for i, pk in sorted(self.public_keys.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> KeyRing:
+        pks = {int(i): bytes.fromhex(pk) for i, pk in d["public_keys"].items()}
+        return cls(int(d["node_id"]), bytes.fromhex(d["secret"]), pks)
+
+
+def generate(node_ids: Sequence[NodeId], seed: int) -> dict[NodeId, KeyRing]:
+    """Key rings for all nodes of a run (or a deployment) with master ``seed``."""
+    secrets = {i: experiment_secret(seed, i) for i in node_ids}
+    publics = {i: public_key(s) for i, s in secrets.items()}
+    return {i: KeyRing(i, secrets[i], publics) for i in node_ids}
+
+
+class Ed25519Crypto:
+    """One node's real crypto (implements :class:`bftlab.api.NodeCrypto`).
+
+    ``batch_min``: :meth:`sign_all` batches when given at least this many
+    messages. ``mac_algorithm``: see :mod:`crypto.mac`.
+    """
+
+    def __init__(self, ring: KeyRing, costs: CpuCosts, *, batch_min: int = 2, mac_algorithm: str = mac.BLAKE2B) -> None:
+        if mac_algorithm not in mac.ALGORITHMS:
+            raise UsageError(f"mac_algorithm must be one of {mac.ALGORITHMS}, got {mac_algorithm!r}")
+        self.node_id = ring.node_id
+        self.meter = CostMeter()
+        self._publics = dict(ring.public_keys)
+        pk, self._sk = sodium.crypto_sign_seed_keypair(ring.secret)
+        self._dh_secret = sodium.crypto_sign_ed25519_sk_to_curve25519(self._sk)
+        self._costs = costs
+        self._sign_s = costs.sign_us * 1e-6
+        self._verify_s = costs.verify_us * 1e-6
+        self._mac_s = costs.mac_us * 1e-6
+        self._batch_min = batch_min
+        self._mac_alg = mac_algorithm
+        self._send_keys: dict[NodeId, bytes] = {}
+        self._recv_keys: dict[NodeId, bytes] = {}
+        self._verifier = BatchVerifier(self._verify_signer)
+
+    # ------------------------------------------------------------- signatures
+    def digest(self, data: bytes) -> bytes:
+        self.meter.charge("hash", self._costs.hash_s(len(data)))
+        return hashlib.sha256(data).digest()
+
+    def sign(self, data: bytes) -> bytes:
+        self.meter.charge("sign", self._sign_s)
+        return sign_raw(self._sk, batch.PLAIN_CONTEXT + data)
+
+    def sign_all(self, datas: Sequence[bytes]) -> list[bytes]:
+        """Sign several messages; batched under one root signature when there are ``batch_min`` or more."""
+        if len(datas) < max(2, self._batch_min):
+            return [self.sign(d) for d in datas]
+        self.meter.charge("sign", self._sign_s)
+        hash_s = self._costs.hash_s(64)
+        for _ in range(2 * len(datas) - 1):
+            self.meter.charge("hash", hash_s)
+        return batch.sign_batch(lambda m: sign_raw(self._sk, m), datas)
+
+    def verify(self, signer: NodeId, data: bytes, sig: bytes) -> bool:
+        v = self._verifier
+        checks, hashes = v.sig_checks, v.hashes
+        ok = v.verify(signer, data, sig)
+        for _ in range(v.sig_checks - checks):
+            self.meter.charge("verify", self._verify_s)
+        if v.hashes > hashes:
+            self.meter.charge("hash", (v.hashes - hashes) * self._costs.hash_s(64))
+        return ok
+
+    def _verify_signer(self, signer: NodeId, data: bytes, sig: bytes) -> bool:
+        public = self._publics.get(signer)
+        return public is not None and verify_raw(public, data, sig)
+
+    # ------------------------------------------------------------------- MACs
+    def _pair_secret(self, peer: NodeId) -> bytes:
+        peer_dh = sodium.crypto_sign_ed25519_pk_to_curve25519(self._publics[peer])
+        shared = sodium.crypto_scalarmult(self._dh_secret, peer_dh)
+        lo, hi = sorted((self.node_id, peer))
+        return hashlib.blake2b(shared, digest_size=32, person=b"bftlab-pair", salt=lo.to_bytes(8, "big") + hi.to_bytes(8, "big")).digest()
+
+    def _key_to(self, receiver: NodeId) -> bytes:
+        key = self._send_keys.get(receiver)
+        if key is None:
+            key = self._send_keys[receiver] = mac.direction_key(self._pair_secret(receiver), self.node_id, receiver)
+        return key
+
+    def _key_from(self, sender: NodeId) -> bytes:
+        key = self._recv_keys.get(sender)
+        if key is None:
+            key = self._recv_keys[sender] = mac.direction_key(self._pair_secret(sender), sender, self.node_id)
+        return key
+
+    def authenticate(self, data: bytes, receivers: Sequence[NodeId]) -> tuple[bytes, ...]:
+        self.meter.charge("mac", self._mac_s * len(receivers))
+        d = hashlib.sha256(data).digest()
+        return tuple(mac.mac(self._key_to(r), d, self._mac_alg) for r in receivers)
+
+    def check_mac(self, sender: NodeId, data: bytes, auth: Sequence[bytes], receivers: Sequence[NodeId]) -> bool:
+        self.meter.charge("mac", self._mac_s)
+        try:
+            i = list(receivers).index(self.node_id)
+            tag = auth[i]
+            key = self._key_from(sender)
+        except (ValueError, IndexError, KeyError, CryptoError):
+            return False
+        return mac.check(key, hashlib.sha256(data).digest(), tag, self._mac_alg)
+
+
+def make(node_ids: Sequence[NodeId], seed: int, costs: CpuCosts) -> dict[NodeId, Ed25519Crypto]:
+    """Factory registered as the ``ed25519`` scheme."""
+    rings = generate(node_ids, seed)
+    return {i: Ed25519Crypto(rings[i], costs) for i in node_ids}
