@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from bftlab import __version__
+from bftlab.cli_experiments import COMMANDS as EXPERIMENT_COMMANDS
 from bftlab.errors import ConfigError, UsageError
 
 EXIT_OK = 0
@@ -163,7 +164,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- main
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_run, _add_validate)
+def _add_fuzz(sub: argparse._SubParsersAction) -> None:
+    from bftlab.cli_fuzz import add_fuzz  # the fuzz command lives in its own module
+
+    add_fuzz(sub)
+
+
+def _add_node(sub: argparse._SubParsersAction) -> None:
+    from bftlab.cli_node import add_node  # the real transport; see bftlab.transport
+
+    add_node(sub)
+
+
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_run, _add_validate, *EXPERIMENT_COMMANDS, _add_fuzz, _add_node)
 
 _MAIN_EPILOG = f"""\
 examples:

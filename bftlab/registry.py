@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import os
+import sys
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Callable
 
@@ -43,12 +45,28 @@ def _describe_exc(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
+def _import_module(name: str) -> Any:
+    """Import ``name``, also looking in the working directory, as ``python -m`` would.
+
+    A researcher's own strategy or protocol lives next to their specs, not in an
+    installed package; the console script alone would not find it.
+    """
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        cwd = os.getcwd()
+        if cwd in sys.path or not (exc.name and name.startswith(exc.name)):
+            raise
+        sys.path.append(cwd)
+        return importlib.import_module(name)
+
+
 def _import_path(path: str, what: str) -> Any:
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
         raise ConfigError(f"{what} {path!r}: a dotted path must look like package.module:object.")
     try:
-        obj: Any = importlib.import_module(module_name)
+        obj: Any = _import_module(module_name)
     except Exception as exc:  # any import-time failure is reported the same way
         raise ConfigError(f"{what} {path!r}: cannot import module {module_name!r} ({_describe_exc(exc)}).") from None
     for part in attr.split("."):

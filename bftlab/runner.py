@@ -198,6 +198,12 @@ def run(spec: Any, out_dir: Path | None = None) -> dict[str, Any]:
     custom = load_protocol(spec.protocol.name).extra.get("run")
     if custom is not None:
         return custom(spec)
+    # --- real transport: a local cluster of processes (bftlab.transport) ---
+    if spec.transport.kind == "real":
+        from bftlab.transport import run_real
+
+        return run_real(spec)
+    # --- end real transport ---
     sim = build(spec)
     t0 = time.perf_counter()
     sim.run()

@@ -252,6 +252,34 @@ class TransportConfig:
 
     kind: Literal["sim", "real"] = "sim"
     """sim: the deterministic simulator; real: processes over real sockets."""
+    # --- real transport only (see bftlab.transport); ignored by the simulator ---
+    hosts: tuple[str, ...] = ()
+    """real: host:port of each replica, in replica order; empty means all on 127.0.0.1 at base_port + id."""
+    base_port: int = 0
+    """real, no hosts: port of replica 0 (replica i listens on base_port + i); 0 lets the local launcher pick free ports."""
+    client_processes: int = 0
+    """real: how many OS processes host the clients (clients are spread evenly); 0 means one per 32 clients, at most 2."""
+    max_frame_bytes: int = 8388608
+    """real: largest frame a node accepts; a longer one closes the connection."""
+    send_queue_bytes: int = 4194304
+    """real: per-connection send queue cap; frames beyond it are dropped (a slow peer cannot exhaust memory)."""
+    startup_timeout_s: float = 30.0
+    """real: how long the launcher waits for processes to listen and connect."""
+    drain_s: float = 10.0
+    """real: after the workload stops issuing, how long to wait for outstanding requests."""
+
+    def __post_init__(self) -> None:
+        for i, h in enumerate(self.hosts):
+            host, sep, port = h.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise FieldError(f"hosts[{i}]", f"expected host:port with a port in 1..65535, got {h!r}.")
+        if not 0 <= self.base_port < 65536:
+            raise FieldError("base_port", f"must be in 0..65535, got {self.base_port!r}.")
+        _at_least("client_processes", self.client_processes, 0)
+        _at_least("max_frame_bytes", self.max_frame_bytes, 1024)
+        _at_least("send_queue_bytes", self.send_queue_bytes, 1024)
+        _at_least("startup_timeout_s", self.startup_timeout_s, 0.1)
+        _at_least("drain_s", self.drain_s, 0.0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import threading
 import types
 import typing
 from typing import Any, Callable
@@ -73,6 +74,12 @@ def code_of(cls: type) -> int:
     return _CODE[cls]
 
 
+# One reusable Packer per nesting depth and thread: building a Packer per call
+# costs more than packing a small message, and a Packer cannot be re-entered
+# from `default` or shared between threads (Dask runs simulations in threads).
+_LOCAL = threading.local()
+
+
 def _default(obj: Any) -> Any:
     cls = type(obj)
     getter = _GETTER.get(cls)
@@ -80,16 +87,34 @@ def _default(obj: Any) -> Any:
         if isinstance(obj, (frozenset, set)):
             return sorted(obj)
         raise TypeError(f"cannot encode {cls.__qualname__}: not a registered wire message")
-    return msgpack.ExtType(_EXT, _packer_b((_CODE[cls], *getter(obj))))
+    return msgpack.ExtType(_EXT, _pack((_CODE[cls], *getter(obj))))
 
 
-def _packer_b(obj: Any) -> bytes:
-    return msgpack.packb(obj, default=_default, use_bin_type=True)
+def _pack(obj: Any) -> bytes:
+    try:
+        packers = _LOCAL.packers
+    except AttributeError:
+        packers = _LOCAL.packers = []
+        _LOCAL.depth = 0
+    depth = _LOCAL.depth
+    if depth >= MAX_DEPTH:
+        raise ValueError("message nesting too deep to encode")
+    if depth == len(packers):
+        packers.append(msgpack.Packer(default=_default, use_bin_type=True, autoreset=True))
+    packer = packers[depth]
+    _LOCAL.depth = depth + 1
+    try:
+        return packer.pack(obj)
+    except BaseException:
+        packer.reset()
+        raise
+    finally:
+        _LOCAL.depth = depth
 
 
 def encode(msg: Any) -> bytes:
     """Encode a registered message (or plain msgpack data) to bytes."""
-    return msgpack.packb(msg, default=_default, use_bin_type=True)
+    return _pack(msg)
 
 
 def encoded_size(msg: Any) -> int:

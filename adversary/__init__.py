@@ -1,0 +1,43 @@
+"""Adversaries for bftlab experiments: a strategy API, a built-in attack library, a fuzzer's building blocks.
+
+Layering: :mod:`adversary.api` (the two seams, no dependencies beyond
+:mod:`bftlab.api`) < :mod:`adversary.network`, :mod:`adversary.node`,
+:mod:`adversary.pbft`, :mod:`adversary.scripted` (built-in strategies) <
+:mod:`adversary.config` (spec phase two) < :mod:`adversary.runtime` (wiring
+into a simulated run). Built-ins are registered under the entry point group
+``bftlab.adversaries``; a user's own strategy is referenced by dotted path
+(``strategy: mypkg.attacks:DelayViewChange``).
+
+In a spec, ``adversary`` is a list of strategies applied together; one
+mapping is shorthand for a one-item list::
+
+    adversary:
+      - {strategy: gst, params: {gst_s: 2.0}}
+      - {strategy: equivocating-primary, byzantine: [0]}
+"""
+
+from adversary.api import (
+    DELIVER,
+    DROP,
+    AdversaryContext,
+    Controlled,
+    Envelope,
+    Later,
+    NetworkStrategy,
+    NodeStrategy,
+    NoParams,
+    Route,
+)
+
+__all__ = [
+    "DELIVER",
+    "DROP",
+    "AdversaryContext",
+    "Controlled",
+    "Envelope",
+    "Later",
+    "NetworkStrategy",
+    "NoParams",
+    "NodeStrategy",
+    "Route",
+]
