@@ -1,0 +1,344 @@
+"""A deterministic step-by-step harness for sans-IO nodes (a public test double, like ``trio.testing``).
+
+:class:`Harness` wires the replicas and clients of a :class:`~bftlab.api.ProtocolSpec`
+together in memory, without the simulator: messages wait in one FIFO queue of
+:class:`Envelope` and are delivered only when the test says so; timers wait in
+a table and fire only when the test advances the clock. Every ``Observe``
+event lands in :attr:`Harness.history`. Nothing here is random (the nodes'
+``rng`` streams derive from ``seed``), so a scenario is a plain replayable
+script::
+
+    h = Harness(PROTOCOL, n=4, clients=1)
+    h.submit(4, op)
+    h.stabilize()
+    assert h.accepted()
+
+Delivery order is FIFO by insertion; timers fire in (deadline, insertion)
+order. Messages are round-tripped through :mod:`bftlab.wire` by default, so a
+test also checks that every message encodes and decodes. Every loop is bounded.
+Faults: :meth:`drop` (or a ``drop`` filter installed with :meth:`add_filter`),
+:meth:`crash`/:meth:`recover` (messages and timers to a crashed node are lost),
+:meth:`partition`/:meth:`heal` (messages across groups are dropped).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from bftlab import seeds, wire
+from bftlab.api import (
+    Accepted,
+    Broadcast,
+    CancelTimer,
+    Executed,
+    NodeContext,
+    NodeId,
+    Observe,
+    ProtocolSpec,
+    Receive,
+    Send,
+    SetTimer,
+    Start,
+    Submit,
+    TimerFired,
+)
+from bftlab.costs import ZERO_COSTS, CpuCosts
+from bftlab.errors import InvariantError, UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    sender: NodeId
+    receiver: NodeId
+    msg: Any
+
+
+Filter = Callable[[Envelope], bool]
+
+
+def of_type(*types: type) -> Filter:
+    return lambda env: isinstance(env.msg, types)
+
+
+def to(*nodes: NodeId) -> Filter:
+    return lambda env: env.receiver in nodes
+
+
+def from_(*nodes: NodeId) -> Filter:
+    return lambda env: env.sender in nodes
+
+
+def all_of(*filters: Filter) -> Filter:
+    return lambda env: all(f(env) for f in filters)
+
+
+def any_of(*filters: Filter) -> Filter:
+    return lambda env: any(f(env) for f in filters)
+
+
+class Harness:
+    """n replicas (ids ``0..n-1``) and ``clients`` clients (ids ``n..``), wired in memory."""
+
+    def __init__(
+        self,
+        spec: ProtocolSpec,
+        n: int,
+        clients: int = 1,
+        params: Any = None,
+        *,
+        f: int | None = None,
+        seed: int = 0,
+        costs: CpuCosts = ZERO_COSTS,
+        wire_roundtrip: bool = True,
+        replica_factory: Callable[[NodeContext], Any] | None = None,
+    ) -> None:
+        if n < 1 or clients < 0:
+            raise UsageError(f"Harness: need n >= 1 and clients >= 0, got n={n}, clients={clients}")
+        from crypto.ideal import make as make_crypto
+
+        self.spec = spec
+        self.n = n
+        self.f = (n - 1) // 3 if f is None else f
+        self.params = spec.params() if params is None else params
+        self.seed = seed
+        self.replicas = tuple(range(n))
+        self.clients = tuple(range(n, n + clients))
+        self.wire_roundtrip = wire_roundtrip
+        self._crypto = make_crypto(self.replicas + self.clients, seeds.derive(seed, "crypto"), costs)
+        self._replica_factory = replica_factory or spec.make_replica
+        self.nodes: dict[NodeId, Any] = {}
+        self.now = 0.0
+        self.queue: deque[Envelope] = deque()
+        self.timers: dict[tuple[NodeId, Any], tuple[float, int]] = {}
+        self._tick = 0
+        self.history: list[Any] = []
+        self.crashed: set[NodeId] = set()
+        self.groups: list[frozenset[NodeId]] | None = None
+        self.filters: list[Filter] = []
+        self.delivered = 0
+        self.dropped = 0
+        for i in self.replicas + self.clients:
+            self.nodes[i] = self._build(i)
+        for i in self.replicas + self.clients:
+            self._step(i, Start())
+
+    # ---------------------------------------------------------------- build
+    def context(self, node: NodeId) -> NodeContext:
+        return NodeContext(
+            node_id=node,
+            n=self.n,
+            f=self.f,
+            replicas=self.replicas,
+            clients=self.clients,
+            crypto=self._crypto[node],
+            rng=seeds.rng(self.seed, f"node/{node}"),
+            params=self.params,
+        )
+
+    def _build(self, node: NodeId) -> Any:
+        ctx = self.context(node)
+        return self._replica_factory(ctx) if node < self.n else self.spec.make_client(ctx)
+
+    def crypto(self, node: NodeId) -> Any:
+        """The node's crypto object (a test may use it to play a Byzantine node)."""
+        return self._crypto[node]
+
+    # ------------------------------------------------------------- stepping
+    def _step(self, node: NodeId, inp: Any) -> None:
+        if node in self.crashed:
+            return
+        actions = self.nodes[node].step(self.now, inp)
+        self._crypto[node].meter.drain()
+        for a in actions:
+            t = type(a)
+            if t is Send:
+                self._enqueue(node, a.to, a.msg)
+            elif t is Broadcast:
+                for r in a.to:
+                    self._enqueue(node, r, a.msg)
+            elif t is SetTimer:
+                self._tick += 1
+                self.timers[(node, a.name)] = (self.now + a.delay_s, self._tick)
+            elif t is CancelTimer:
+                self.timers.pop((node, a.name), None)
+            elif t is Observe:
+                self.history.append(a.event)
+            else:
+                raise InvariantError(f"node {node} returned an unknown action {a!r}")
+
+    def _enqueue(self, sender: NodeId, receiver: NodeId, msg: Any) -> None:
+        if receiver not in self.nodes:
+            raise InvariantError(f"node {sender} sent to unknown node {receiver}")
+        self.queue.append(Envelope(sender, receiver, msg))
+
+    def inject(self, sender: NodeId, receiver: NodeId, msg: Any) -> None:
+        """Put a message in flight as if ``sender`` sent it (for Byzantine scenarios)."""
+        self._enqueue(sender, receiver, msg)
+
+    def submit(self, client: NodeId, op: bytes) -> None:
+        if client not in self.clients:
+            raise UsageError(f"submit: {client} is not a client id (clients are {self.clients})")
+        self._step(client, Submit(op))
+
+    def _blocked(self, env: Envelope) -> bool:
+        if env.receiver in self.crashed or env.sender in self.crashed:
+            return True
+        if self.groups is not None:
+            ga = next((g for g in self.groups if env.sender in g), None)
+            if ga is None or env.receiver not in ga:
+                return True
+        return any(f(env) for f in self.filters)
+
+    def _deliver_one(self, env: Envelope) -> None:
+        if self._blocked(env):
+            self.dropped += 1
+            return
+        msg = wire.decode(wire.encode(env.msg)) if self.wire_roundtrip else env.msg
+        self.delivered += 1
+        self._step(env.receiver, Receive(env.sender, msg))
+
+    def deliver(self, match: Filter | None = None, max_msgs: int = 1_000_000) -> int:
+        """Deliver queued messages matching ``match`` (all if None), FIFO, including ones they cause.
+
+        Non-matching messages stay queued in order. Returns the number handled.
+        """
+        handled = 0
+        kept: deque[Envelope] = deque()
+        while self.queue and handled < max_msgs:
+            env = self.queue.popleft()
+            if match is not None and not match(env):
+                kept.append(env)
+                continue
+            handled += 1
+            self._deliver_one(env)
+        kept.extend(self.queue)
+        self.queue = kept
+        return handled
+
+    def deliver_all(self, max_msgs: int = 1_000_000) -> int:
+        return self.deliver(None, max_msgs)
+
+    def drop(self, match: Filter | None = None) -> int:
+        """Remove queued messages matching ``match`` (all if None); returns how many."""
+        before = len(self.queue)
+        self.queue = deque(e for e in self.queue if match is not None and not match(e))
+        n = before - len(self.queue)
+        self.dropped += n
+        return n
+
+    def pending(self, match: Filter | None = None) -> list[Envelope]:
+        return [e for e in self.queue if match is None or match(e)]
+
+    def add_filter(self, match: Filter) -> Filter:
+        """Drop every future delivery matching ``match`` until :meth:`remove_filter`."""
+        self.filters.append(match)
+        return match
+
+    def remove_filter(self, match: Filter) -> None:
+        self.filters.remove(match)
+
+    # ---------------------------------------------------------------- timers
+    def next_deadline(self) -> float | None:
+        return min((d for d, _ in self.timers.values()), default=None)
+
+    def fire_timers(self, max_fires: int = 100_000) -> int:
+        """Fire every timer whose deadline has passed, in (deadline, insertion) order."""
+        fired = 0
+        while fired < max_fires:
+            due = [(d, tick, key) for key, (d, tick) in self.timers.items() if d <= self.now]
+            if not due:
+                break
+            d, tick, key = min(due)
+            del self.timers[key]
+            fired += 1
+            self._step(key[0], TimerFired(key[1]))
+        return fired
+
+    def advance(self, seconds: float, max_fires: int = 100_000) -> int:
+        """Move the clock forward, firing timers as their deadlines pass (messages stay queued)."""
+        if seconds < 0:
+            raise UsageError(f"advance: seconds must be >= 0, got {seconds}")
+        target = self.now + seconds
+        fired = 0
+        while fired < max_fires:
+            d = self.next_deadline()
+            if d is None or d > target:
+                break
+            self.now = max(self.now, d)
+            fired += self.fire_timers(max_fires - fired)
+        self.now = target
+        return fired
+
+    # ---------------------------------------------------------------- faults
+    def crash(self, node: NodeId) -> None:
+        """Stop ``node``: queued messages to it and its timers are lost."""
+        self.crashed.add(node)
+        self.queue = deque(e for e in self.queue if e.receiver != node)
+        for key in [k for k in self.timers if k[0] == node]:
+            del self.timers[key]
+
+    def recover(self, node: NodeId, *, amnesia: bool = False) -> None:
+        """Restart ``node`` with its state (or a fresh one if ``amnesia``) and deliver Start."""
+        self.crashed.discard(node)
+        if amnesia:
+            self.nodes[node] = self._build(node)
+        self._step(node, Start())
+
+    def partition(self, groups: Iterable[Iterable[NodeId]]) -> None:
+        """Only nodes in the same group can talk; nodes in no group are isolated."""
+        self.groups = [frozenset(g) for g in groups]
+
+    def heal(self) -> None:
+        self.groups = None
+
+    # ------------------------------------------------------------- stabilize
+    def stabilize(self, max_steps: int = 200_000, max_time_s: float = 60.0) -> bool:
+        """Deliver messages and fire timers until nothing is in flight and no timer is armed.
+
+        Bounded by ``max_steps`` deliveries+firings and ``max_time_s`` of simulated time
+        from now. Returns True if it became quiescent.
+        """
+        deadline = self.now + max_time_s
+        steps = 0
+        while steps < max_steps:
+            if self.queue:
+                steps += self.deliver_all(max_steps - steps)
+                continue
+            d = self.next_deadline()
+            if d is None:
+                return True
+            if d > deadline:
+                return False
+            self.now = max(self.now, d)
+            steps += self.fire_timers(max_steps - steps)
+        return False
+
+    def run_until(self, predicate: Callable[[], bool], max_steps: int = 200_000, max_time_s: float = 60.0) -> bool:
+        """Like :meth:`stabilize` but stops as soon as ``predicate()`` holds."""
+        deadline = self.now + max_time_s
+        steps = 0
+        while steps < max_steps:
+            if predicate():
+                return True
+            if self.queue:
+                self._deliver_one(self.queue.popleft())
+                steps += 1
+                continue
+            d = self.next_deadline()
+            if d is None or d > deadline:
+                return predicate()
+            self.now = max(self.now, d)
+            steps += self.fire_timers(1)
+        return predicate()
+
+    # --------------------------------------------------------------- history
+    def events(self, kind: type) -> list[Any]:
+        return [e for e in self.history if isinstance(e, kind)]
+
+    def accepted(self) -> list[Accepted]:
+        return self.events(Accepted)
+
+    def executed_by(self, node: NodeId) -> list[Executed]:
+        return [e for e in self.history if isinstance(e, Executed) and e.node == node]

@@ -1,0 +1,68 @@
+"""Nakamoto proof of work (Nakamoto 2008) with a peer-to-peer network and incentive attackers.
+
+Theory of operation. Miners extend the chain with the most cumulative work
+(section 4: "the longest chain"; a tie keeps the tip seen first). Finding a
+block is a Poisson process per miner with rate proportional to its hash-power
+share, so a block interval is exponential; the difficulty is retargeted every
+``retarget_interval`` blocks to keep the mean interval at ``block_interval_s``.
+Blocks carry a range of a global Poisson transaction stream, limited by the
+block size. A transaction is confirmed once its block is ``k`` deep; PoW
+safety is violated when a block with ``k`` confirmations is reorganised away
+(section 11: the attacker's chance falls exponentially with ``k`` while its
+share ``q < 1/2``).
+
+Layout:
+
+* :mod:`~protocols.pow.params`: the spec's ``protocol.params`` (validated);
+* :mod:`~protocols.pow.chain`: headers, Merkle roots, difficulty, block tree columns;
+* :mod:`~protocols.pow.miner`: the honest node as a sans-IO state machine (inv/getdata/block relay);
+* :mod:`~protocols.pow.topology`, :mod:`~protocols.pow.relay`: the peer-to-peer graph and the
+  numba kernel that computes a block's arrival at every node;
+* :mod:`~protocols.pow.engine`: the fast engine (mining events, attackers event-driven, relay by kernel);
+* :mod:`~protocols.pow.eventsim`: the message-level engine (every message a simulator event);
+* :mod:`~protocols.pow.strategies`: selfish mining (Eyal & Sirer, FC'14), double spending and
+  majority rewrites (Rosenfeld 2012); eclipse is a topology attack built in the engine;
+* :mod:`~protocols.pow.theory`: the closed forms the simulator is checked against;
+* :mod:`~protocols.pow.metrics`, :mod:`~protocols.pow.run`: report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bftlab.api import NodeContext, ProtocolSpec
+from protocols.pow.miner import BlockMsg, GetData, Inv, Miner
+from protocols.pow.params import AttackerParams, PowParams
+
+
+def _run(spec: Any) -> dict:
+    from protocols.pow.run import run
+
+    return run(spec)
+
+
+def make_miner(ctx: NodeContext) -> Miner:
+    """A miner with an equal share of hash power, no links and no transactions (for generic tooling)."""
+    from bftlab.costs import CpuCosts
+    from protocols.pow.chain import TxStream
+
+    import numpy as np
+
+    return Miner(ctx, ctx.params, 1.0 / ctx.n, (), TxStream(np.random.default_rng(0), 0.0), CpuCosts())
+
+
+def _no_client(ctx: NodeContext) -> Miner:
+    raise NotImplementedError("PoW has no client nodes; transactions come from protocol.params.tx_rate_tps")
+
+
+PROTOCOL = ProtocolSpec(
+    name="pow",
+    params=PowParams,
+    make_replica=make_miner,
+    make_client=_no_client,
+    message_types=(Inv, GetData, BlockMsg),
+    description="Nakamoto proof of work: longest-chain mining over a peer-to-peer network, with attackers.",
+    extra={"run": _run},
+)
+
+__all__ = ["PROTOCOL", "AttackerParams", "PowParams"]
