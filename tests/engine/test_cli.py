@@ -167,12 +167,6 @@ def test_version_and_help(capsys):
 # ---------------------------------------------------------- shipped configs
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_shipped_configs_validate(capsys, path):
-    try:
-        from bftlab.registry import load_protocol
-
-        load_protocol("pbft")
-    except ConfigError as exc:
-        pytest.skip(f"pbft is not available yet: {exc}")
     code, out, err = run_cli(capsys, "validate", path)
     assert code == 0, err
 
@@ -189,16 +183,3 @@ def test_installed_script_and_module(tmp_path):
     assert proc.stderr == "error: bad.yaml, line 5: n: expected an integer, got 4.5 (a number).\n"
     proc = subprocess.run([sys.executable, "-m", "bftlab", "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("bftlab ")
-
-
-def test_shipped_configs_match_pbft_params(monkeypatch):
-    """Checks the configs' pbft params even before the pbft package registers its protocol."""
-    params = pytest.importorskip("protocols.pbft.params")
-    from bftlab.api import ProtocolSpec
-    from bftlab.spec import load_spec
-
-    shim = ProtocolSpec(name="pbft", params=params.PbftParams, make_replica=None, make_client=None)
-    monkeypatch.setattr(sys.modules[__name__], "PBFT_PARAMS_SHIM", shim, raising=False)
-    for path in CONFIGS:
-        spec = load_spec(path, [f"protocol.name={__name__}:PBFT_PARAMS_SHIM"])
-        assert isinstance(spec.protocol.params, params.PbftParams)

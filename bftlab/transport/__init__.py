@@ -1,0 +1,26 @@
+"""The real transport: the same sans-IO nodes as OS processes talking over TCP, on trio.
+
+Layers, bottom up (a module imports only from layers above it in this list):
+
+* ``framing``: length-prefixed frames, session MACs, replay counters (sans-IO)
+* ``handshake``: Ed25519-authenticated connection set-up with per-connection keys
+* ``runtime``: :class:`~bftlab.transport.runtime.Host`, which steps nodes and runs their actions on trio
+* ``events``: history event logs written by each process
+* ``node_main``: one process (a replica, or a group of clients with their workload)
+* ``cluster``: the local launcher and supervisor, and the report
+
+Entry points: ``bftlab run SPEC --set transport.kind=real`` (a local cluster,
+:func:`bftlab.transport.cluster.run_real`) and ``bftlab node SPEC --id N`` (one
+node, e.g. on another machine).
+"""
+
+from __future__ import annotations
+
+__all__ = ["run_real"]
+
+
+def run_real(spec, keep_dir=None):  # type: ignore[no-untyped-def]
+    """Run ``spec`` as a local cluster of processes; see :func:`bftlab.transport.cluster.run_real`."""
+    from bftlab.transport.cluster import run_real as _run
+
+    return _run(spec, keep_dir)

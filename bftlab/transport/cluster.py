@@ -1,0 +1,435 @@
+"""Local cluster launcher and supervisor: one spec in, n replica processes and client processes, one report out.
+
+:func:`run_real` starts every replica as its own OS process on 127.0.0.1
+(:mod:`bftlab.transport.node_main`), then the client processes, waits until all
+are connected, says ``go``, applies the spec's fault schedule (a crash is
+SIGKILL of the process group; a recovery starts a fresh process, which must
+catch up by the protocol's state transfer), waits for the workload to finish
+(bounded by ``stop.time_limit_s`` of wall time), stops everything and builds
+the same report as the simulator from the processes' event logs.
+
+Every child runs in its own process group, so a Ctrl-C reaches only the
+launcher, which then kills each group it started (``finally``). Children also
+watch their stdin: if the launcher dies without cleaning up, they exit.
+
+The checker judges each incarnation of a restarted replica as its own replica
+(id ``r + 1000 * incarnation``): a restarted process starts empty, so it may
+legitimately execute again a slot its previous life executed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from bftlab import __version__ as VERSION
+from bftlab.api import Executed
+from bftlab.checker import Checker
+from bftlab.errors import ConfigError, InvariantError
+from bftlab.metrics import Metrics
+from bftlab.transport.events import read_log
+
+INCARNATION_STRIDE = 1000
+_LOCAL = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass
+class Proc:
+    """One child process (one incarnation of a replica, or a client group)."""
+
+    name: str
+    ids: list[int]
+    incarnation: int
+    events: Path
+    stderr: Path
+    process: Any = None
+    ready: trio.Event = field(default_factory=trio.Event)
+    connected: trio.Event = field(default_factory=trio.Event)
+    done: trio.Event = field(default_factory=trio.Event)
+    exited: trio.Event = field(default_factory=trio.Event)
+    port: int | None = None
+    stats: dict[str, Any] | None = None
+    killed: bool = False
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the crash fault, and the last resort at cleanup)."""
+        p = self.process
+        if p is not None and p.returncode is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def free_ports(k: int) -> list[int]:
+    """``k`` distinct ports that were free a moment ago (held together so they differ)."""
+    socks = []
+    try:
+        for _ in range(k):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def client_groups(spec: Any) -> list[list[int]]:
+    """Client ids split over ``transport.client_processes`` processes (0: one per 32 clients, at most 2)."""
+    clients = list(spec.clients)
+    k = spec.transport.client_processes or min(2, (len(clients) + 31) // 32)
+    k = max(1, min(k, len(clients)))
+    return [clients[i::k] for i in range(k)]
+
+
+def quotas(total: int, groups: list[list[int]]) -> list[int | None]:
+    """Split ``total`` requests over client groups in proportion to their size (None: no limit)."""
+    if total <= 0:
+        return [None] * len(groups)
+    n = sum(len(g) for g in groups)
+    out, given = [], 0
+    for i, g in enumerate(groups):
+        share = total - given if i == len(groups) - 1 else total * len(g) // n
+        out.append(share)
+        given += share
+    return out
+
+
+class Cluster:
+    """Starts, watches and stops the child processes of one run."""
+
+    def __init__(self, spec: Any, workdir: Path, spec_path: Path) -> None:
+        self.spec = spec
+        self.workdir = workdir
+        self.spec_path = spec_path
+        self.procs: list[Proc] = []
+        self.replica: dict[int, Proc] = {}
+        self.nursery: trio.Nursery | None = None
+
+    def _argv(self, proc: Proc, quota: int | None) -> list[str]:
+        argv = [sys.executable, "-m", "bftlab.transport.node_main", str(self.spec_path), "--control",
+                "--events", str(proc.events)]
+        for i in proc.ids:
+            argv += ["--id", str(i)]
+        if quota is not None:
+            argv += ["--requests", str(quota)]
+        return argv
+
+    async def start(self, name: str, ids: list[int], quota: int | None = None) -> Proc:
+        inc = sum(1 for p in self.procs if p.name == name)
+        proc = Proc(name, ids, inc, self.workdir / f"{name}.{inc}.events", self.workdir / f"{name}.{inc}.stderr")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # children import what we import
+        with open(proc.stderr, "wb") as err:
+            proc.process = await trio.lowlevel.open_process(
+                self._argv(proc, quota), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                start_new_session=True, env=env)
+        self.procs.append(proc)
+        if ids[0] < self.spec.n:
+            self.replica[ids[0]] = proc
+        assert self.nursery is not None
+        self.nursery.start_soon(self._pump, proc)
+        return proc
+
+    async def _pump(self, proc: Proc) -> None:
+        """Read the child's JSON lines until it exits."""
+        buf = b""
+        stream = proc.process.stdout
+        try:
+            while True:
+                data = await stream.receive_some(65536)
+                if not data:
+                    break
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    self._on_line(proc, line)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        await proc.process.wait()
+        proc.exited.set()
+        for ev in (proc.ready, proc.connected, proc.done):
+            ev.set()  # nobody waits forever on a dead process
+
+    def _on_line(self, proc: Proc, line: bytes) -> None:
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            return
+        kind = msg.get("event")
+        if kind == "ready":
+            proc.port = msg.get("port")
+            proc.ready.set()
+        elif kind == "connected":
+            proc.connected.set()
+        elif kind == "done":
+            proc.done.set()
+        elif kind == "stats":
+            proc.stats = msg
+
+    async def send(self, proc: Proc, line: bytes) -> None:
+        try:
+            await proc.process.stdin.send_all(line)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+    def crash(self, rid: int) -> None:
+        proc = self.replica[rid]
+        proc.killed = True
+        proc.kill()
+
+    async def stop_all(self, grace_s: float = 5.0) -> None:
+        """Close every child's stdin (they flush and exit), then SIGKILL whoever is left."""
+        for proc in self.procs:
+            if proc.process.returncode is None:
+                try:
+                    await proc.process.stdin.aclose()
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    pass
+        with trio.move_on_after(grace_s):
+            for proc in self.procs:
+                await proc.exited.wait()
+        self.kill_all()
+
+    def kill_all(self) -> None:
+        """Synchronous last resort (runs in ``finally``, also on Ctrl-C): no child survives us."""
+        for proc in self.procs:
+            proc.kill()
+        deadline = time.monotonic() + 5.0
+        for proc in self.procs:
+            p = proc.process
+            while p is not None and p.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    def stderr_tail(self, proc: Proc, limit: int = 2000) -> str:
+        try:
+            return proc.stderr.read_text(errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+
+# ---------------------------------------------------------------------- the run
+def check_spec(spec: Any) -> None:
+    """What the local launcher needs beyond a valid spec."""
+    for i, h in enumerate(spec.transport.hosts):
+        if h.rpartition(":")[0].strip("[]") not in _LOCAL:
+            raise ConfigError(f"transport.hosts[{i}] = {h!r} is not on this machine; the local launcher starts every "
+                              f"process here. Start remote replicas with `bftlab node SPEC --id N` on their hosts.")
+    if spec.transport.hosts and len(spec.transport.hosts) != spec.n:
+        raise ConfigError(f"transport.hosts lists {len(spec.transport.hosts)} addresses; it needs one per replica "
+                          f"(n={spec.n}).")
+
+
+def resolved_spec(spec: Any) -> Any:
+    """The spec every child loads: addresses fixed (free ports picked once, here)."""
+    t = spec.transport
+    if t.hosts:
+        hosts = t.hosts
+    elif t.base_port:
+        hosts = tuple(f"127.0.0.1:{t.base_port + i}" for i in range(spec.n))
+    else:
+        hosts = tuple(f"127.0.0.1:{p}" for p in free_ports(spec.n))
+    return dataclasses.replace(spec, transport=dataclasses.replace(t, kind="real", hosts=hosts))
+
+
+async def _run_cluster(spec: Any, workdir: Path) -> tuple[Cluster, float, float]:
+    from bftlab.spec import spec_to_yaml
+
+    spec_path = workdir / "spec.yaml"
+    spec_path.write_text(spec_to_yaml(spec), encoding="utf-8")
+    cluster = Cluster(spec, workdir, spec_path)
+    t_start = time.perf_counter()
+    try:
+        async with trio.open_nursery() as nursery:
+            cluster.nursery = nursery
+            await _start(cluster)
+            t_go = trio.current_time()
+            t_go_wall = time.perf_counter()
+            clients = [p for p in cluster.procs if p.ids[0] >= spec.n]
+            for proc in clients:
+                await cluster.send(proc, b"go\n")
+            for fault in spec.faults:
+                nursery.start_soon(_fault, cluster, fault, t_go)
+            with trio.move_on_after(spec.stop.time_limit_s):
+                for proc in clients:
+                    await proc.done.wait()
+            t_end_wall = time.perf_counter()
+            await cluster.stop_all()
+            nursery.cancel_scope.cancel()
+    finally:
+        cluster.kill_all()
+    return cluster, t_end_wall - t_go_wall, t_end_wall - t_start
+
+
+async def _start(cluster: Cluster) -> None:
+    spec = cluster.spec
+    timeout = spec.transport.startup_timeout_s
+    replicas = [await cluster.start(f"replica-{r}", [r]) for r in spec.replicas]
+    with trio.move_on_after(timeout):
+        for proc in replicas:
+            await proc.ready.wait()
+    _require(cluster, replicas, lambda p: p.ready.is_set() and not p.exited.is_set(), "start listening")
+    groups = client_groups(spec)
+    clients = [await cluster.start(f"clients-{i}", g, q) for i, (g, q) in
+               enumerate(zip(groups, quotas(spec.workload.requests, groups)))]
+    with trio.move_on_after(timeout):
+        for proc in clients:
+            await proc.connected.wait()
+    _require(cluster, clients, lambda p: p.connected.is_set() and not p.exited.is_set(), "connect to every replica")
+
+
+def _require(cluster: Cluster, procs: list[Proc], ok: Any, what: str) -> None:
+    bad = [p for p in procs if not ok(p)]
+    if bad:
+        p = bad[0]
+        raise InvariantError(f"{p.name} did not {what} within {cluster.spec.transport.startup_timeout_s:g} s; "
+                             f"its stderr ends with:\n{cluster.stderr_tail(p)}")
+
+
+async def _fault(cluster: Cluster, fault: Any, t_go: float) -> None:
+    await trio.sleep_until(t_go + fault.crash_at_s)
+    cluster.crash(fault.node)
+    if fault.recover_at_s is not None:
+        await trio.sleep_until(t_go + fault.recover_at_s)
+        await cluster.replica[fault.node].exited.wait()  # the old process must be gone before its port is reused
+        await cluster.start(f"replica-{fault.node}", [fault.node])
+
+
+def run_real(spec: Any, keep_dir: str | Path | None = None) -> dict[str, Any]:
+    """Run ``spec`` as a local cluster of processes and return its report (``transport: "real"``)."""
+    check_spec(spec)
+    spec = resolved_spec(spec)
+    workdir = Path(tempfile.mkdtemp(prefix="bftlab-real-")) if keep_dir is None else Path(keep_dir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        try:
+            cluster, run_s, wall_s = trio.run(_run_cluster, spec, workdir)
+        except BaseExceptionGroup as group:  # trio nurseries wrap errors; callers expect the plain one
+            ki, _ = group.split(KeyboardInterrupt)
+            if ki is not None:
+                raise KeyboardInterrupt from None
+            leaves = _leaves(group)
+            if len(leaves) == 1:
+                raise leaves[0] from None
+            raise
+        return build_report(spec, cluster, run_s, wall_s)
+    finally:
+        if keep_dir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
+
+
+# ---------------------------------------------------------------------- the report
+def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float) -> dict[str, Any]:
+    """Judge the collected histories and lay them out like the simulator's report."""
+    from bftlab.spec import spec_to_dict
+
+    checker, metrics = Checker(()), Metrics()
+    clients = [p for p in cluster.procs if p.ids[0] >= spec.n]
+    replicas = [p for p in cluster.procs if p.ids[0] < spec.n]
+    client_logs = [list(_read(p)) for p in clients]
+    for log in client_logs:  # every Issued first: the checker's validity test looks requests up
+        for kind, t, ev, submitted in log:
+            if kind == "I":
+                checker.observe(ev)
+                metrics.issued(ev.client, ev.ts, submitted)
+    progress: dict[str, dict[str, Any]] = {}
+    for proc in replicas:
+        mine = progress[f"{proc.name}.{proc.incarnation}"] = {"max_seq": None, "state_transfers": [], "view": 0}
+        for kind, t, ev, _ in _read(proc):
+            if kind == "X":
+                mine["max_seq"] = max(ev.seq, mine["max_seq"] or 0)
+                if proc.incarnation:
+                    ev = Executed(ev.node + INCARNATION_STRIDE * proc.incarnation, ev.seq, ev.view, ev.entries)
+                checker.observe(ev)
+                metrics.executed(ev, t)
+            elif kind == "V":
+                mine["view"] = max(mine["view"], ev.view)
+                metrics.view_changed(ev)
+            elif kind == "S":
+                mine["state_transfers"].append(ev.seq)
+    for log in client_logs:
+        for kind, t, ev, _ in log:
+            if kind == "A":
+                checker.observe(ev)
+                metrics.accepted(ev.client, ev.ts, t)
+    verdict = checker.verdict()
+    by_type: dict[str, int] = {}
+    dropped: dict[str, int] = {}
+    bytes_total = 0
+    for proc in cluster.procs:
+        st = proc.stats or {}
+        for k, v in st.get("sent_by_type", {}).items():
+            by_type[k] = by_type.get(k, 0) + v
+        for k, v in {**st.get("counters", {}), **st.get("node_counters", {})}.items():
+            if k.startswith("drop"):
+                dropped[k] = dropped.get(k, 0) + v
+        bytes_total += st.get("bytes_sent", 0)
+    return {
+        "spec": spec_to_dict(spec),
+        "seed": spec.seed,
+        "version": VERSION,
+        "protocol": spec.protocol.name,
+        "transport": "real",
+        "trace_digest": None,
+        "metrics": {
+            **metrics.summary(),
+            "messages": {"total": sum(by_type.values()), "by_type": dict(sorted(by_type.items()))},
+            "bytes_total": bytes_total,
+            "dropped": dict(sorted(dropped.items())),
+        },
+        "safety": verdict.safety_dict(),
+        "liveness": verdict.liveness_dict(),
+        "run": {
+            "wall_s": round(wall_s, 4),
+            "workload_wall_s": round(run_s, 4),
+            "events": None,
+            "events_per_s": None,
+            "messages_delivered": None,
+            "sim_time_s": None,
+            "restarts": sum(1 for p in replicas if p.incarnation),
+            "state_transfers": sum(len(p["state_transfers"]) for p in progress.values()),
+            "replica_progress": progress,
+            "processes": [_proc_summary(p) for p in cluster.procs],
+        },
+    }
+
+
+def _read(proc: Proc):
+    try:
+        yield from read_log(proc.events)
+    except FileNotFoundError:
+        return
+
+
+def _proc_summary(p: Proc) -> dict[str, Any]:
+    st = p.stats or {}
+    cpu, wall = st.get("cpu_s"), st.get("wall_s")
+    return {
+        "name": p.name, "ids": p.ids, "pid": p.process.pid if p.process is not None else None,
+        "incarnation": p.incarnation, "killed": p.killed,
+        "exit_code": p.process.returncode if p.process is not None else None,
+        "cpu_s": round(cpu, 3) if cpu is not None else None,
+        "cpu_util": round(cpu / wall, 3) if cpu is not None and wall else None,
+        "inputs": st.get("inputs"),
+    }

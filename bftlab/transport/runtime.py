@@ -1,0 +1,381 @@
+"""The trio runtime: hosts sans-IO nodes in one process and connects them over TCP.
+
+One :class:`Host` runs one replica (or a group of clients) and executes the
+same actions as :mod:`bftlab.simnet`: ``Send``/``Broadcast`` become sealed
+frames on per-peer connections, ``SetTimer``/``CancelTimer`` run on trio's
+clock, ``Observe`` goes to a callback. Inputs are stepped one at a time by a
+single task, so a node never sees concurrency.
+
+Connections: between two processes there is exactly one, dialled by the side
+with the higher node ids (a replica dials every lower replica, clients dial all
+replicas), so there are no duplicate-connection races. A dialler reconnects
+with jittered exponential back-off; a new connection from a restarted peer
+replaces the old one.
+
+Back-pressure and memory bounds:
+
+* inbound: each connection's reader hands decoded chunks to one bounded inbox
+  and waits while it is full, so a fast sender is slowed down by TCP flow
+  control instead of growing our memory;
+* outbound: each connection has a send queue capped at ``send_queue_bytes``;
+  a frame that does not fit is dropped and counted, as a lossy link would drop
+  it, so a slow or stalled peer can never block the replica or exhaust memory
+  (BFT protocols retransmit what matters);
+* a frame longer than ``max_frame_bytes`` closes the connection before its body
+  is buffered; handshakes have a deadline; concurrent connections are capped.
+
+Every bad input from a peer (bad frame, MAC, replay, route or encoding) is
+dropped and counted in :attr:`Host.counters`, never raised.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import trio
+
+from bftlab import wire
+from bftlab.api import Broadcast, CancelTimer, Node, Observe, Receive, Send, SetTimer, Start, TimerFired
+from bftlab.errors import InvariantError
+from bftlab.transport import handshake
+from bftlab.transport.framing import MAX_FRAME_BYTES, FrameError
+from bftlab.transport.handshake import HandshakeError, Keyring, Session
+
+RECV_BYTES = 256 << 10
+_NET_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """Where this process listens, whom it dials, and its resource limits."""
+
+    cluster: bytes
+    local_ids: tuple[int, ...]
+    replica_addrs: dict[int, tuple[str, int]]
+    listen: tuple[str, int] | None = None
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    send_queue_bytes: int = 4 << 20
+    inbox_chunks: int = 64
+    handshake_timeout_s: float = 5.0
+    backoff_initial_s: float = 0.05
+    backoff_max_s: float = 1.0
+    max_connections: int = 256
+
+
+class _Link:
+    """One authenticated connection and its bounded send queue."""
+
+    __slots__ = ("stream", "session", "limit", "queue", "queued", "wake", "scope")
+
+    def __init__(self, stream: trio.abc.Stream, session: Session, limit: int) -> None:
+        self.stream = stream
+        self.session = session
+        self.limit = limit
+        self.queue: list[bytes] = []
+        self.queued = 0
+        self.wake = trio.Event()
+        self.scope: trio.CancelScope | None = None
+
+    def push(self, frame: bytes) -> bool:
+        if self.queued + len(frame) > self.limit:
+            return False
+        self.queue.append(frame)
+        self.queued += len(frame)
+        self.wake.set()
+        return True
+
+    def close(self) -> None:
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+class Host:
+    """Runs ``nodes`` (id -> sans-IO node) on trio; call :meth:`run` inside a nursery."""
+
+    def __init__(
+        self,
+        cfg: HostConfig,
+        nodes: dict[int, Node],
+        keyring: Keyring,
+        on_event: Callable[[int, Any], None],
+        rng: random.Random | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.nodes = nodes
+        self.keyring = keyring
+        self.on_event = on_event
+        self._rng = rng or random.Random()
+        self.links: dict[int, _Link] = {}
+        self.counters: dict[str, int] = {}
+        self.sent_by_type: dict[str, int] = {}
+        self.bytes_sent = 0
+        self.inputs = 0
+        self._local: list[tuple[int, Any]] = []
+        self._inbox_send, self._inbox_recv = trio.open_memory_channel(cfg.inbox_chunks)
+        self._timers: list[tuple[float, int, int, Any]] = []
+        self._timer_gen: dict[tuple[int, Any], int] = {}
+        self._timer_seq = 0
+        self._conns = 0
+        self._max_local = max(cfg.local_ids)
+        self.port: int | None = None
+
+    # ------------------------------------------------------------ public
+    def count(self, key: str, k: int = 1) -> None:
+        self.counters[key] = self.counters.get(key, 0) + k
+
+    def connected_to(self, ids: Iterable[int]) -> bool:
+        return all(i in self.links for i in ids)
+
+    def submit_nowait(self, nid: int, inp: Any) -> None:
+        """Queue an input for a local node; only from inside a step's callbacks (the stepper drains it)."""
+        self._local.append((nid, inp))
+
+    async def submit(self, nid: int, inp: Any) -> None:
+        """Hand an input to a local node from any task (waits while the inbox is full)."""
+        await self._inbox_send.send([(nid, inp)])
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen (if configured), dial peers, boot the nodes and step them until cancelled."""
+        async with trio.open_nursery() as nursery:
+            if self.cfg.listen is not None:
+                host, port = self.cfg.listen
+                listeners = await trio.open_tcp_listeners(port, host=host)
+                self.port = listeners[0].socket.getsockname()[1]
+                nursery.start_soon(trio.serve_listeners, self._accepted, listeners)
+            local_replicas = [i for i in self.cfg.local_ids if i in self.cfg.replica_addrs]
+            for rid in sorted(self.cfg.replica_addrs):
+                if rid not in self.cfg.local_ids and (not local_replicas or rid < min(local_replicas)):
+                    nursery.start_soon(self._dial_loop, rid)
+            for nid in sorted(self.nodes):
+                self._local.append((nid, Start()))
+            nursery.start_soon(self._stepper)
+            task_status.started(self.port)
+
+    # ------------------------------------------------------------ stepping
+    async def _stepper(self) -> None:
+        recv = self._inbox_recv
+        while True:
+            self._drain_local()
+            self._fire_timers()
+            if self._local:
+                await trio.lowlevel.checkpoint()
+                continue
+            try:
+                batch = recv.receive_nowait()
+            except trio.WouldBlock:
+                deadline = self._timers[0][0] if self._timers else float("inf")
+                batch = None
+                with trio.move_on_at(deadline):
+                    batch = await recv.receive()
+                if batch is None:
+                    continue
+            else:
+                await trio.lowlevel.checkpoint()  # let writers flush and readers refill between batches
+            for nid, inp in batch:
+                self._step(nid, inp)
+
+    def _drain_local(self) -> None:
+        while self._local:
+            todo, self._local = self._local, []
+            for nid, inp in todo:
+                self._step(nid, inp)
+
+    def _fire_timers(self) -> None:
+        heap = self._timers
+        if not heap:
+            return
+        now = trio.current_time()
+        while heap and heap[0][0] <= now:
+            _, seq, nid, name = heapq.heappop(heap)
+            if self._timer_gen.get((nid, name)) == seq:
+                del self._timer_gen[(nid, name)]
+                self._step(nid, TimerFired(name))
+
+    def _step(self, nid: int, inp: Any) -> None:
+        node = self.nodes[nid]
+        now = trio.current_time()
+        self.inputs += 1
+        try:
+            actions = node.step(now, inp)
+        except Exception as exc:  # a protocol bug, not a peer's fault: stop this process loudly
+            raise InvariantError(f"node {nid} raised {type(exc).__name__} on {inp!r:.200}") from exc
+        for a in actions:
+            cls = type(a)
+            if cls is Send:
+                self._send(nid, (a.to,), a.msg)
+            elif cls is Broadcast:
+                self._send(nid, a.to, a.msg)
+            elif cls is SetTimer:
+                self._timer_seq += 1
+                self._timer_gen[(nid, a.name)] = self._timer_seq
+                heapq.heappush(self._timers, (now + a.delay_s, self._timer_seq, nid, a.name))
+            elif cls is CancelTimer:
+                self._timer_gen.pop((nid, a.name), None)
+            elif cls is Observe:
+                self.on_event(nid, a.event)
+            else:
+                raise InvariantError(f"node {nid} returned an unknown action {a!r:.200}")
+
+    def _send(self, src: int, dsts: tuple[int, ...], msg: Any) -> None:
+        payload = wire.encode(msg)
+        name = type(msg).__name__
+        for dst in dsts:
+            if dst in self.nodes:
+                self._local.append((dst, Receive(src, msg)))
+                continue
+            self.sent_by_type[name] = self.sent_by_type.get(name, 0) + 1
+            link = self.links.get(dst)
+            if link is None:
+                self.count("drop.no_link")
+                continue
+            frame = link.session.sealer.seal(src, dst, payload)
+            if link.push(frame):
+                self.bytes_sent += len(frame)
+            else:
+                self.count("drop.send_queue_full")
+
+    # ------------------------------------------------------------ connections
+    def _allowed(self, ids: list[int]) -> bool:
+        # Only processes hosting higher ids dial us (see the module docstring).
+        return all(i > self._max_local for i in ids)
+
+    async def _accepted(self, stream: trio.SocketStream) -> None:
+        if self._conns >= self.cfg.max_connections:
+            self.count("drop.too_many_connections")
+            await trio.aclose_forcefully(stream)
+            return
+        self._conns += 1
+        try:
+            try:
+                with trio.fail_after(self.cfg.handshake_timeout_s):
+                    session = await handshake.accept(stream, self.keyring, self.cfg.cluster, list(self.cfg.local_ids),
+                                                     self._allowed, self.cfg.max_frame_bytes)
+            except HandshakeError as exc:
+                self.count(f"drop.{exc.reason}")
+                return
+            except trio.TooSlowError:
+                self.count("drop.handshake_timeout")
+                return
+            except _NET_ERRORS:
+                self.count("conn.error")
+                return
+            await self._serve(stream, session)
+        finally:
+            self._conns -= 1
+            await trio.aclose_forcefully(stream)
+
+    async def _dial_loop(self, rid: int) -> None:
+        host, port = self.cfg.replica_addrs[rid]
+        backoff = self.cfg.backoff_initial_s
+        expect = lambda ids: ids == [rid]  # noqa: E731
+        while True:
+            stream = None
+            session = None
+            try:
+                with trio.fail_after(self.cfg.handshake_timeout_s):
+                    stream = await trio.open_tcp_stream(host, port)
+                    session = await handshake.dial(stream, self.keyring, self.cfg.cluster, list(self.cfg.local_ids),
+                                                   expect, self.cfg.max_frame_bytes)
+            except HandshakeError as exc:
+                self.count(f"drop.{exc.reason}")
+            except (trio.TooSlowError, *_NET_ERRORS):
+                self.count("conn.dial_failed")
+            if session is not None:
+                backoff = self.cfg.backoff_initial_s
+                try:
+                    await self._serve(stream, session)
+                finally:
+                    await trio.aclose_forcefully(stream)
+            elif stream is not None:
+                await trio.aclose_forcefully(stream)
+            await trio.sleep(backoff * (0.5 + self._rng.random()))  # jitter: restarted peers are not stormed
+            backoff = min(backoff * 2, self.cfg.backoff_max_s)
+
+    async def _serve(self, stream: trio.abc.Stream, session: Session) -> None:
+        link = _Link(stream, session, self.cfg.send_queue_bytes)
+        for rid in session.remote_ids:
+            old = self.links.get(rid)
+            if old is not None:
+                old.close()
+            self.links[rid] = link
+        self.count("conn.established")
+        try:
+            async with trio.open_nursery() as nursery:
+                link.scope = nursery.cancel_scope
+                nursery.start_soon(self._reader, link)
+                nursery.start_soon(self._writer, link)
+        finally:
+            for rid in session.remote_ids:
+                if self.links.get(rid) is link:
+                    del self.links[rid]
+            self.count("conn.closed")
+
+    async def _writer(self, link: _Link) -> None:
+        try:
+            while True:
+                if not link.queue:
+                    link.wake = trio.Event()
+                    await link.wake.wait()
+                    continue
+                data = b"".join(link.queue)
+                link.queue.clear()
+                link.queued = 0
+                await link.stream.send_all(data)
+        except _NET_ERRORS:
+            pass
+        link.close()
+
+    async def _reader(self, link: _Link) -> None:
+        session = link.session
+        try:
+            if session.pending:
+                batch = self._open_frames(link, session.pending)
+                session.pending = []
+                if batch:
+                    await self._inbox_send.send(batch)
+            while True:
+                data = await link.stream.receive_some(RECV_BYTES)
+                if not data:
+                    break
+                try:
+                    frames = session.decoder.feed(data)
+                except FrameError:
+                    self.count("drop.oversized_frame")
+                    break
+                batch = self._open_frames(link, frames)
+                if batch:
+                    await self._inbox_send.send(batch)  # waits while the inbox is full: back-pressure
+        except _NET_ERRORS:
+            pass
+        link.close()
+
+    def _open_frames(self, link: _Link, frames: list[bytes]) -> list[tuple[int, Receive]]:
+        out = []
+        opener = link.session.opener
+        remote = link.session.remote_ids
+        nodes = self.nodes
+        for body in frames:
+            opened = opener.open(body)
+            if type(opened) is str:
+                self.count(f"drop.{opened}")
+                continue
+            src, dst, payload = opened
+            if src not in remote or dst not in nodes:
+                self.count("drop.bad_route")
+                continue
+            try:
+                msg = wire.decode(payload)
+            except wire.WireError:
+                self.count("drop.malformed")
+                continue
+            except RecursionError:
+                self.count("drop.malformed")
+                continue
+            if type(msg) not in wire._CODE:  # plain msgpack data is not a protocol message
+                self.count("drop.not_a_message")
+                continue
+            out.append((dst, Receive(src, msg)))
+        return out

@@ -1,0 +1,119 @@
+"""Shared helpers for real-transport tests: specs with fixed loopback ports, process groups that always die."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bftlab.spec import spec_from_dict, spec_to_yaml
+from bftlab.transport.cluster import free_ports
+
+TOY = "tests.engine.toyproto:TOY"
+
+
+def spec(protocol: str = "pbft", n: int = 4, clients: int = 2, params: dict | None = None, **over: Any) -> Any:
+    data: dict[str, Any] = {"name": "t", "protocol": {"name": protocol, "params": params or {}}, "n": n, "seed": 5,
+                            "workload": {"clients": clients, "requests": 100},
+                            "transport": {"kind": "real", "startup_timeout_s": 30}, "stop": {"time_limit_s": 40}}
+    data.update(over)
+    return spec_from_dict(data)
+
+
+def with_ports(s: Any) -> Any:
+    import dataclasses
+
+    hosts = tuple(f"127.0.0.1:{p}" for p in free_ports(s.n))
+    return dataclasses.replace(s, transport=dataclasses.replace(s.transport, hosts=hosts))
+
+
+def write_spec(s: Any, path: Path) -> Path:
+    path.write_text(spec_to_yaml(s), encoding="utf-8")
+    return path
+
+
+def start_node(spec_path: Path, ids: list[int], *extra: str, control: bool = True) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "bftlab.transport.node_main", str(spec_path)]
+    for i in ids:
+        argv += ["--id", str(i)]
+    if control:
+        argv.append("--control")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    return subprocess.Popen([*argv, *extra], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, env=env)
+
+
+def wait_line(proc: subprocess.Popen, event: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    """Read the process's JSON lines until ``event`` (bounded: the process is killed past the deadline)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        msg = json.loads(line)
+        if msg.get("event") == event:
+            return msg
+    kill_group(proc)
+    raise AssertionError(f"no {event!r} line; stderr: {proc.stderr.read()[-2000:]!r}")
+
+
+def stop_gracefully(proc: subprocess.Popen, timeout_s: float = 10.0) -> dict[str, Any] | None:
+    """Close stdin (the launcher's way of stopping a node) and return its final stats line."""
+    try:
+        out, _ = proc.communicate(b"", timeout=timeout_s)  # end of stdin: the node flushes and exits
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        return None
+    stats = [json.loads(line) for line in out.splitlines() if line.strip()]
+    stats = [s for s in stats if s.get("event") == "stats"]
+    return stats[-1] if stats else None
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(entry.name))
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_gone(pids: list[int], timeout_s: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        left = [p for p in pids if alive(p)]
+        if not left:
+            return []
+        time.sleep(0.05)
+    return [p for p in pids if alive(p)]
+
