@@ -230,8 +230,7 @@ class SimRuntime:
             return
         now = self.kernel.now
         self.delivered += 1
-        self._digest.update(_HDR.pack(now, src, dst))
-        self._digest.update(data)
+        self._digest.update(_HDR.pack(now, src, dst) + data)
         if self.trace is not None:
             self.trace.append((now, src, dst, type(msg).__name__))
         if not h.scheduled and h.busy_until <= now and not h.inbox:

@@ -46,7 +46,7 @@ class _Oracle:
 class IdealCrypto:
     """One node's view of the ideal scheme (implements :class:`bftlab.api.NodeCrypto`)."""
 
-    __slots__ = ("node_id", "meter", "_oracle", "_costs", "_sign_s", "_verify_s", "_mac_s")
+    __slots__ = ("node_id", "meter", "_oracle", "_costs", "_sign_s", "_verify_s", "_mac_s", "_keys")
 
     def __init__(self, node_id: NodeId, oracle: _Oracle, costs: CpuCosts) -> None:
         self.node_id = node_id
@@ -56,6 +56,7 @@ class IdealCrypto:
         self._sign_s = costs.sign_us * 1e-6
         self._verify_s = costs.verify_us * 1e-6
         self._mac_s = costs.mac_us * 1e-6
+        self._keys: dict[NodeId, bytes] = {}  # peer -> session key, filled on first use
 
     def digest(self, data: bytes) -> bytes:
         self.meter.charge("hash", self._costs.hash_s(len(data)))
@@ -72,24 +73,27 @@ class IdealCrypto:
         except KeyError:
             return False
 
+    def _key(self, peer: NodeId) -> bytes:
+        key = self._keys.get(peer)
+        if key is None:
+            key = self._keys[peer] = self._oracle.session_key(self.node_id, peer)
+        return key
+
     def authenticate(self, data: bytes, receivers: Sequence[NodeId]) -> tuple[bytes, ...]:
-        me = self.node_id
         self.meter.charge("mac", self._mac_s * len(receivers))
-        d = hashlib.sha256(data).digest()
-        key = self._oracle.session_key
-        return tuple(hashlib.blake2b(d, key=key(me, r), digest_size=MAC_BYTES).digest() for r in receivers)
+        keys = self._keys
+        key = self._key
+        b2 = hashlib.blake2b
+        return tuple(b2(data, key=keys.get(r) or key(r), digest_size=MAC_BYTES).digest() for r in receivers)
 
     def check_mac(self, sender: NodeId, data: bytes, auth: Sequence[bytes], receivers: Sequence[NodeId]) -> bool:
         self.meter.charge("mac", self._mac_s)
-        me = self.node_id
         try:
-            i = receivers.index(me)
-            expected = hashlib.blake2b(
-                hashlib.sha256(data).digest(), key=self._oracle.session_key(sender, me), digest_size=MAC_BYTES
-            ).digest()
-            return auth[i] == expected
+            tag = auth[receivers.index(self.node_id)]
+            key = self._keys.get(sender) or self._key(sender)
         except (ValueError, IndexError, KeyError):
             return False
+        return tag == hashlib.blake2b(data, key=key, digest_size=MAC_BYTES).digest()
 
 
 def make(node_ids: Sequence[NodeId], seed: int, costs: CpuCosts) -> dict[NodeId, IdealCrypto]:
