@@ -174,6 +174,38 @@ def _pending(report: Mapping[str, Any]) -> list[str]:
     return [f"Pending requests (client:ts): {shown}" + (f" and {more:,} more." if more > 0 else ".")]
 
 
+# ---- PoW metrics (metrics.pow, written by protocols.pow) ----
+def _pow_stats(stats: Mapping[str, Any], unit: str = " s") -> str:
+    return ", ".join(f"{k} {_num(stats.get(k), 3)}{unit}" for k in ("mean", "p50", "p90", "p99"))
+
+
+def _pow_section(p: Mapping[str, Any]) -> list[str]:
+    """Chain, propagation, transactions, revenue and attack outcome of a PoW run."""
+    prop, tx, rev = p["propagation_s"], p["transactions"], p["revenue"]
+    rows = [
+        ("Main chain length", _num(p["main_chain_length"])),
+        ("Blocks mined / published", f"{_num(p['blocks_mined'])} / {_num(p['blocks_published'])}"),
+        ("Stale rate", f"{100 * p['stale_rate']:.3f}%" if p["stale_rate"] is not None else "n/a"),
+        ("Forks (depth: count)", f"{_num(p['forks'])} ({_cell(p['fork_depths']) if p['fork_depths'] else '-'})"),
+        ("Deepest reorganisation", f"{_num(p['deepest_reorg'])} block(s)"),
+        ("Mean block interval", f"{_num(p['mean_block_interval_s'], 1)} s"),
+        ("Propagation to 50% of nodes", _pow_stats(prop["to_50pct"])),
+        ("Propagation to 90% of nodes", _pow_stats(prop["to_90pct"])),
+        (f"Confirmation latency (k={p['confirmations_k']})", _pow_stats(tx["confirmation_latency_s"])),
+        ("Transaction throughput", f"{_num(tx['throughput_tps'], 2)} tx/s"),
+    ]
+    out = ["## Proof of work", "", "| Metric | Value |", "|---|---:|", *(f"| {k} | {v} |" for k, v in rows), ""]
+    miners = sorted(rev["miners"], key=lambda r: (-r["hash_share"], r["miner"]))[:20]
+    out += [f"Revenue (top {len(miners)} of {rev['mining_nodes']} mining nodes by hash share):", "",
+            "| Miner | Hash share | Main-chain blocks | Revenue share |", "|---:|---:|---:|---:|",
+            *(f"| {r['miner']} | {r['hash_share']:.4f} | {r['blocks']:,} | {r['revenue_share']:.4f} |" for r in miners), ""]
+    if "attack" in p:
+        items = ", ".join(f"{k}: {_cell(v)}" for k, v in p["attack"].items())
+        out += [f"Attack: {items}.", ""]
+    return out
+# ---- end PoW metrics ----
+
+
 def report_markdown(report: Mapping[str, Any], spec_path: str | Path) -> str:
     """The Markdown report; ``spec_path`` is where the resolved spec was written."""
     spec, run = report["spec"], report["run"]
@@ -201,6 +233,8 @@ def report_markdown(report: Mapping[str, Any], spec_path: str | Path) -> str:
         *_messages_table(report),
         "",
     ]
+    if "pow" in report["metrics"]:
+        out += _pow_section(report["metrics"]["pow"])
     if report["safety"]["violations"]:
         out += ["## Safety violations", "", *_violations(report), ""]
     if report["liveness"]["pending_count"]:

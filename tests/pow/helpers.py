@@ -1,0 +1,17 @@
+"""Building PoW specs in tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bftlab.spec import ExperimentSpec, spec_from_dict
+
+
+def pow_spec(params: dict[str, Any], n: int = 10, seed: int = 1, **top: Any) -> ExperimentSpec:
+    return spec_from_dict({"name": "pow-test", "seed": seed, "n": n, "protocol": {"name": "pow", "params": params},
+                           **top})
+
+
+def ideal(attacker: dict[str, Any], blocks: int, **params: Any) -> dict[str, Any]:
+    """Idealised-mode params with fixed difficulty (the closed forms assume constant rates)."""
+    return {"mode": "idealised", "blocks": blocks, "retarget_interval": 0, "attacker": attacker, **params}

@@ -1,0 +1,81 @@
+"""Simulated attacks against their closed forms (idealised mode).
+
+Tolerances are statistical, not tuned: 4 standard errors of the estimate, from
+batch means for selfish mining (20 batches of the main chain; blocks within a
+batch are correlated, batches nearly independent) and from the binomial for
+double spending (attempts are independent: each starts from a fresh tip).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from protocols.pow import theory
+from protocols.pow.metrics import main_tip
+from protocols.pow.run import build_engine, resolve_params
+from tests.pow.helpers import ideal, pow_spec
+
+Z = 4.0
+
+
+def _selfish_batches(alpha: float, gamma: float, blocks: int, seed: int, batches: int = 20) -> np.ndarray:
+    spec = pow_spec(ideal({"kind": "selfish", "hash_share": alpha}, blocks, gamma=gamma), seed=seed)
+    out = build_engine(spec, resolve_params(spec)).run()
+    main = out.chain.path(main_tip(out))[1:]
+    by_attacker = np.asarray([out.chain.miner[b] == 0 for b in main], dtype=float)
+    return np.asarray([chunk.mean() for chunk in np.array_split(by_attacker, batches)])
+
+
+@pytest.mark.parametrize("alpha,gamma", [(0.1, 0.0), (0.25, 0.5), (0.35, 0.0), (0.45, 1.0), (0.4, 0.5)])
+def test_selfish_mining_revenue_matches_eyal_sirer(alpha: float, gamma: float) -> None:
+    r = _selfish_batches(alpha, gamma, blocks=60_000, seed=11)
+    se = r.std(ddof=1) / math.sqrt(len(r))
+    expected = theory.selfish_revenue(alpha, gamma)
+    assert abs(r.mean() - expected) <= Z * se, (r.mean(), expected, se)
+    assert se < 0.01  # the test has power: it would see a 4% error
+
+
+def test_selfish_mining_pays_only_above_the_threshold() -> None:
+    for gamma in (0.0, 0.5):
+        t = theory.selfish_threshold(gamma)
+        assert theory.selfish_revenue(t, gamma) == pytest.approx(t)
+        assert theory.selfish_revenue(t + 0.05, gamma) > t + 0.05
+        assert theory.selfish_revenue(t - 0.05, gamma) < t - 0.05
+
+
+@pytest.mark.parametrize("q,z,premine", [(0.1, 1, True), (0.3, 2, True), (0.25, 3, False), (0.35, 4, True)])
+def test_double_spend_success_matches_exact_analysis(q: float, z: int, premine: bool) -> None:
+    attacker = {"kind": "double_spend", "hash_share": q, "z": z, "premine": premine}
+    spec = pow_spec(ideal(attacker, 80_000 if q > 0.3 else 40_000), seed=5)
+    out = build_engine(spec, resolve_params(spec)).run()
+    s = out.attack
+    n = s["attempts"]
+    expected = theory.double_spend_success(q, z, premine)
+    se = math.sqrt(expected * (1 - expected) / n)
+    assert n > 500
+    assert abs(s["successes"] / n - expected) <= Z * se, (s, expected, se)
+
+
+def test_rosenfeld_sum_equals_grunspan_closed_form() -> None:
+    for q in (0.05, 0.1, 0.25, 0.4, 0.49):
+        for z in (1, 2, 3, 6, 10):
+            assert theory.double_spend_success(q, z) == pytest.approx(theory.grunspan_closed_form(q, z), rel=1e-9)
+    # Rosenfeld (2012), table: q = 10%, z = 6 -> 0.0591%; one confirmation -> 2q
+    assert theory.double_spend_success(0.1, 6) == pytest.approx(0.000591, abs=5e-7)
+    assert theory.double_spend_success(0.2, 1) == pytest.approx(0.4)
+    assert theory.double_spend_success(0.6, 6) == 1.0
+
+
+def test_majority_attacker_always_reverses_z_deep_blocks() -> None:
+    spec = pow_spec(ideal({"kind": "majority", "hash_share": 0.6, "z": 6}, 3000, confirmations=6))
+    from protocols.pow.run import run
+
+    report = run(spec)
+    attack = report["metrics"]["pow"]["attack"]
+    assert attack["successes"] > 10 and attack["failures"] == 0
+    assert not report["safety"]["ok"]
+    assert report["safety"]["violations"][0]["kind"] == "confirmed_block_reversed"
+    assert report["metrics"]["pow"]["deepest_reorg"] >= 6
