@@ -110,6 +110,7 @@ class PbftReplica(CheckpointMixin, ViewChangeMixin):
         "slots", "prepared_slots", "committed",
         "kv", "replies", "pending", "queue", "proposed", "batch_armed", "batch_due",
         "vc_armed", "vc_attempts", "waiting_seq", "vc_msgs", "vc_future", "nv_sent", "last_nv", "view_hints",
+        "future_pp",
         "ckpt_votes", "far_ckpt", "own_ckpts", "stable_digest", "stable_proof", "stable_snapshot",
         "genesis_digest", "null_digest", "fetch", "fetch_idx", "fetch_sources",
     )  # fmt: skip
@@ -182,6 +183,9 @@ class PbftReplica(CheckpointMixin, ViewChangeMixin):
         self.nv_sent = -1
         self.last_nv: NewView | None = None
         self.view_hints: dict[int, int] = {}  # replica -> highest view seen in its authentic votes
+        # PRE-PREPAREs of the view we are changing to that overtook its NEW-VIEW on the
+        # network: replayed once the view is installed, else the slot could never prepare.
+        self.future_pp: dict[tuple[int, int], tuple[int, PrePrepare]] = {}
         # checkpoints and state transfer
         self.ckpt_votes: dict[int, dict[int, Checkpoint]] = {}
         self.far_ckpt: dict[int, int] = {}
@@ -387,6 +391,10 @@ class PbftReplica(CheckpointMixin, ViewChangeMixin):
         if type(m.auth) is not tuple or not all(type(r) is Request and well_formed(r) for r in batch):
             return self._drop("drop.malformed")
         if v != self.view or not self.active:
+            if (v == self.view + 1 or (v == self.view and not self.active)) and sender == v % self.n \
+                    and self.h < s <= self.h + self.window and len(self.future_pp) < self.window:
+                self.future_pp[(v, s)] = (sender, m)
+                return self._drop("drop.early_pre_prepare")
             return self._drop("drop.wrong_view")
         if sender != v % self.n or sender == self.node_id:
             return self._drop("drop.not_primary")

@@ -305,6 +305,10 @@ class ViewChangeMixin:
                     if req.ts > self.proposed.get(req.client, -1):
                         self.proposed[req.client] = req.ts
         self.seq_next = max(plan.max_s, self.h) + 1
+        early = sorted((k, val) for k, val in self.future_pp.items() if k[0] == v)
+        self.future_pp = {}
+        for _key, (sender, pp) in early:
+            self._on_pre_prepare(sender, pp)
         self._observe(ViewChanged(me, v))
         if self._waiting():
             self._arm_vc_timer()
