@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from bftlab.api import Executed
+from bftlab.checker import check
 from bftlab.testing import Harness, all_of, from_, of_type, to
 from protocols.pbft import PROTOCOL, PbftParams, PbftReplica, op_put
 from protocols.pbft.messages import Commit, PrePrepare, Prepare, Request, ViewChange, view_change_body
@@ -56,9 +57,16 @@ def test_f_plus_one_commit_quorum_executes_different_requests_at_the_same_seq():
     assert at_seq_1[0] != at_seq_1[2]
     with pytest.raises(AssertionError, match="disagree at seq 1"):
         assert_safe(h)
+    # the engine's checker, fed only the history, names the slot, the replicas and the requests
+    verdict = check(h.history, byzantine=[3])
+    bad = [v for v in verdict.violations if v.kind == "agreement"]
+    assert not verdict.safe and bad and bad[0].seq == 1
+    assert set(bad[0].replicas) == {0, 2}
+    assert {c for c, _ts in bad[0].requests} == {a, b}
 
 
 def test_correct_protocol_is_safe_under_the_same_schedule():
     h = run_schedule(PbftReplica)
     assert_safe(h)
+    assert check(h.history, byzantine=[3]).safe
     assert len(h.accepted()) == 2
