@@ -36,6 +36,7 @@ import textwrap
 import types
 import typing
 from functools import cache
+from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, MutableMapping, Union
 
 import yaml
@@ -90,6 +91,22 @@ def _yaml_error(exc: yaml.YAMLError, source: str) -> ConfigError:
     parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
     what = "; ".join(p for p in parts if p) or str(exc).splitlines()[0]
     return ConfigError(f"{source}{where}: invalid YAML: {what}.")
+
+
+def read_yaml_file(path: str | Path, what: str) -> tuple[Any, dict[str, int | str]]:
+    """Read and parse the YAML file at ``path`` (``what`` names it in errors: "spec", ...).
+
+    Returns the data (None when the file is empty) and the line of every key path.
+    """
+    source, p = str(path), Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{source}: {what} file not found." if not p.exists() else
+                          f"{source}: is not a file; give the path of a YAML {what}.")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read the {what} ({type(exc).__name__}: {exc}).") from None
+    return parse_yaml(text, source)
 
 
 def parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int | str]]:

@@ -388,9 +388,20 @@ class ExperimentSpec:
                     raise FieldError(f"adversary[{i}].byzantine",
                                      f"replica {node} is already controlled by adversary[{owner[node]}].")
                 owner[node] = i
-        if len(owner) > self.f and not self.allow_exceeding_f:
-            raise FieldError("adversary", f"{len(owner)} Byzantine replicas {sorted(owner)} exceed f={self.f}; "
-                             f"set allow_exceeding_f: true to run this deliberately.")
+
+    def check_byzantine_budget(self) -> None:
+        """At most f replicas Byzantine, or Byzantine and crashed at once (unless allow_exceeding_f).
+
+        Checked in phase two of loading, where the protocol is known: a protocol
+        whose attackers are not counted in f (PoW: hash power) sets
+        ``ProtocolSpec.extra["byzantine_budget"] = False``.
+        """
+        byzantine = self.byzantine
+        if len(byzantine) > self.f and not self.allow_exceeding_f:
+            raise FieldError("adversary", f"{len(byzantine)} Byzantine replicas {list(byzantine)} exceed "
+                             f"f={self.f}; set allow_exceeding_f: true to run this deliberately.")
+        if byzantine:
+            self._check_faults(frozenset(byzantine))
 
     def _check_network(self) -> None:
         regions = self.network.regions
@@ -410,7 +421,7 @@ class ExperimentSpec:
                         f"{self.n}..{total - 1}.",
                     )
 
-    def _check_faults(self) -> None:
+    def _check_faults(self, byzantine: frozenset[int] = frozenset()) -> None:
         events: list[tuple[float, int, int, int]] = []  # (time, +1 crash / -1 recover, node, index)
         for i, fault in enumerate(self.faults):
             if fault.node >= self.n:
@@ -418,8 +429,7 @@ class ExperimentSpec:
             events.append((fault.crash_at_s, 1, fault.node, i))
             if fault.recover_at_s is not None:
                 events.append((fault.recover_at_s, -1, fault.node, i))
-        down: set[int] = set()
-        byzantine = set(self.byzantine)  # Byzantine replicas count against f for the whole run
+        down: set[int] = set()  # ``byzantine`` replicas count against f for the whole run
         for time_s, delta, node, i in sorted(events):  # recoveries sort before crashes at the same time
             if delta < 0:
                 down.discard(node)
@@ -463,6 +473,16 @@ def _resolve_plugins(spec: ExperimentSpec, source: str, lines: schema.Lines | No
         from adversary.config import resolve_adversary
 
         spec = dataclasses.replace(spec, adversary=resolve_adversary(spec.adversary, source, lines))
+    # ---- protocol-specific checks: ProtocolSpec.extra["byzantine_budget"] and ["check_spec"] ----
+    try:
+        if protocol.extra.get("byzantine_budget", True):
+            spec.check_byzantine_budget()
+        check = protocol.extra.get("check_spec")
+        if check is not None:
+            check(spec)  # raises FieldError(key path from the spec's top, message)
+    except FieldError as exc:
+        raise schema.error(source, lines, exc.field, exc.message) from None
+    # ---- end protocol-specific checks ----
     return spec
 
 
@@ -491,16 +511,7 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), seed: int | None 
     replaces the spec's seed. Every problem raises one ConfigError.
     """
     source = str(path)
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"{source}: spec file not found.")
-    if not p.is_file():
-        raise ConfigError(f"{source}: is not a file; give the path of a YAML spec.")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read the spec ({type(exc).__name__}: {exc}).") from None
-    data, lines = schema.parse_yaml(text, source)
+    data, lines = schema.read_yaml_file(path, "spec")
     if data is None:
         raise ConfigError(f"{source}: the spec is empty; it must be a YAML mapping with at least name and protocol.")
     if not isinstance(data, dict):

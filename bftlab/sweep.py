@@ -393,13 +393,7 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     """Read, validate and expand the experiment file at ``path``; one ConfigError on any problem."""
     p = Path(path)
     source = str(path)
-    if not p.is_file():
-        raise ConfigError(f"{source}: experiment file not found." if not p.exists() else f"{source}: is not a file.")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read the experiment file ({type(exc).__name__}: {exc}).") from None
-    data, lines = schema.parse_yaml(text, source)
+    data, lines = schema.read_yaml_file(path, "experiment")
     if data is None:
         raise ConfigError(f"{source}: the experiment file is empty; it needs name, base and axes (grid, zip, seeds).")
     return sweep_from_dict(data, source, lines, quick=quick, base_dir=p.parent)
