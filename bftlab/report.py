@@ -203,6 +203,22 @@ def _pow_section(p: Mapping[str, Any]) -> list[str]:
         items = ", ".join(f"{k}: {_cell(v)}" for k, v in p["attack"].items())
         out += [f"Attack: {items}.", ""]
     return out
+def _pow_rows(p: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Terminal rows for a PoW run: chain, stale rate, propagation, transactions."""
+    prop, tx = p["propagation_s"], p["transactions"]
+    stale = f"{100 * p['stale_rate']:.3f}%" if p["stale_rate"] is not None else "n/a"
+    rows = [
+        ("main chain", f"{_num(p['main_chain_length'])} blocks ({_num(p['blocks_mined'])} mined), "
+                       f"{_num(p['mean_block_interval_s'], 1)} s apart"),
+        ("stale rate", f"{stale}, {_num(p['forks'])} forks, deepest reorg {_num(p['deepest_reorg'])}"),
+        ("propagation", f"50% of nodes {_num(prop['to_50pct'].get('mean'), 3)} s, "
+                        f"90% {_num(prop['to_90pct'].get('mean'), 3)} s (mean)"),
+        ("transactions", f"{_num(tx['throughput_tps'], 2)} tx/s, confirmed at k={p['confirmations_k']} "
+                         f"after {_num(tx['confirmation_latency_s'].get('p50'), 1)} s (p50)"),
+    ]
+    if "attack" in p:
+        rows.append(("attack", ", ".join(f"{k} {_cell(v)}" for k, v in p["attack"].items())))
+    return rows
 # ---- end PoW metrics ----
 
 
@@ -306,6 +322,9 @@ def summary_table(report: Mapping[str, Any], *, color: bool | None = None) -> st
         ("sim time", f"{_num(run['sim_time_s'], 3)} s"),
         ("wall time", f"{_num(run['wall_s'], 2)} s ({_num(run['events'])} events, {_num(run['events_per_s'], 0)}/s)"),
     ]
+    if "pow" in m:
+        rows = [rows[0], *_pow_rows(m["pow"]), *rows[-2:]]
     width = max(len(k) for k, _ in rows)
-    head = f"{_title(report)}  {report['protocol']} n={spec['n']} f={spec['f']}  [{report['transport']}]"
+    faults = "" if "pow" in m else f" f={spec['f']}"  # PoW's budget is hash power, not f
+    head = f"{_title(report)}  {report['protocol']} n={spec['n']}{faults}  [{report['transport']}]"
     return "\n".join([head, *(f"  {k.ljust(width)}  {v}" for k, v in rows)])
