@@ -222,6 +222,17 @@ def _pow_rows(p: Mapping[str, Any]) -> list[tuple[str, str]]:
 # ---- end PoW metrics ----
 
 
+def _adversary(adv: Mapping[str, Any]) -> str:
+    """One line: strategies, controlled replicas and what the network strategies did."""
+    parts = [", ".join(f"`{name}`" for name in adv.get("strategies", ())) or "none"]
+    if adv.get("byzantine"):
+        parts.append(f"Byzantine replicas {list(adv['byzantine'])}")
+    net = {k: v for k, v in (adv.get("network") or {}).items() if v}
+    if net:
+        parts.append(", ".join(f"{k} {_num(v)}" for k, v in net.items()) + " messages")
+    return "; ".join(parts)
+
+
 def report_markdown(report: Mapping[str, Any], spec_path: str | Path) -> str:
     """The Markdown report; ``spec_path`` is where the resolved spec was written."""
     spec, run = report["spec"], report["run"]
@@ -233,6 +244,7 @@ def report_markdown(report: Mapping[str, Any], spec_path: str | Path) -> str:
         "|---|---|",
         f"| Protocol | {report['protocol']}, n={spec['n']}, f={spec['f']} |",
         f"| Transport | {report['transport']} |",
+        *([f"| Adversary | {_adversary(report['adversary'])} |"] if report.get("adversary") else []),
         f"| bftlab version | {report['version']} |",
         f"| Trace digest | `{report['trace_digest']}` |",
         "",
@@ -324,6 +336,8 @@ def summary_table(report: Mapping[str, Any], *, color: bool | None = None) -> st
     ]
     if "pow" in m:
         rows = [rows[0], *_pow_rows(m["pow"]), *rows[-2:]]
+    if report.get("adversary"):
+        rows.insert(2 if "pow" not in m else 1, ("adversary", _adversary(report["adversary"]).replace("`", "")))
     width = max(len(k) for k, _ in rows)
     faults = "" if "pow" in m else f" f={spec['f']}"  # PoW's budget is hash power, not f
     head = f"{_title(report)}  {report['protocol']} n={spec['n']}{faults}  [{report['transport']}]"
