@@ -191,7 +191,7 @@ examples:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bftlab",
-        description="Run Byzantine-fault-tolerant consensus experiments on a deterministic simulator.",
+        description="Run Byzantine-fault-tolerant consensus experiments on a deterministic simulator or a real network.",
         epilog=_MAIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
