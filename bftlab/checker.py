@@ -8,8 +8,9 @@ events (:class:`~bftlab.api.Issued`, :class:`~bftlab.api.Executed`,
 - **agreement**: no two correct replicas execute different requests (or a
   request and a null) at the same sequence number;
 - **order**: each replica executes sequence numbers in strictly increasing
-  order (with agreement this gives a common prefix; gaps are allowed where a
-  replica jumped by state transfer);
+  order, without gaps except where it jumped by state transfer (a
+  :class:`~bftlab.api.StateTransferred` event); with agreement this gives a
+  common prefix;
 - **divergence**: correct replicas that execute the same request compute the
   same result;
 - **validity**: every executed request was issued by its client, with the
@@ -27,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from bftlab.api import Accepted, Executed, Issued
+from bftlab.api import Accepted, Executed, Issued, StateTransferred
 
 MAX_REPORTED = 50
 
@@ -88,6 +89,7 @@ class Checker:
         self.accepted: dict[tuple[int, int], bytes] = {}
         self.slot: dict[int, tuple[int, tuple]] = {}  # seq -> (first replica, requests)
         self.last_seq: dict[int, int] = {}
+        self.jumped_to: dict[int, int] = {}  # replica -> seq its last state transfer reached
         self.result_of: dict[tuple[int, int], list] = {}  # (client, ts) -> [first node, result, executed mask]
 
     def observe(self, ev: Any) -> None:
@@ -96,7 +98,14 @@ class Checker:
             if ev.node not in self.bad:
                 self._executed(ev)
         elif kind is Issued:
-            self.issued[(ev.client, ev.ts)] = ev.op_digest
+            key = (ev.client, ev.ts)
+            prev = self.issued.get(key)
+            if prev is not None and prev != ev.op_digest:
+                self.v.add(Violation("validity", None, [], [list(key)],
+                                     f"client {ev.client} issued ts {ev.ts} twice with different operations"))
+            self.issued[key] = ev.op_digest
+        elif kind is StateTransferred:
+            self.jumped_to[ev.node] = max(ev.seq, self.jumped_to.get(ev.node, ev.seq))
         elif kind is Accepted:
             key = (ev.client, ev.ts)
             prev = self.accepted.get(key)
@@ -125,6 +134,10 @@ class Checker:
         prev = self.last_seq.get(node)
         if prev is not None and seq <= prev:
             verdict.add(Violation("order", seq, [node], [], f"replica {node} executed seq {seq} after seq {prev}"))
+        elif prev is not None and seq > prev + 1 and self.jumped_to.get(node, -1) < seq - 1:
+            # the first execution of a replica may start anywhere (it may have booted from a checkpoint)
+            verdict.add(Violation("order", seq, [node], [],
+                                  f"replica {node} skipped seqs {prev + 1}..{seq - 1} without a state transfer"))
         self.last_seq[node] = seq
         first = self.slot.get(seq)
         if first is None:

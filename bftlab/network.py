@@ -119,7 +119,16 @@ class Network:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
     def arrival(self, src: int, dst: int, size: int, t: int) -> int | None:
-        """Arrival time (ns) of a ``size``-byte message sent at ``t``, or None if lost."""
+        """Arrival time (ns) of a ``size``-byte message sent at ``t``, or None if lost.
+
+        A message occupies the sender's uplink whether or not it arrives, and the
+        partition that counts is the one in force when it leaves the uplink.
+        """
+        if self._ns_per_byte:
+            free = self._uplink_free[src]
+            start = t if t > free else free
+            t = start + int(size * self._ns_per_byte)
+            self._uplink_free[src] = t
         for p in self._partitions:
             if p.separates(src, dst, t):
                 self._drop("partition")
@@ -127,11 +136,6 @@ class Network:
         if self._loss and self._rand() < self._loss:
             self._drop("loss")
             return None
-        if self._ns_per_byte:
-            free = self._uplink_free[src]
-            start = t if t > free else free
-            t = start + int(size * self._ns_per_byte)
-            self._uplink_free[src] = t
         return t + int(self._lat(src, dst) * NS)
 
     def partitioned(self, a: int, b: int, t: int) -> bool:

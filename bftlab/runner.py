@@ -135,7 +135,8 @@ class Simulation:
     def run(self) -> None:
         self.checker = Checker(self.byzantine)
         self.runtime.start_all()
-        self.workload.start()
+        # Scheduled after the boot events at t=0, so every client sees Start before its first Submit.
+        self.kernel.schedule(0, lambda _: self.workload.start(), None, PRIO_CONTROL)
         self.kernel.run(until_ns=to_ns(self.spec.stop.time_limit_s), max_events=self.spec.stop.max_events)
 
     def report(self, wall_s: float) -> dict[str, Any]:

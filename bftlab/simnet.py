@@ -51,7 +51,8 @@ Router = Callable[[int, int, Any, bytes, int], "list[int] | None"]
 class _Host:
     """Runtime bookkeeping for one node."""
 
-    __slots__ = ("node", "inbox", "busy_until", "scheduled", "alive", "timers", "epoch", "costed", "meter")
+    __slots__ = ("node", "inbox", "busy_until", "scheduled", "alive", "timers", "epoch", "costed", "meter",
+                 "crash_pending")
 
     def __init__(self, node: Node, costed: bool) -> None:
         self.node = node
@@ -63,6 +64,7 @@ class _Host:
         self.epoch = 0
         self.costed = costed
         self.meter: Any = None
+        self.crash_pending = False
 
 
 class SimRuntime:
@@ -105,18 +107,32 @@ class SimRuntime:
             self.kernel.schedule(0, self._boot, nid, PRIO_CONTROL)
 
     def _boot(self, nid: NodeId) -> None:
-        self._enqueue(self.hosts[nid], Start(), 0)
+        h = self.hosts[nid]
+        if h.alive:  # a node crashed at t=0 boots when it recovers
+            self._enqueue(h, Start(), 0)
 
     # ------------------------------------------------------------ faults
     def crash(self, nid: NodeId) -> None:
+        """Stop ``nid``. A step in progress finishes first: nodes crash between steps,
+        so no output of a step can appear after the node is down."""
         h = self.hosts[nid]
+        if h.busy_until > self.kernel.now:
+            h.crash_pending = True
+            self.kernel.schedule(h.busy_until, self._crash_when_idle, nid, PRIO_CONTROL)
+            return
+        h.crash_pending = False
         h.alive = False
         h.inbox.clear()
         h.timers.clear()
         h.epoch += 1
 
+    def _crash_when_idle(self, nid: NodeId) -> None:
+        if self.hosts[nid].crash_pending:  # a recovery in between cancels it
+            self.crash(nid)
+
     def recover(self, nid: NodeId) -> None:
         h = self.hosts[nid]
+        h.crash_pending = False
         if h.alive:
             return
         h.alive = True

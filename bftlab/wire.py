@@ -125,7 +125,17 @@ def encoded_size(msg: Any) -> int:
 def _ext_hook(code: int, data: bytes) -> Any:
     if code != _EXT:
         raise WireError(f"unknown msgpack extension type {code}")
-    items = msgpack.unpackb(data, ext_hook=_ext_hook, use_list=False, raw=False, strict_map_key=True)
+    # Each nested message is a nested unpackb call (C stack and a copy of the
+    # payload per level): cap the depth before recursing, or ~200 levels of a
+    # hostile 1 KB frame crash the process and larger ones exhaust memory.
+    depth = getattr(_LOCAL, "decode_depth", 0)
+    if depth >= MAX_DEPTH:
+        raise WireError(f"messages nested deeper than {MAX_DEPTH} levels")
+    _LOCAL.decode_depth = depth + 1
+    try:
+        items = msgpack.unpackb(data, ext_hook=_ext_hook, use_list=False, raw=False, strict_map_key=True)
+    finally:
+        _LOCAL.decode_depth = depth
     if not isinstance(items, tuple) or not items or not isinstance(items[0], int):
         raise WireError("message body is not [code, fields...]")
     cls = _BY_CODE.get(items[0])

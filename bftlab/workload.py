@@ -105,15 +105,20 @@ class Workload:
             return False
         self.submitted += 1
         self.submit_times[client].append(now)
+        # Known as soon as the last request goes out, so the run can stop when it completes.
+        self.finished_issuing = self.submitted >= self.total
         self._submit(client, self._gen.next())
         return True
 
     def _arrival(self, now: int) -> None:
         client = self.clients[self._next_client % len(self.clients)]
         self._next_client += 1
-        if self._one(client, now):
-            gap = self._rng.expovariate(self._rate)
-            self._schedule(now + max(1, int(gap * NS)), self._arrival)
+        if self._one(client, now) and not self.finished_issuing:
+            at = now + max(1, int(self._rng.expovariate(self._rate) * NS))
+            if at >= self.deadline_ns:
+                self.finished_issuing = True
+            else:
+                self._schedule(at, self._arrival)
 
     def on_accepted(self, client: int, now: int) -> None:
         if self.mode == "closed":

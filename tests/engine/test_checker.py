@@ -2,7 +2,7 @@
 
 from hypothesis import given, strategies as st
 
-from bftlab.api import Accepted, Executed, ExecutedEntry, Issued
+from bftlab.api import Accepted, Executed, ExecutedEntry, Issued, StateTransferred
 from bftlab.checker import check
 
 OP = b"op"
@@ -86,6 +86,24 @@ def test_replicas_executing_one_log_never_disagree(log, replicas):
         slots.append((seq, entries))
     for r in range(replicas):
         for seq, entries in slots:
-            if (seq + r) % 7 != 3:  # some replicas skip some slots (state transfer)
+            if (seq + r) % 7 != 3:  # some replicas skip some slots by state transfer
                 h.append(ex(r, seq, *entries))
+            else:
+                h.append(StateTransferred(r, seq))
     assert check(h).safe
+
+
+def test_a_gap_is_only_allowed_after_a_state_transfer():
+    from bftlab.api import StateTransferred
+
+    base_h = [issued(4, 1), issued(4, 2)]
+    skipped = base_h + [ex(3, 1, entry(4, 1)), ex(3, 3, entry(4, 2))]
+    v = check(skipped)
+    assert kinds(v) == ["order"] and "skipped seqs 2..2" in v.violations[0].detail
+    jumped = base_h + [ex(3, 1, entry(4, 1)), StateTransferred(3, 2), ex(3, 3, entry(4, 2))]
+    assert check(jumped).safe
+
+
+def test_one_timestamp_issued_with_two_operations_is_invalid():
+    v = check([issued(4, 1, op=b"a"), issued(4, 1, op=b"b")])
+    assert kinds(v) == ["validity"]

@@ -3,6 +3,7 @@
 import pytest
 
 from bftlab import runner
+from bftlab.api import Send
 from bftlab.spec import spec_from_dict
 
 TOY = "tests.engine.toyproto:TOY"
@@ -66,3 +67,54 @@ def test_partition_delays_until_heal():
     rep = runner.run(spec(network=part, protocol={"name": TOY, "params": {"retry_s": 0.25}}))
     assert rep["liveness"]["ok"]
     assert rep["metrics"]["latency_s"]["max"] >= 1.0
+
+
+def test_clients_boot_before_their_first_request():
+    """Start is the first input of every node, so a client's first request goes to the leader only."""
+    rep = runner.run(spec(workload={"clients": 3, "requests": 3}))
+    assert rep["metrics"]["messages"]["by_type"]["Req"] == 3
+
+
+def test_open_loop_with_a_request_cap_stops_when_the_last_request_completes():
+    rep = runner.run(spec(workload={"clients": 2, "mode": "open", "rate_rps": 100.0, "requests": 20}))
+    assert rep["liveness"]["ok"] and rep["metrics"]["committed"] == 20
+    assert rep["run"]["sim_time_s"] < 1.0  # not the 30 s time limit
+
+
+def test_a_busy_node_crashes_after_its_step_so_none_of_its_output_survives_it():
+    from bftlab.api import Start
+    from bftlab.costs import ZERO_COSTS
+    from bftlab.kernel import NS, Kernel
+    from bftlab.network import Network, latency_sampler
+    from bftlab.simnet import SimRuntime
+    import random
+
+    class Slow:
+        node_id = 0
+
+        def step(self, now, inp):
+            return [Send(1, b"late")] if type(inp) is Start else []
+
+    class Sink:
+        node_id = 1
+        got = []
+
+        def step(self, now, inp):
+            self.got.append(inp)
+            return []
+
+    class Meter:
+        def drain(self):
+            return 1.0  # every step costs one second
+
+    k = Kernel()
+    net = Network(2, latency_sampler("constant", random.Random(1), 1.0), random.Random(2))
+    rt = SimRuntime(k, net, ZERO_COSTS, lambda t, e: None)
+    rt.add_node(Slow(), meter=Meter())
+    sink = Sink()
+    rt.add_node(sink, costed=False)
+    rt.start_all()
+    k.schedule(NS // 2, rt.crash, 0)  # while node 0 is busy with its Start
+    k.run()
+    assert [type(i).__name__ for i in sink.got] == ["Start", "Receive"]  # the step completed, then the crash
+    assert not rt.hosts[0].alive

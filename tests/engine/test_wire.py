@@ -60,3 +60,14 @@ def test_duplicate_code_is_refused():
         @dataclass(frozen=True)
         class Clash:
             x: int
+
+
+def test_deeply_nested_frames_are_rejected_not_fatal():
+    """A few hundred nested messages in under 1 KB once crashed the decoder's C stack."""
+    import msgpack
+
+    payload = msgpack.packb([0x7E01, 1, b""])
+    for _ in range(400):
+        payload = msgpack.packb(msgpack.ExtType(1, payload))
+    with pytest.raises(WireError, match="nested deeper"):
+        decode(payload)
