@@ -2,7 +2,10 @@
 
 Layering: :mod:`adversary.api` (the two seams, no dependencies beyond
 :mod:`bftlab.api`) < :mod:`adversary.network`, :mod:`adversary.node`,
-:mod:`adversary.pbft`, :mod:`adversary.scripted` (built-in strategies) <
+:mod:`adversary.pbft`, :mod:`adversary.pow`, :mod:`adversary.scripted` (built-in
+strategies; ``pow`` holds the proof-of-work attackers and their base class
+:class:`~adversary.pow.PowAttacker`, exported here lazily so that importing
+``adversary`` does not import the PoW protocol) <
 :mod:`adversary.config` (spec phase two) < :mod:`adversary.runtime` (wiring
 into a simulated run). Built-ins are registered under the entry point group
 ``bftlab.adversaries``; a user's own strategy is referenced by dotted path
@@ -14,7 +17,13 @@ mapping is shorthand for a one-item list::
     adversary:
       - {strategy: gst, params: {gst_s: 2.0}}
       - {strategy: equivocating-primary, byzantine: [0]}
+
+A proof-of-work spec takes one miner strategy, whose ``byzantine`` is the node it mines with::
+
+    adversary: {strategy: selfish-mining, byzantine: [0], params: {gamma: 0.5}}
 """
+
+from typing import Any
 
 from adversary.api import (
     DELIVER,
@@ -39,5 +48,14 @@ __all__ = [
     "NetworkStrategy",
     "NoParams",
     "NodeStrategy",
+    "PowAttacker",
     "Route",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PowAttacker":
+        from adversary.pow import PowAttacker
+
+        return PowAttacker
+    raise AttributeError(f"module 'adversary' has no attribute {name!r}")

@@ -20,8 +20,10 @@ Layout:
   numba kernel that computes a block's arrival at every node;
 * :mod:`~protocols.pow.engine`: the fast engine (mining events, attackers event-driven, relay by kernel);
 * :mod:`~protocols.pow.eventsim`: the message-level engine (every message a simulator event);
-* :mod:`~protocols.pow.strategies`: selfish mining (Eyal & Sirer, FC'14), double spending and
-  majority rewrites (Rosenfeld 2012); eclipse is a topology attack built in the engine;
+* :mod:`~protocols.pow.strategies`: the attacker seam, selfish mining (Eyal & Sirer, FC'14), double
+  spending and majority rewrites (Rosenfeld 2012) as sans-IO miner strategies; eclipse is a
+  topology attack built in :mod:`~protocols.pow.topology`. A spec picks an attacker in its
+  ``adversary`` section (``{strategy: selfish-mining, byzantine: [0]}``; see :mod:`adversary.pow`);
 * :mod:`~protocols.pow.theory`: the closed forms the simulator is checked against;
 * :mod:`~protocols.pow.metrics`, :mod:`~protocols.pow.run`: report.
 """
@@ -32,13 +34,19 @@ from typing import Any
 
 from bftlab.api import NodeContext, ProtocolSpec
 from protocols.pow.miner import BlockMsg, GetData, Inv, Miner
-from protocols.pow.params import AttackerParams, PowParams
+from protocols.pow.params import PowParams
 
 
 def _run(spec: Any) -> dict:
     from protocols.pow.run import run
 
     return run(spec)
+
+
+def _check_spec(spec: Any) -> None:
+    from protocols.pow.run import check_spec
+
+    check_spec(spec)
 
 
 def make_miner(ctx: NodeContext) -> Miner:
@@ -62,7 +70,9 @@ PROTOCOL = ProtocolSpec(
     make_client=_no_client,
     message_types=(Inv, GetData, BlockMsg),
     description="Nakamoto proof of work: longest-chain mining over a peer-to-peer network, with attackers.",
-    extra={"run": _run},
+    # byzantine_budget: the attacker's budget is its hash share, not f (bftlab.spec skips the f check);
+    # check_spec: checks that need n and the adversary section, run when the spec is loaded.
+    extra={"run": _run, "byzantine_budget": False, "check_spec": _check_spec},
 )
 
-__all__ = ["PROTOCOL", "AttackerParams", "PowParams"]
+__all__ = ["PROTOCOL", "PowParams"]

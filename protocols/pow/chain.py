@@ -99,8 +99,12 @@ def next_difficulty(parent_d: float, parent_height: int, parent_time_ns: int, ep
     return parent_d * factor
 
 
-def hash_shares(params, n: int) -> np.ndarray:
-    """Each node's share of total hash power (length ``n``, sums to 1), attacker included."""
+def hash_shares(params, n: int, attacker=None) -> np.ndarray:
+    """Each node's share of total hash power (length ``n``, sums to 1), attacker included.
+
+    An ``attacker`` (:class:`~protocols.pow.strategies.Attacker`) with a
+    ``hash_share`` gets exactly that share; the other miners are scaled to the rest.
+    """
     shares = np.zeros(n)
     if params.hash_shares:
         shares[: len(params.hash_shares)] = params.hash_shares
@@ -110,7 +114,7 @@ def hash_shares(params, n: int) -> np.ndarray:
             shares[:m] = 1.0
         else:
             shares[:m] = 1.0 / np.arange(1, m + 1) ** params.zipf_exponent
-    att = params.attacker
+    att = attacker
     if att is not None and att.hash_share is not None:
         shares[att.node] = 0.0
         rest = shares.sum()

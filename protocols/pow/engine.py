@@ -17,8 +17,9 @@ In idealised mode every published block is everywhere at once; in a tie of
 an honest and an attacker block an honest miner picks the attacker's with
 probability ``gamma`` (Eyal & Sirer's model).
 
-Attackers (see :mod:`protocols.pow.strategies`) react to events: their own
-blocks and the moment a public block reaches their node.
+An attacker (:class:`~protocols.pow.strategies.Attacker`, from the spec's
+``adversary`` section) gives the engine a miner strategy that reacts to events:
+its own blocks and the moment a public block reaches its node.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 from bftlab.kernel import NS
 from protocols.pow import relay
 from protocols.pow.chain import Chain, TxStream, block_content
-from protocols.pow.strategies import PrivateFork, SelfishMining
+from protocols.pow.strategies import Attacker
 
 _SEEN, _SETTLE, _MINE = 0, 1, 2  # order of simultaneous events: arrivals before mining
 INV_BYTES = 40
@@ -62,7 +63,7 @@ class Engine:
     """One fast run; build, then :meth:`run`."""
 
     def __init__(self, params, n: int, shares: np.ndarray, topo, cpu, bandwidth_mbps: float,
-                 mining_rng: random.Random, tx_rng: np.random.Generator) -> None:
+                 mining_rng: random.Random, tx_rng: np.random.Generator, attacker: Attacker | None = None) -> None:
         self.p = params
         self.n = n
         self.shares = shares
@@ -83,9 +84,12 @@ class Engine:
         self.cpu = cpu
         self.ctrl_ns = self.base_ns + int(INV_BYTES * cpu.per_byte_ns)
         self.inv_ns = int(INV_BYTES * self.ns_per_byte)
-        att = params.attacker
-        self.att = att.node if att is not None and att.kind != "eclipse" else -1
-        self.strategy = self._strategy()
+        self.attacker = attacker
+        self.gamma = attacker.gamma if attacker is not None else 0.0
+        self.strategy = None
+        if attacker is not None:
+            self.strategy = attacker.miner_strategy(self.chain, float(shares[attacker.node]))
+        self.att = attacker.node if self.strategy is not None else -1  # -1: no withholding miner
         # realistic-mode views
         self.pending: list[tuple[int, np.ndarray]] = []
         self.arrays: dict[int, np.ndarray] = {}  # in-flight blocks' ready times
@@ -98,16 +102,6 @@ class Engine:
         self.degree = np.diff(topo.indptr) if topo is not None else None
         # idealised-mode view: published blocks of maximal work, in publication order
         self.best: list[int] = [0]
-
-    def _strategy(self):
-        att = self.p.attacker
-        if att is None or att.kind == "eclipse":
-            return None
-        if att.kind == "selfish":
-            return SelfishMining(self.chain)
-        q = float(self.shares[att.node])
-        return PrivateFork(self.chain, q, att.z, att.give_up if att.kind == "double_spend" else 0,
-                           att.premine, pay=att.kind == "double_spend")
 
     # ------------------------------------------------------------ events
     def _at(self, t: int, kind: int, arg: int) -> None:
@@ -178,9 +172,9 @@ class Engine:
 
     def _ideal_tip(self) -> int:
         best = self.best
-        if len(best) > 1 and self.p.gamma > 0:
+        if len(best) > 1 and self.gamma > 0:
             ours = [b for b in best if self.chain.by_attacker[b]]
-            if ours and self.rng.random() < self.p.gamma:
+            if ours and self.rng.random() < self.gamma:
                 return ours[0]
         return best[0]
 

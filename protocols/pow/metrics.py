@@ -46,8 +46,8 @@ def main_tip(out: Outcome) -> int:
     return best
 
 
-def summarise(out: Outcome, params: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(metrics.pow, the generic metrics keys, safety) for a finished run."""
+def summarise(out: Outcome, params: Any, attacker: Any = None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(metrics.pow, the generic metrics keys, safety) for a finished run; ``attacker`` as given to the engine."""
     ch = out.chain
     nblocks = len(ch)
     tip = main_tip(out)
@@ -70,7 +70,7 @@ def summarise(out: Outcome, params: Any) -> tuple[dict[str, Any], dict[str, Any]
     end_s = out.end_ns / NS
     height = ch.height[tip]
     tx = _transactions(out, main, k, end_s)
-    revenue = _revenue(out, main, params)
+    revenue = _revenue(out, main, attacker)
     depth_hist: dict[str, int] = {}
     for root in forks:
         key = str(depth_of[root])
@@ -159,7 +159,7 @@ def _transactions(out: Outcome, main: list[int], k: int, end_s: float) -> dict[s
     return {"summary": summary, "confirmed": confirmed, "issued": issued}
 
 
-def _revenue(out: Outcome, main: list[int], params: Any) -> dict[str, Any]:
+def _revenue(out: Outcome, main: list[int], attacker: Any) -> dict[str, Any]:
     ch = out.chain
     shares = out.shares
     n = len(shares)
@@ -171,12 +171,13 @@ def _revenue(out: Outcome, main: list[int], params: Any) -> dict[str, Any]:
     rows = [{"miner": i, "hash_share": round(float(shares[i]), 6), "blocks": int(counts[i]),
              "revenue_share": round(int(counts[i]) / total, 6)} for i in sorted(top)]
     res: dict[str, Any] = {"miners": rows, "mining_nodes": len(mining)}
-    att = params.attacker
-    if att is not None:
-        res["attacker"] = {"node": att.node, "hash_share": round(float(shares[att.node]), 6),
-                           "blocks": int(counts[att.node]), "revenue_share": round(int(counts[att.node]) / total, 6)}
-        if att.kind == "eclipse":
-            res["victim"] = {"node": att.victim, "hash_share": round(float(shares[att.victim]), 6),
-                             "blocks": int(counts[att.victim]),
-                             "revenue_share": round(int(counts[att.victim]) / total, 6)}
+    if attacker is not None:
+        res["attacker"] = _miner_row(attacker.node, shares, counts, total)
+        if attacker.eclipse is not None:
+            res["victim"] = _miner_row(attacker.eclipse.victim, shares, counts, total)
     return res
+
+
+def _miner_row(v: int, shares: np.ndarray, counts: np.ndarray, total: int) -> dict[str, Any]:
+    return {"node": v, "hash_share": round(float(shares[v]), 6), "blocks": int(counts[v]),
+            "revenue_share": round(int(counts[v]) / total, 6)}

@@ -13,6 +13,11 @@ import numpy as np
 from protocols.pow import theory
 
 
+def _attacker(report: dict) -> dict:
+    """The resolved params of a run's (one) PoW attacker: ``spec.adversary[0].params``."""
+    return report["spec"]["adversary"][0]["params"]
+
+
 def _xs(data: Any) -> np.ndarray:
     xs = sorted({p.x for pts in data.series.values() for p in pts})
     return np.linspace(min(xs), max(xs), 100)
@@ -21,7 +26,7 @@ def _xs(data: Any) -> np.ndarray:
 def selfish_revenue(ax: Any, data: Any, recipe: Any) -> None:
     """Eyal & Sirer's revenue curve for each gamma plotted, and the honest line y = alpha."""
     xs = _xs(data)
-    gammas = sorted({rep["spec"]["protocol"]["params"]["gamma"] for rep in data.reports})
+    gammas = sorted({_attacker(rep)["gamma"] for rep in data.reports})
     for g in gammas:
         ax.plot(xs, [theory.selfish_revenue(a, g) for a in xs], linestyle=":", color="0.3", linewidth=1.2,
                 label="Eyal & Sirer (closed form)" if g == gammas[0] else None)
@@ -32,8 +37,8 @@ def double_spend_success(ax: Any, data: Any, recipe: Any) -> None:
     """Rosenfeld's exact success probability for each z plotted."""
     xs = _xs(data)
     first = True
-    for rep_z in sorted({rep["spec"]["protocol"]["params"]["attacker"]["z"] for rep in data.reports}):
-        premine = data.reports[0]["spec"]["protocol"]["params"]["attacker"]["premine"]
+    for rep_z in sorted({_attacker(rep)["z"] for rep in data.reports}):
+        premine = _attacker(data.reports[0])["premine"]
         ax.plot(xs, [theory.double_spend_success(q, rep_z, premine) for q in xs], linestyle=":", color="0.3",
                 linewidth=1.2, label="Rosenfeld (exact)" if first else None)
         first = False

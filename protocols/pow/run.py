@@ -18,44 +18,75 @@ from typing import Any
 from bftlab import __version__ as VERSION
 from bftlab import seeds
 from bftlab.errors import ConfigError
-from protocols.pow import theory, topology
+from bftlab.schema import FieldError
+from protocols.pow import topology
 from protocols.pow.chain import hash_shares
 from protocols.pow.engine import Engine, Outcome
 from protocols.pow.metrics import summarise
 from protocols.pow.params import PowParams, check_against_n
+from protocols.pow.strategies import Attacker
 
 
-def resolve_params(spec: Any) -> PowParams:
+def check_spec(spec: Any) -> None:
+    """``ProtocolSpec.extra["check_spec"]``: the checks that need ``n`` or the adversary section.
+
+    Run when the spec is loaded (so ``bftlab validate`` and sweeps catch them);
+    raises :class:`~bftlab.schema.FieldError` naming the key path.
+    """
+    _checked_attacker(spec, spec.protocol.params)
+
+
+def _checked_attacker(spec: Any, params: PowParams) -> Attacker | None:
+    from adversary.pow import attacker_for
+
+    check_against_n(params, spec.n)
+    if spec.transport.kind != "sim":
+        raise FieldError("transport.kind", f"PoW runs in simulation only for now, got {spec.transport.kind!r}.")
+    return attacker_for(spec, params)
+
+
+def resolve(spec: Any) -> tuple[PowParams, Attacker | None]:
+    """The spec's PoW parameters and attacker (None: an honest network), checked; ConfigError naming the key."""
     params = spec.protocol.params
     if isinstance(params, dict) or params is None:
         params = PowParams(**(params or {}))
-    check_against_n(params, spec.n)
-    if getattr(spec, "adversary", ()):
-        raise ConfigError("adversary: PoW attackers are configured under protocol.params.attacker "
-                          "(selfish, double_spend, majority, eclipse); remove the adversary section.")
-    if spec.transport.kind != "sim":
-        raise ConfigError(f"transport.kind: PoW runs in simulation only for now, got {spec.transport.kind!r}.")
-    return params
+    try:
+        return params, _checked_attacker(spec, params)
+    except FieldError as exc:
+        raise ConfigError(f"{exc.field}: {exc.message}") from None
 
 
-def build_engine(spec: Any, params: PowParams) -> Engine:
+def resolve_params(spec: Any) -> PowParams:
+    """The spec's PoW parameters, checked against ``n`` and the adversary section."""
+    return resolve(spec)[0]
+
+
+def build_engine(spec: Any, params: PowParams | None = None) -> Engine:
+    """The fast engine for ``spec`` (its attacker included), ready to :meth:`~Engine.run`.
+
+    ``params`` replaces ``spec.protocol.params`` (as :func:`resolve_params` returns them).
+    """
+    resolved, attacker = resolve(spec)
+    params = params if params is not None else resolved
     n = spec.n
-    shares = hash_shares(params, n)
+    shares = hash_shares(params, n, attacker)
     topo = None
     if params.mode == "realistic":
         topo = topology.build(params, n, spec.network, seeds.rng(spec.seed, "pow/topology"),
-                              seeds.rng(spec.seed, "network/latency"))
+                              seeds.rng(spec.seed, "network/latency"), attacker)
     return Engine(params, n, shares, topo, spec.cpu, spec.network.bandwidth_mbps,
-                  seeds.rng(spec.seed, "pow/mining"), seeds.np_rng(spec.seed, "pow/txs"))
+                  seeds.rng(spec.seed, "pow/mining"), seeds.np_rng(spec.seed, "pow/txs"), attacker)
 
 
-def simulate(spec: Any) -> tuple[Outcome, PowParams]:
-    params = resolve_params(spec)
+def simulate(spec: Any) -> tuple[Outcome, PowParams, Attacker | None]:
+    """Run ``spec`` on its engine: the outcome, the parameters and the attacker it ran with."""
+    params, _ = resolve(spec)
     if params.engine == "events":
         from protocols.pow.eventsim import run_events
 
-        return run_events(spec, params), params
-    return build_engine(spec, params).run(), params
+        return run_events(spec, params), params, None
+    engine = build_engine(spec, params)
+    return engine.run(), params, engine.attacker
 
 
 def run(spec: Any) -> dict[str, Any]:
@@ -63,10 +94,10 @@ def run(spec: Any) -> dict[str, Any]:
     from bftlab.spec import spec_to_dict
 
     t0 = time.perf_counter()
-    out, params = simulate(spec)
-    pow_metrics, generic, safety = summarise(out, params)
+    out, params, attacker = simulate(spec)
+    pow_metrics, generic, safety = summarise(out, params, attacker)
     wall = time.perf_counter() - t0
-    _add_theory(pow_metrics, params, out)
+    _add_theory(pow_metrics, params, out, attacker)
     pow_metrics["wall_blocks_per_s"] = round((len(out.chain) - 1) / wall, 1) if wall > 0 else None
     return {
         "spec": spec_to_dict(spec),
@@ -83,17 +114,12 @@ def run(spec: Any) -> dict[str, Any]:
     }
 
 
-def _add_theory(m: dict[str, Any], params: PowParams, out: Outcome) -> None:
+def _add_theory(m: dict[str, Any], params: PowParams, out: Outcome, attacker: Attacker | None) -> None:
     """Closed-form expectations next to the measured attack outcome (idealised assumptions)."""
-    att = params.attacker
-    if att is None or "attack" not in m:
+    if attacker is None or "attack" not in m:
         return
-    share = float(out.shares[att.node])
-    if att.kind == "selfish":
-        m["attack"]["expected_revenue_share"] = round(theory.selfish_revenue(share, params.gamma), 6)
-        m["attack"]["revenue_share"] = m["revenue"]["attacker"]["revenue_share"]
-    elif att.kind == "double_spend" and att.give_up == 0:
-        m["attack"]["expected_success_rate"] = round(theory.double_spend_success(share, att.z, att.premine), 6)
+    m["attack"].update(attacker.expected(float(out.shares[attacker.node]), params))
+    m["attack"]["revenue_share"] = m["revenue"]["attacker"]["revenue_share"]
 
 
 def with_params(spec: Any, **changes: Any) -> Any:
@@ -103,4 +129,4 @@ def with_params(spec: Any, **changes: Any) -> Any:
     return dataclasses.replace(spec, protocol=proto)
 
 
-__all__ = ["build_engine", "resolve_params", "run", "simulate", "with_params"]
+__all__ = ["build_engine", "check_spec", "resolve", "resolve_params", "run", "simulate", "with_params"]

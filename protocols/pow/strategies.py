@@ -7,8 +7,11 @@ node) and it answers with the ids of its withheld blocks to publish now. It
 says where the attacker mines with :meth:`mining_parent`. It reads the block
 tree through the engine's :class:`~protocols.pow.chain.Chain` (heights only).
 
-This is the seam to the generic adversary API: a PoW node strategy can wrap
-the same objects once PoW runs on the message-level engine with attackers.
+This is the protocol side of the seam to the adversary API: a spec selects an
+attacker like any other strategy (``adversary: {strategy: selfish-mining,
+byzantine: [0]}``); :class:`adversary.pow.PowAttacker` implements
+:class:`Attacker`, what the engine reads, and its ``miner_strategy`` returns one
+of the objects below (or a researcher's own :class:`MinerStrategy`).
 
 * :class:`SelfishMining`: SM1 of Eyal & Sirer, "Majority is not enough:
   Bitcoin mining is vulnerable" (FC'14), Algorithm 1, written in terms of
@@ -25,19 +28,71 @@ the same objects once PoW runs on the message-level engine with attackers.
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from protocols.pow.chain import Chain
 
 
 class MinerStrategy(Protocol):
-    def mining_parent(self) -> int: ...
+    """An attacking miner's decisions; block ids index the engine's :class:`~protocols.pow.chain.Chain`."""
 
-    def on_own_block(self, b: int, now_ns: int) -> list[int]: ...
+    def mining_parent(self) -> int:
+        """The block the attacker mines on now."""
+        ...
 
-    def on_public_block(self, b: int, now_ns: int) -> list[int]: ...
+    def on_own_block(self, b: int, now_ns: int) -> list[int]:
+        """The attacker found ``b`` (withheld until returned): the blocks to publish now."""
+        ...
 
-    def summary(self) -> dict: ...
+    def on_public_block(self, b: int, now_ns: int) -> list[int]:
+        """Someone else's block ``b`` reached the attacker's node: the blocks to publish now."""
+        ...
+
+    def summary(self) -> dict:
+        """What the attack achieved, for ``metrics.pow.attack``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Eclipse:
+    """The attacker takes every connection of ``victim``; no block crosses them before ``end_s``."""
+
+    victim: int
+    end_s: float
+
+
+class Attacker(Protocol):
+    """What the engine needs from an attacker (implemented by :class:`adversary.pow.PowAttacker`)."""
+
+    @property
+    def node(self) -> int: ...
+
+    @property
+    def hash_share(self) -> float | None:
+        """The node's hash share, others rescaled; None: the share ``protocol.params`` gives it."""
+        ...
+
+    @property
+    def degree(self) -> int:
+        """Realistic mode: the node's connections (0 = like any node)."""
+        ...
+
+    @property
+    def gamma(self) -> float:
+        """Idealised mode: fraction of honest hash power mining on the attacker's block in a tie."""
+        ...
+
+    @property
+    def eclipse(self) -> Eclipse | None: ...
+
+    def miner_strategy(self, chain: Chain, share: float) -> MinerStrategy | None:
+        """None: the node mines and relays honestly."""
+        ...
+
+    def expected(self, share: float, pow_params: Any) -> dict[str, float]:
+        """Closed-form expectations added to ``metrics.pow.attack``."""
+        ...
 
 
 class SelfishMining:

@@ -82,8 +82,8 @@ def _any_edge(edges: set[tuple[int, int]], rng: random.Random) -> tuple[int, int
     return lst[rng.randrange(len(lst))]
 
 
-def build(params, n: int, network, seed_rng: random.Random, lat_rng: random.Random) -> Topology:
-    """The run's graph: the configured topology, attacker links, then per-link latencies."""
+def build(params, n: int, network, seed_rng: random.Random, lat_rng: random.Random, attacker=None) -> Topology:
+    """The run's graph: the configured topology, the ``attacker``'s links, then per-link latencies."""
     if n == 1:
         edges: set[tuple[int, int]] = set()
     elif params.topology == "complete":
@@ -93,20 +93,22 @@ def build(params, n: int, network, seed_rng: random.Random, lat_rng: random.Rand
     else:
         edges = random_regular(n, params.degree, seed_rng)
     open_at: dict[tuple[int, int], int] = {}
-    att = params.attacker
+    att = attacker
     if att is not None:
-        mine = sorted(b if a == att.node else a for a, b in edges if att.node in (a, b))
+        node = att.node
+        mine = sorted(b if a == node else a for a, b in edges if node in (a, b))
         linked = set(mine)
-        others = [v for v in range(n) if v != att.node and v not in linked]
+        others = [v for v in range(n) if v != node and v not in linked]
         extra = max(0, att.degree - len(mine))
         for v in seed_rng.sample(others, min(extra, len(others))):
-            edges.add((min(v, att.node), max(v, att.node)))
-        if att.kind == "eclipse":
+            edges.add((min(v, node), max(v, node)))
+        ecl = att.eclipse
+        if ecl is not None:
             # The attacker takes over every connection of the victim, and holds blocks both ways until end_s.
-            edges = {e for e in edges if att.victim not in e}
-            edges.add((min(att.node, att.victim), max(att.node, att.victim)))
-            t = int(att.end_s * NS)
-            open_at[(att.node, att.victim)] = open_at[(att.victim, att.node)] = t
+            edges = {e for e in edges if ecl.victim not in e}
+            edges.add((min(node, ecl.victim), max(node, ecl.victim)))
+            t = int(ecl.end_s * NS)
+            open_at[(node, ecl.victim)] = open_at[(ecl.victim, node)] = t
     return _csr(n, sorted(edges), network, lat_rng, open_at)
 
 

@@ -12,6 +12,11 @@ def pow_spec(params: dict[str, Any], n: int = 10, seed: int = 1, **top: Any) -> 
                            **top})
 
 
-def ideal(attacker: dict[str, Any], blocks: int, **params: Any) -> dict[str, Any]:
+def ideal(blocks: int, **params: Any) -> dict[str, Any]:
     """Idealised-mode params with fixed difficulty (the closed forms assume constant rates)."""
-    return {"mode": "idealised", "blocks": blocks, "retarget_interval": 0, "attacker": attacker, **params}
+    return {"mode": "idealised", "blocks": blocks, "retarget_interval": 0, **params}
+
+
+def attack(strategy: str, node: int = 0, **params: Any) -> dict[str, Any]:
+    """An ``adversary`` entry: ``strategy`` controlling miner ``node``."""
+    return {"strategy": strategy, "byzantine": [node], "params": params}

@@ -9,7 +9,7 @@ from bftlab.cli import main
 from bftlab.spec import load_spec
 from protocols.pow.chain import Chain, merkle_root, target_to_bits, tx_ids
 from protocols.pow.run import run
-from tests.pow.helpers import pow_spec
+from tests.pow.helpers import attack, pow_spec
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 NET = {"latency_model": "lognormal", "latency_ms": 80, "bandwidth_mbps": 20}
@@ -52,9 +52,9 @@ def test_bitcoin_config_runs_from_the_cli(tmp_path: Path) -> None:
 
 def test_difficulty_retargeting_brings_the_interval_back() -> None:
     spec = pow_spec({"mode": "idealised", "blocks": 600, "retarget_interval": 100, "initial_interval_factor": 3.0})
-    from protocols.pow.run import build_engine, resolve_params
+    from protocols.pow.run import build_engine
 
-    out = build_engine(spec, resolve_params(spec)).run()
+    out = build_engine(spec).run()
     ch = out.chain
     first = (ch.t_ns[100] - ch.t_ns[0]) / 100 / 1e9
     last = (ch.t_ns[600] - ch.t_ns[300]) / 300 / 1e9
@@ -78,22 +78,35 @@ def test_headers_and_merkle_roots_follow_bitcoin() -> None:
 def test_selfish_miner_on_a_real_network_gets_gamma_from_connections() -> None:
     # A well-connected selfish miner (alpha = 0.35) on a network with real delays: races are won by
     # getting there first, so its revenue should beat its share (Eyal & Sirer: it does if gamma > 1/8 here).
-    params = {"blocks": 1500, "block_interval_s": 20, "degree": 6,
-              "attacker": {"kind": "selfish", "hash_share": 0.35, "degree": 60}}
+    params = {"blocks": 1500, "block_interval_s": 20, "degree": 6}
     report = run(pow_spec(params, n=120, seed=3, network={"latency_model": "uniform", "latency_ms": 400,
-                                                          "jitter_ms": 300, "bandwidth_mbps": 0}))
-    attack = report["metrics"]["pow"]["attack"]
-    assert attack["tie_races"] > 0
-    assert attack["revenue_share"] > 0.35
+                                                          "jitter_ms": 300, "bandwidth_mbps": 0},
+                          adversary=attack("selfish-mining", hash_share=0.35, degree=60)))
+    outcome = report["metrics"]["pow"]["attack"]
+    assert outcome["tie_races"] > 0
+    assert outcome["revenue_share"] > 0.35
 
 
 def test_eclipsed_miner_loses_its_blocks_and_reorganises_deeply() -> None:
     params = {"blocks": 200, "block_interval_s": 60, "hash_distribution": "uniform", "miners": 10,
-              "confirmations": 3, "attacker": {"kind": "eclipse", "node": 0, "victim": 1, "start_s": 0,
-                                                "end_s": 6000}}
-    report = run(pow_spec(params, n=30, seed=2, network=NET))
+              "confirmations": 3}
+    report = run(pow_spec(params, n=30, seed=2, network=NET, adversary=attack("eclipse", node=0, victim=1,
+                                                                              end_s=6000)))
     m = report["metrics"]["pow"]
     victim = m["revenue"]["victim"]
     assert victim["hash_share"] == 0.1
     assert victim["revenue_share"] < 0.05  # its blocks during the eclipse are all stale
     assert m["deepest_reorg"] >= 3 and not report["safety"]["ok"]
+
+
+def test_selfish_mining_config_runs_and_its_resolved_spec_reloads(tmp_path: Path) -> None:
+    out = tmp_path / "sm"
+    assert main(["run", str(CONFIGS / "pow-selfish-mining.yaml"), "--out", str(out), "--quiet",
+                 "--set", "protocol.params.blocks=300"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["spec"]["adversary"] == [{"strategy": "selfish-mining", "byzantine": [0],
+                                            "params": {"hash_share": 0.33, "degree": 100, "gamma": 0.0}}]
+    assert report["metrics"]["pow"]["revenue"]["attacker"]["hash_share"] == 0.33
+    assert report["metrics"]["pow"]["attack"]["tie_races"] > 0
+    assert load_spec(out / "spec.yaml") == load_spec(CONFIGS / "pow-selfish-mining.yaml",
+                                                     ["protocol.params.blocks=300"])

@@ -1,4 +1,4 @@
-"""Simulated attacks against their closed forms (idealised mode).
+"""Simulated attacks against their closed forms (idealised mode), selected through the adversary section.
 
 Tolerances are statistical, not tuned: 4 standard errors of the estimate, from
 batch means for selfish mining (20 batches of the main chain; blocks within a
@@ -15,15 +15,15 @@ import pytest
 
 from protocols.pow import theory
 from protocols.pow.metrics import main_tip
-from protocols.pow.run import build_engine, resolve_params
-from tests.pow.helpers import ideal, pow_spec
+from protocols.pow.run import build_engine
+from tests.pow.helpers import attack, ideal, pow_spec
 
 Z = 4.0
 
 
 def _selfish_batches(alpha: float, gamma: float, blocks: int, seed: int, batches: int = 20) -> np.ndarray:
-    spec = pow_spec(ideal({"kind": "selfish", "hash_share": alpha}, blocks, gamma=gamma), seed=seed)
-    out = build_engine(spec, resolve_params(spec)).run()
+    spec = pow_spec(ideal(blocks), seed=seed, adversary=attack("selfish-mining", hash_share=alpha, gamma=gamma))
+    out = build_engine(spec).run()
     main = out.chain.path(main_tip(out))[1:]
     by_attacker = np.asarray([out.chain.miner[b] == 0 for b in main], dtype=float)
     return np.asarray([chunk.mean() for chunk in np.array_split(by_attacker, batches)])
@@ -48,9 +48,9 @@ def test_selfish_mining_pays_only_above_the_threshold() -> None:
 
 @pytest.mark.parametrize("q,z,premine", [(0.1, 1, True), (0.3, 2, True), (0.25, 3, False), (0.35, 4, True)])
 def test_double_spend_success_matches_exact_analysis(q: float, z: int, premine: bool) -> None:
-    attacker = {"kind": "double_spend", "hash_share": q, "z": z, "premine": premine}
-    spec = pow_spec(ideal(attacker, 80_000 if q > 0.3 else 40_000), seed=5)
-    out = build_engine(spec, resolve_params(spec)).run()
+    adversary = attack("double-spend", hash_share=q, z=z, premine=premine)
+    spec = pow_spec(ideal(80_000 if q > 0.3 else 40_000), seed=5, adversary=adversary)
+    out = build_engine(spec).run()
     s = out.attack
     n = s["attempts"]
     expected = theory.double_spend_success(q, z, premine)
@@ -70,12 +70,12 @@ def test_rosenfeld_sum_equals_grunspan_closed_form() -> None:
 
 
 def test_majority_attacker_always_reverses_z_deep_blocks() -> None:
-    spec = pow_spec(ideal({"kind": "majority", "hash_share": 0.6, "z": 6}, 3000, confirmations=6))
+    spec = pow_spec(ideal(3000, confirmations=6), adversary=attack("majority", hash_share=0.6, z=6))
     from protocols.pow.run import run
 
     report = run(spec)
-    attack = report["metrics"]["pow"]["attack"]
-    assert attack["successes"] > 10 and attack["failures"] == 0
+    outcome = report["metrics"]["pow"]["attack"]
+    assert outcome["successes"] > 10 and outcome["failures"] == 0
     assert not report["safety"]["ok"]
     assert report["safety"]["violations"][0]["kind"] == "confirmed_block_reversed"
     assert report["metrics"]["pow"]["deepest_reorg"] >= 6
