@@ -136,6 +136,12 @@ def _run_sweeps(sweeps: Sequence[Any], args: argparse.Namespace) -> int:
     from bftlab.executors import make_executor, run_missing
     from bftlab.store import source_commit
 
+    for s in sweeps:
+        if s.file.benchmark is not None:  # nothing to run: its figures read a benchmark's output
+            _say(f"{s.name}: no runs; figures read {s.benchmark_file} (made by: {s.file.benchmark.command})")
+    sweeps = [s for s in sweeps if s.file.benchmark is None]
+    if not sweeps:
+        return EXIT_OK
     commit = source_commit()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     failed_any = False
@@ -208,6 +214,10 @@ def _finish(sweep: Any, store: Any, args: argparse.Namespace, commit: str) -> No
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``bftlab sweep``: validate, run what is missing, summarise."""
     sweep = _load(args.experiment, args.quick)
+    if sweep.file.benchmark is not None:
+        print(f"ok: {args.experiment}: nothing to run; its figures read {sweep.benchmark_file}, "
+              f"made by: {sweep.file.benchmark.command}")
+        return EXIT_OK
     if args.dry_run:
         store = _sweep_store(sweep, args.store)
         done = sum(store.has(r.key) for r in sweep.runs)
@@ -284,6 +294,9 @@ error stops everything before a run starts), then swept (only runs not yet store
 run), then every figure is drawn into the figures folder with its caption.
 --quick runs each file's reduced quick: version in a few minutes (a smoke test
 for CI); the full version takes much longer (see experiments/README.md).
+Files with a benchmark: source run nothing; their figures read the benchmark's
+JSON output, and are skipped with a warning naming the benchmark command when
+that file is missing.
 
 examples:
   bftlab reproduce --quick
@@ -339,12 +352,23 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     status = _run_sweeps(sweeps, args)
     if status != EXIT_OK:
         return status
+    from bftlab.plotting import MissingBenchmark
+
     figures = args.figures or Path("results") / ("figures-quick" if args.quick else "figures")
     command = shlex.join(["bftlab", "reproduce", *(["--quick"] if args.quick else []), "--figures", str(figures)])
+    skipped = []
     for sweep in sweeps:
-        for path in _plot(sweep, args.store, figures, (), command):
+        try:
+            written = _plot(sweep, args.store, figures, (), command)
+        except MissingBenchmark as exc:
+            # Benchmark timings are machine-specific and not made by reproduce: draw everything else.
+            skipped.append(str(exc))
+            continue
+        for path in written:
             if path.suffix == ".png":
                 print(path)
+    for message in skipped:
+        _say(f"warning: skipped: {message}")
     return EXIT_OK
 
 

@@ -17,6 +17,10 @@ An experiment file (``experiments/*.yaml``) looks like::
     quick: {seeds: 2, grid: {n: [4, 7]}, set: {workload.requests: 200}}
     plots: [...]               # see bftlab.plotting
 
+A file may instead draw measurements that are not run reports (benchmark
+timings): ``benchmark: {file: ..., command: ..., records: results}`` replaces
+``base`` and the axes; its figures read the records of that JSON file.
+
 Loading is all-or-nothing: every run's resolved spec is validated with
 :mod:`bftlab.schema` before anything runs, so a bad axis path or value is one
 :class:`~bftlab.errors.ConfigError` naming the file, the axis and the value.
@@ -31,6 +35,7 @@ import copy
 import hashlib
 import itertools
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +45,8 @@ from bftlab import __version__, schema
 from bftlab.errors import ConfigError
 from bftlab.schema import FieldError
 
-__all__ = ["PlotRecipe", "QuickConfig", "Run", "Sweep", "SweepFile", "load_sweep", "run_key", "sweep_from_dict"]
+__all__ = ["BenchmarkSource", "PlotRecipe", "QuickConfig", "Run", "Sweep", "SweepFile", "load_sweep", "run_key",
+           "sweep_from_dict"]
 
 
 # ------------------------------------------------------------------ the file
@@ -59,13 +65,36 @@ class QuickConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class VLine:
-    """A vertical marker on a plot: at a number or at a key path of the spec (e.g. faults[0].crash_at_s)."""
+class Marker:
+    """A straight line across a plot: at a number or at a key path of the spec (e.g. faults[0].crash_at_s)."""
 
     at: float | str
-    """Position on the x axis, or a key path into the resolved spec."""
+    """Position on its axis, or a key path into the resolved spec."""
     label: str = ""
     """Legend text."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchmarkSource:
+    """Measurements read from a benchmark's JSON output instead of run reports (they are not reproducible runs)."""
+
+    file: str
+    """The JSON file, relative to the experiment file (e.g. ../benchmarks/results/bench_crypto.json)."""
+    command: str
+    """The command that writes the file; named when the file is missing."""
+    records: str = ""
+    """Key path of the list of records in the JSON (e.g. results); empty: the whole file is one record."""
+
+    def __post_init__(self) -> None:
+        if not self.file.strip():
+            raise FieldError("file", "must name the benchmark's JSON file.")
+        if not self.command.strip():
+            raise FieldError("command", "must give the command that writes the file (shown when the file is missing).")
+        if self.records:
+            try:
+                parse_path(self.records)
+            except ValueError as exc:
+                raise FieldError("records", f"{exc}.") from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +121,10 @@ class PlotRecipe:
     """y axis label with unit; defaults to the key path."""
     series_label: str = ""
     """Legend title; defaults to the series key path."""
+    x_scale: float = 1.0
+    """Multiply a numeric x by this (1e-6 shows bytes as MB)."""
+    y_per: Optional[str] = None
+    """Key path to divide y by, run by run (run.wall_s makes a count a rate per wall second)."""
     y_scale: float = 1.0
     """Multiply y by this (1000 shows seconds as ms)."""
     xscale: str = "linear"
@@ -100,8 +133,16 @@ class PlotRecipe:
     """linear or log."""
     band: bool = False
     """Show the 95% confidence interval as a shaded band instead of error bars."""
-    vlines: tuple[VLine, ...] = ()
+    vlines: tuple[Marker, ...] = ()
     """Vertical markers (events such as a crash)."""
+    value_labels: str = ""
+    """Bar plots: write each bar's value above it with this format (e.g. '{:.1f}x'); empty: none."""
+    hlines: tuple[Marker, ...] = ()
+    """Horizontal markers (e.g. at 1 on a plot of ratios)."""
+    xticks: dict[str, str] = field(default_factory=dict)
+    """Bar plots: the categories to draw, in this order (keys: the x values as the default tick labels show
+    them), each with its tick label. Other x values are left out; a key matching nothing is skipped (a quick
+    grid may lack it), but at least one must match."""
     hook: Optional[str] = None
     """Dotted path package.module:function(ax, data, recipe) drawing extras such as a theory curve."""
     caption: str = ""
@@ -115,6 +156,18 @@ class PlotRecipe:
             raise FieldError("kind", f"expected one of {', '.join(map(repr, kinds))}, got {self.kind!r}.")
         if self.kind != "timeline" and not self.x:
             raise FieldError("x", f"a {self.kind} plot needs x (a key path such as n).")
+        if self.xticks and self.kind != "bar":
+            raise FieldError("xticks", f"names bar categories; this is a {self.kind} plot.")
+        if self.value_labels:
+            if self.kind != "bar":
+                raise FieldError("value_labels", f"labels bars; this is a {self.kind} plot.")
+            try:
+                self.value_labels.format(1.5)
+            except (ValueError, IndexError, KeyError) as exc:
+                raise FieldError("value_labels", f"{self.value_labels!r} is not a format for one number "
+                                                 f"such as '{{:.1f}}' ({exc}).") from None
+        if self.y_per is not None and self.kind == "timeline":
+            raise FieldError("y_per", "applies to line and bar plots (a timeline's y is a per-bin field).")
         for axis, value, allowed in (("xscale", self.xscale, ("linear", "log", "log2")),
                                      ("yscale", self.yscale, ("linear", "log"))):
             if value not in allowed:
@@ -129,8 +182,10 @@ class SweepFile:
     """Sweep name; names its results folder."""
     description: str = ""
     """What the experiment shows."""
-    base: Any
+    base: Any = None
     """The single-run spec every run starts from: a mapping, or the path of a spec file (relative to this file)."""
+    benchmark: Optional[BenchmarkSource] = None
+    """Instead of base and axes: plot the records of a benchmark's JSON output (nothing is run)."""
     grid: dict[str, list[Any]] = field(default_factory=dict)
     """Key path -> values; every combination is run."""
     zip: dict[str, list[Any]] = field(default_factory=dict)
@@ -149,6 +204,15 @@ class SweepFile:
             raise FieldError("name", f"must be letters, digits, '.', '_' or '-' (it names the results folder), got {self.name!r}.")
         if self.timeline_bin_s is not None and self.timeline_bin_s <= 0:
             raise FieldError("timeline_bin_s", f"must be > 0, got {self.timeline_bin_s!r}.")
+        if self.benchmark is None and self.base is None:
+            raise FieldError("base", "missing: an experiment needs a base run spec (or a benchmark: source to plot).")
+        if self.benchmark is not None:
+            extra = [k for k, v in (("base", self.base is not None), ("grid", self.grid), ("zip", self.zip),
+                                    ("timeline_bin_s", self.timeline_bin_s is not None),
+                                    ("quick", self.quick != QuickConfig())) if v]
+            if extra:
+                raise FieldError(extra[0], "has no meaning with benchmark: (its figures read the benchmark's "
+                                           "JSON file; nothing is run).")
         names = [p.name for p in self.plots]
         for i, name in enumerate(names):
             if name in names[:i]:
@@ -228,6 +292,8 @@ class Sweep:
     quick: bool
     runs: tuple[Run, ...]
     axes: tuple[str, ...]
+    benchmark_file: Optional[Path] = None
+    """For a benchmark: source, the JSON file its figures read."""
 
     @property
     def name(self) -> str:
@@ -289,6 +355,9 @@ def sweep_from_dict(data: Any, source: str = "<sweep>", lines: schema.Lines | No
     def fail(path: str, message: str) -> ConfigError:
         return schema.error(source, lines, path, message)
 
+    if sf.benchmark is not None:
+        return Sweep(file=sf, source=source, quick=quick, runs=(), axes=(),
+                     benchmark_file=Path(os.path.normpath((base_dir or Path(".")) / sf.benchmark.file)))
     _check_axes(sf.grid, sf.zip, "", fail)
     grid, zipped, seeds, sets = dict(sf.grid), dict(sf.zip), sf.seeds, dict()
     if quick:

@@ -8,9 +8,10 @@ so a theory curve always matches the runs it is compared with.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-__all__ = ["pbft_latency_floor"]
+__all__ = ["pbft_closed_loop_throughput", "pbft_latency_floor", "pow_stale_rate"]
 
 PBFT_HOPS = 5
 """One-way delays on PBFT's normal-case path: request, pre-prepare, prepare, commit, reply (Castro & Liskov, 4.2)."""
@@ -48,3 +49,80 @@ def pbft_latency_floor(ax: Any, data: Any, recipe: Any) -> None:
     delay_s = _one(data, ("network", "latency_ms"), "network.latency_ms") / 1e3
     ax.axhline(PBFT_HOPS * delay_s * recipe.y_scale, color="0.2", linestyle=":", linewidth=1.5,
                label=f"{label} ({PBFT_HOPS * delay_s * 1e3:g} ms)")
+
+
+def _slow_primary_delay_s(spec: dict[str, Any]) -> float | None:
+    """Extra delay per request that the adversaries of ``spec`` add in the model, or None if not modelled.
+
+    No adversary adds nothing; ``slow-primary`` holding every PRE-PREPARE from the start
+    adds its delay (default 90% of the view-change timeout, as the strategy computes it).
+    """
+    delay = 0.0
+    for adv in spec.get("adversary", []):
+        params = adv.get("params") or {}
+        if adv["strategy"] != "slow-primary" or params.get("start_s", 0.0) or params.get("end_s") is not None:
+            return None
+        delay += params["delay_s"] if params.get("delay_s") is not None else \
+            0.9 * spec["protocol"]["params"]["view_change_timeout_s"]
+    return delay
+
+
+def pbft_closed_loop_throughput(ax: Any, data: Any, recipe: Any) -> None:
+    """On a bar plot of PBFT throughput: ``clients / (5 d + delay)`` over the bars where it applies.
+
+    Each closed-loop client has one request outstanding; unloaded, a request takes
+    five one-way delays ``d`` (see :data:`PBFT_HOPS`) plus any delay a slow primary
+    adds to its PRE-PREPARE, so throughput is clients over that time. Drawn for the
+    bars without an adversary or with ``slow-primary`` only; other attacks have no
+    closed form here. Ignores CPU time and batching waits (a few percent at n = 4).
+    """
+    from bftlab.plotting import category, lookup
+
+    if recipe.y != "metrics.throughput_rps" or recipe.y_per:
+        raise ValueError(f"draws throughput (metrics.throughput_rps), but y is {recipe.y!r}")
+    first = True
+    for i, cat in enumerate(data.categories):
+        values = set()
+        for rep in data.reports:
+            if category(lookup(rep, recipe.x)) != cat:
+                continue
+            spec = rep["spec"]
+            delay = _slow_primary_delay_s(spec)
+            net, work = spec["network"], spec["workload"]
+            if delay is None or work["mode"] != "closed" or net["latency_model"] not in ("constant", "uniform"):
+                break
+            values.add(work["clients"] / (PBFT_HOPS * net["latency_ms"] / 1e3 + delay))
+        else:
+            if len(values) != 1:
+                continue
+            ax.hlines(values.pop() * recipe.y_scale, i - 0.45, i + 0.45, colors="0.1", linestyles=":",
+                      linewidth=2, label="theory: clients / (5 one-way delays + PRE-PREPARE delay)" if first else None)
+            first = False
+
+
+def pow_stale_rate(ax: Any, data: Any, recipe: Any) -> None:
+    """Stale-block rate ``1 - exp(-t / T)`` at each plotted x (Decker & Wattenhofer, P2P 2013).
+
+    A block goes stale when a competing block is found while it propagates: with
+    mining a Poisson process of mean interval ``T`` and a propagation time ``t``,
+    that happens with probability ``1 - exp(-t / T)``. ``t`` is the runs' measured
+    mean time for a block to reach half of the nodes and ``T`` their block interval,
+    so the curve checks the simulator's fork model against its own propagation delays.
+    """
+    from bftlab.plotting import lookup
+
+    by_x: dict[float, list[dict[str, Any]]] = {}
+    for rep in data.reports:
+        x = round(lookup(rep, recipe.x) * recipe.x_scale, 12)
+        by_x.setdefault(x, []).append(rep)
+    xs, ys = [], []
+    for x in sorted(by_x):
+        reps = by_x[x]
+        intervals = {rep["spec"]["protocol"]["params"]["block_interval_s"] for rep in reps}
+        if len(intervals) != 1:
+            raise ValueError(f"block_interval_s differs between the runs at x = {x} ({sorted(intervals)})")
+        t50 = sum(rep["metrics"]["pow"]["propagation_s"]["to_50pct"]["mean"] for rep in reps) / len(reps)
+        xs.append(x)
+        ys.append(-math.expm1(-t50 / intervals.pop()) * recipe.y_scale)
+    ax.plot(xs, ys, color="0.2", linestyle=":", marker="x", linewidth=1.5,
+            label="theory: 1 - exp(-t50 / T), t50 measured")
