@@ -6,7 +6,8 @@
 For each configuration: committed requests per second, latency p50/p99 (from
 the clients' view), and CPU per process (seconds of CPU over the workload's
 wall time; a process's start-up, about half a second of imports, is included,
-so short runs overstate it). Results go to ``benchmarks/results/real.json``
+so short runs overstate it) and messages per ``send`` (how well the transport
+coalesces). Results go to ``benchmarks/results/real.json``
 with the machine description and its load average at the start: on a shared
 machine other processes take CPU from the cluster, which the figures show.
 """
@@ -42,17 +43,21 @@ def one(n: int, clients: int, duration_s: float, batch: int, client_processes: i
     span = run["workload_wall_s"]
     cpu = {p["name"]: round(p["cpu_s"] / span, 3) for p in run["processes"] if p["cpu_s"] is not None}
     replica_cpu = [v for k, v in cpu.items() if k.startswith("replica")]
+    writes = sum(p.get("writes") or 0 for p in run["processes"])
+    sent = sum(p.get("messages_sent") or 0 for p in run["processes"])
     out = {
         "n": n, "clients": clients, "batch_size_max": batch, "duration_s": duration_s,
         "committed": m["committed"], "committed_per_s": round(m["throughput_rps"], 1),
         "latency_ms": {k: round(m["latency_s"][k] * 1e3, 3) for k in ("p50", "p99", "mean")},
         "cpu_per_replica_median": statistics.median(replica_cpu) if replica_cpu else None,
         "cpu_by_process": cpu, "safety_ok": rep["safety"]["ok"], "liveness_ok": rep["liveness"]["ok"],
+        "messages_per_write": round(sent / writes, 2) if writes else None,
         "dropped": m["dropped"], "loadavg_1m_at_start": round(load, 2),
     }
     print(f"n={n} clients={clients} batch={batch}: {out['committed_per_s']:,.0f} committed/s, "
           f"p50 {out['latency_ms']['p50']:.2f} ms, p99 {out['latency_ms']['p99']:.2f} ms, "
-          f"replica CPU {out['cpu_per_replica_median']} (load at start {load:.1f})", flush=True)
+          f"replica CPU {out['cpu_per_replica_median']}, {out['messages_per_write']} messages per write "
+          f"(load at start {load:.1f})", flush=True)
     return out
 
 

@@ -2,9 +2,10 @@
 
 Layers, bottom up (a module imports only from layers above it in this list):
 
-* ``framing``: length-prefixed frames, session MACs, replay counters (sans-IO)
+* ``framing``: length-prefixed frames of many messages, session MACs, replay counters (sans-IO)
 * ``handshake``: Ed25519-authenticated connection set-up with per-connection keys
 * ``runtime``: :class:`~bftlab.transport.runtime.Host`, which steps nodes and runs their actions on trio
+* ``adversary``: the spec's network and node strategies, built inside each process
 * ``events``: history event logs written by each process
 * ``node_main``: one process (a replica, or a group of clients with their workload)
 * ``cluster``: the local launcher and supervisor, and the report

@@ -2,7 +2,9 @@
 
 :func:`run_real` starts every replica as its own OS process on 127.0.0.1
 (:mod:`bftlab.transport.node_main`), then the client processes, waits until all
-are connected, says ``go``, applies the spec's fault schedule (a crash is
+are connected, says ``go`` (with the instant every process takes as time 0, so
+that the adversary's time windows line up across processes), applies the
+spec's fault schedule (a crash is
 SIGKILL of the process group; a recovery starts a fresh process, which must
 catch up by the protocol's state transfer), waits for the workload to finish
 (bounded by ``stop.time_limit_s`` of wall time), stops everything and builds
@@ -36,10 +38,11 @@ from typing import Any
 import trio
 
 from bftlab import __version__ as VERSION
-from bftlab.api import Executed
+from bftlab.api import Executed, StateTransferred
 from bftlab.checker import Checker
 from bftlab.errors import ConfigError, InvariantError
 from bftlab.metrics import Metrics
+from bftlab.transport.adversary import summary as adversary_summary
 from bftlab.transport.events import read_log
 
 INCARNATION_STRIDE = 1000
@@ -119,6 +122,7 @@ class Cluster:
         self.procs: list[Proc] = []
         self.replica: dict[int, Proc] = {}
         self.nursery: trio.Nursery | None = None
+        self.go_line: bytes | None = None  # once said, every process started later hears it too
 
     def _argv(self, proc: Proc, quota: int | None) -> list[str]:
         argv = [sys.executable, "-m", "bftlab.transport.node_main", str(self.spec_path), "--control",
@@ -143,6 +147,8 @@ class Cluster:
             self.replica[ids[0]] = proc
         assert self.nursery is not None
         self.nursery.start_soon(self._pump, proc)
+        if self.go_line is not None:
+            await self.send(proc, self.go_line)
         return proc
 
     async def _pump(self, proc: Proc) -> None:
@@ -259,9 +265,10 @@ async def _run_cluster(spec: Any, workdir: Path) -> tuple[Cluster, float, float]
             await _start(cluster)
             t_go = trio.current_time()
             t_go_wall = time.perf_counter()
+            cluster.go_line = b"go %d\n" % time.monotonic_ns()
             clients = [p for p in cluster.procs if p.ids[0] >= spec.n]
-            for proc in clients:
-                await cluster.send(proc, b"go\n")
+            for proc in [p for p in cluster.procs if p.ids[0] < spec.n] + clients:  # replicas boot first
+                await cluster.send(proc, cluster.go_line)
             for fault in spec.faults:
                 nursery.start_soon(_fault, cluster, fault, t_go)
             with trio.move_on_after(spec.stop.time_limit_s):
@@ -344,7 +351,9 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float) -> di
     """Judge the collected histories and lay them out like the simulator's report."""
     from bftlab.spec import spec_to_dict
 
-    checker, metrics = Checker(()), Metrics()
+    restarts = range(1 + len(spec.faults))  # a Byzantine replica stays Byzantine in every incarnation
+    checker = Checker([b + INCARNATION_STRIDE * i for b in spec.byzantine for i in restarts])
+    metrics = Metrics()
     clients = [p for p in cluster.procs if p.ids[0] >= spec.n]
     replicas = [p for p in cluster.procs if p.ids[0] < spec.n]
     client_logs = [list(_read(p)) for p in clients]
@@ -368,6 +377,8 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float) -> di
                 metrics.view_changed(ev)
             elif kind == "S":
                 mine["state_transfers"].append(ev.seq)
+                # the checker allows a gap in a replica's executions only after a state transfer
+                checker.observe(StateTransferred(ev.node + INCARNATION_STRIDE * proc.incarnation, ev.seq))
     for log in client_logs:
         for kind, t, ev, _ in log:
             if kind == "A":
@@ -412,6 +423,7 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float) -> di
             "replica_progress": progress,
             "processes": [_proc_summary(p) for p in cluster.procs],
         },
+        **({"adversary": adversary_summary(spec, [p.stats or {} for p in cluster.procs])} if spec.adversary else {}),
     }
 
 
@@ -431,5 +443,5 @@ def _proc_summary(p: Proc) -> dict[str, Any]:
         "exit_code": p.process.returncode if p.process is not None else None,
         "cpu_s": round(cpu, 3) if cpu is not None else None,
         "cpu_util": round(cpu / wall, 3) if cpu is not None and wall else None,
-        "inputs": st.get("inputs"),
+        "inputs": st.get("inputs"), "writes": st.get("writes"), "messages_sent": st.get("messages_sent"),
     }

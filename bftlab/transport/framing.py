@@ -2,26 +2,32 @@
 
 After the handshake (:mod:`bftlab.transport.handshake`) every frame is::
 
-    u32 length | u64 counter | u32 src | u32 dst | payload | mac[16]
+    u32 length | u64 counter | item* | mac[16]
+    item = u32 src | u32 dst | u32 size | payload[size]
 
-big-endian, where ``length`` counts everything after itself, ``payload`` is one
-message in the :mod:`bftlab.wire` encoding (msgpack, never pickle), and ``mac``
-is a keyed BLAKE2b tag over ``counter|src|dst|payload`` under the session key of
-that direction. ``counter`` starts at 1 and grows by one per frame, so a frame
-replayed into the stream (or reordered) is refused. ``src``/``dst`` name the
-nodes: one connection can carry several nodes of a process (clients).
+big-endian, where ``length`` counts everything after itself, each ``payload``
+is one message in the :mod:`bftlab.wire` encoding (msgpack, never pickle), and
+``mac`` is a keyed BLAKE2b tag over ``counter|items`` under the session key of
+that direction. A frame carries every message that was queued on the
+connection when its writer woke up, so a busy connection pays one MAC, one
+header and one ``send`` for many messages. ``counter`` starts at 1 and grows by
+one per frame, so a frame replayed into the stream (or reordered) is refused.
+``src``/``dst`` name the nodes: one connection can carry several nodes of a
+process (clients).
 
 Nothing here raises on a peer's bytes except :class:`FrameError` for a length
 beyond the limit: framing is then lost and the caller must close the connection.
-A bad MAC or counter is reported as a reason string, to be counted and dropped.
+A bad MAC, counter or item layout is reported as a reason string, to be counted
+and dropped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
+from typing import Iterable
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 """Bumped whenever the handshake or frame layout changes; peers must agree."""
 
 MAX_FRAME_BYTES = 8 << 20
@@ -29,9 +35,16 @@ MAX_FRAME_BYTES = 8 << 20
 
 MAC_BYTES = 16
 _LEN = struct.Struct(">I")
-_HDR = struct.Struct(">QII")
-OVERHEAD = _LEN.size + _HDR.size + MAC_BYTES
-"""Bytes a frame adds around its payload."""
+_CTR = struct.Struct(">Q")
+_HEAD = struct.Struct(">IQ")
+_ITEM = struct.Struct(">III")
+ITEM_OVERHEAD = _ITEM.size
+"""Bytes each message adds inside a frame."""
+OVERHEAD = _HEAD.size + MAC_BYTES
+"""Bytes a frame adds around its items."""
+
+Item = tuple[int, int, bytes]
+"""``(src, dst, payload)``: one message inside a frame."""
 
 
 class FrameError(Exception):
@@ -58,20 +71,27 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[bytes]:
         """Append ``data``; return the complete frame bodies now available."""
         buf = self._buf
-        buf += data
+        if buf:
+            buf += data
+            src: bytes | bytearray = buf
+        else:
+            src = data  # the common case: the chunk holds whole frames, so slice it without a staging copy
         out: list[bytes] = []
-        pos, end = 0, len(buf)
+        pos, end = 0, len(src)
         unpack = _LEN.unpack_from
         while end - pos >= 4:
-            (size,) = unpack(buf, pos)
+            (size,) = unpack(src, pos)
             if size > self.max_frame:
                 raise FrameError(f"frame of {size} bytes exceeds the limit of {self.max_frame}")
             if end - pos - 4 < size:
                 break
-            out.append(bytes(buf[pos + 4 : pos + 4 + size]))
+            out.append(bytes(src[pos + 4 : pos + 4 + size]))
             pos += 4 + size
-        if pos:
-            del buf[:pos]
+        if src is buf:
+            if pos:
+                del buf[:pos]
+        elif pos < end:
+            buf += data[pos:]
         return out
 
 
@@ -90,14 +110,24 @@ class Sealer:
         self.counter = 0
 
     def seal(self, src: int, dst: int, payload: bytes) -> bytes:
+        """A frame holding one message."""
+        return self.seal_many([(src, dst, payload)])
+
+    def seal_many(self, items: Iterable[Item]) -> bytes:
+        """One frame holding ``items`` in order (the caller keeps it under the peer's frame limit)."""
         self.counter += 1
-        head = _HDR.pack(self.counter, src, dst)
-        mac = hashlib.blake2b(head + payload, key=self._key, digest_size=MAC_BYTES).digest()
-        return _LEN.pack(len(head) + len(payload) + MAC_BYTES) + head + payload + mac
+        pack = _ITEM.pack
+        parts = [_CTR.pack(self.counter)]
+        for src, dst, payload in items:
+            parts.append(pack(src, dst, len(payload)))
+            parts.append(payload)
+        body = b"".join(parts)
+        mac = hashlib.blake2b(body, key=self._key, digest_size=MAC_BYTES).digest()
+        return _LEN.pack(len(body) + MAC_BYTES) + body + mac
 
 
 class Opener:
-    """Checks incoming frames of one direction: MAC first, then the counter."""
+    """Checks incoming frames of one direction: MAC first, then the counter, then the item layout."""
 
     __slots__ = ("_key", "counter")
 
@@ -105,15 +135,29 @@ class Opener:
         self._key = key
         self.counter = 0
 
-    def open(self, body: bytes) -> tuple[int, int, bytes] | str:
-        """``(src, dst, payload)``, or the reason the frame must be dropped."""
-        if len(body) < _HDR.size + MAC_BYTES:
+    def open(self, body: bytes) -> list[Item] | str:
+        """The frame's ``(src, dst, payload)`` items, or the reason the frame must be dropped."""
+        if len(body) < _CTR.size + MAC_BYTES:
             return "short_frame"
-        signed, mac = body[:-MAC_BYTES], body[-MAC_BYTES:]
-        if hashlib.blake2b(signed, key=self._key, digest_size=MAC_BYTES).digest() != mac:
+        end = len(body) - MAC_BYTES
+        view = memoryview(body)
+        if hashlib.blake2b(view[:end], key=self._key, digest_size=MAC_BYTES).digest() != body[end:]:
             return "bad_mac"
-        counter, src, dst = _HDR.unpack_from(signed)
+        (counter,) = _CTR.unpack_from(body)
         if counter <= self.counter:
             return "replayed"
         self.counter = counter
-        return src, dst, signed[_HDR.size :]
+        out: list[Item] = []
+        pos = _CTR.size
+        unpack = _ITEM.unpack_from
+        step = _ITEM.size
+        while pos < end:
+            if end - pos < step:
+                return "malformed_frame"
+            src, dst, size = unpack(body, pos)
+            pos += step
+            if size > end - pos:
+                return "malformed_frame"
+            out.append((src, dst, body[pos : pos + size]))
+            pos += size
+        return out

@@ -6,15 +6,22 @@ spec, so all agree on node ids, keys, addresses and parameters; the spec's
 digest is the cluster id checked in the handshake.
 
 With ``--control`` the process talks to its launcher: JSON lines on stdout
-(``ready``, ``connected``, ``done``, ``stats``) and lines on stdin (``go``
-starts the workload). End of stdin means the launcher is gone: the process
-flushes its event log, prints its stats and exits, so no process outlives its
-launcher. SIGTERM and SIGINT stop it the same way.
+(``ready``, ``connected``, ``done``, ``stats``) and lines on stdin
+(``go EPOCH_NS`` boots the nodes with time 0 at ``EPOCH_NS`` on the host's
+monotonic clock, and starts the workload). End of stdin means the launcher is
+gone: the process flushes its event log, prints its stats and exits, so no
+process outlives its launcher. SIGTERM and SIGINT stop it the same way.
+Without ``--control`` the nodes boot at once and time 0 is the process start.
+
+The spec's adversary section applies here too (:mod:`bftlab.transport.adversary`):
+network strategies act on this process's outgoing messages, and a replica that
+a node strategy controls runs wrapped by it.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import signal
 import sys
@@ -29,6 +36,7 @@ from bftlab.api import Accepted, Issued, NodeContext, Submit
 from bftlab.costs import ZERO_COSTS
 from bftlab.errors import ConfigError, UsageError
 from bftlab.registry import load_crypto, load_protocol
+from bftlab.transport import adversary
 from bftlab.transport.events import EventLog
 from bftlab.transport.handshake import Keyring
 from bftlab.transport.runtime import Host, HostConfig
@@ -61,8 +69,11 @@ def cluster_id(spec: Any) -> bytes:
     return bytes.fromhex(spec_digest(spec))[:16]
 
 
-def build_nodes(spec: Any, ids: Sequence[int]) -> dict[int, Any]:
-    """Fresh sans-IO nodes for ``ids``, built exactly as the simulator builds them."""
+def build_nodes(spec: Any, ids: Sequence[int], proc_name: str | None = None) -> dict[int, Any]:
+    """Fresh sans-IO nodes for ``ids``, built exactly as the simulator builds them.
+
+    A replica controlled by one of the spec's node strategies comes wrapped by it.
+    """
     proto = load_protocol(spec.protocol.name)
     n, f = spec.n, spec.f
     replicas, clients = spec.replicas, spec.clients
@@ -71,10 +82,14 @@ def build_nodes(spec: Any, ids: Sequence[int]) -> dict[int, Any]:
     params = spec.protocol.params
     if isinstance(params, dict) or params is None:
         params = proto.params(**(params or {}))
-    nodes = {}
+    nodes, contexts = {}, {}
     for nid in ids:
         ctx = NodeContext(nid, n, f, replicas, clients, cryptos[nid], seeds.rng(spec.seed, f"node/{nid}"), params)
         nodes[nid] = proto.make_replica(ctx) if nid < n else proto.make_client(ctx)
+        contexts[nid] = ctx
+    if any(nid in spec.byzantine for nid in ids):
+        name = proc_name or "-".join(str(i) for i in sorted(ids))
+        nodes = adversary.wrap_byzantine(spec, nodes, contexts, proto.make_replica, name)
     return nodes
 
 
@@ -185,7 +200,7 @@ async def serve(spec: Any, ids: Sequence[int], events: str | None, control: bool
         lis = parse_hostport(listen, "--listen") if listen else addrs[ids[0]]
     cfg = HostConfig(cluster_id(spec), tuple(ids), addrs, lis, max_frame_bytes=t.max_frame_bytes,
                      send_queue_bytes=t.send_queue_bytes)
-    nodes = build_nodes(spec, ids)
+    nodes = build_nodes(spec, ids, proc_name)
     keyring = Keyring.derived(seeds.derive(spec.seed, "keys"), range(n_nodes), ids)  # = the ed25519 scheme's keys
     log = EventLog(events)
     driver: ClientDriver | None = None
@@ -196,9 +211,16 @@ async def serve(spec: Any, ids: Sequence[int], events: str | None, control: bool
         if driver is not None:
             driver.on_event(nid, event)
 
-    host = Host(cfg, nodes, keyring, on_event, seeds.rng(spec.seed, f"transport/{proc_name}"))
+    adv_counts: dict[str, int] = {}
+    router = adversary.network_router(spec, proc_name, adv_counts)
+    host = Host(cfg, nodes, keyring, on_event, seeds.rng(spec.seed, f"transport/{proc_name}"), router,
+                wait_for_epoch=control)
     if not is_replica[0]:
         driver = ClientDriver(host, ids, spec, quota, proc_name)
+    # Everything built so far (modules, keys, nodes) lives as long as the process: keep the cyclic GC from
+    # rescanning it, and collect the young generation less often (a replica allocates per message).
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
     t0 = time.monotonic()
     try:
         async with trio.open_nursery() as nursery:
@@ -208,7 +230,7 @@ async def serve(spec: Any, ids: Sequence[int], events: str | None, control: bool
             if control:
                 _say({"event": "ready", "ids": ids, "port": port})
                 go = trio.Event()
-                nursery.start_soon(_read_control, go, nursery.cancel_scope)
+                nursery.start_soon(_read_control, host, go, nursery.cancel_scope)
             if driver is not None:
                 with trio.move_on_after(t.startup_timeout_s):
                     while not host.connected_to(spec.replicas):
@@ -230,7 +252,8 @@ async def serve(spec: Any, ids: Sequence[int], events: str | None, control: bool
                 "event": "stats", "ids": ids, "cpu_s": time.process_time(), "wall_s": time.monotonic() - t0,
                 "inputs": host.inputs, "counters": dict(sorted(host.counters.items())),
                 "node_counters": _node_counters(nodes), "sent_by_type": dict(sorted(host.sent_by_type.items())),
-                "bytes_sent": host.bytes_sent, "events": log.records,
+                "bytes_sent": host.bytes_sent, "writes": host.writes, "messages_sent": host.messages_sent,
+                "events": log.records, "adversary": adv_counts,
             })
     return 0
 
@@ -257,8 +280,8 @@ async def _on_signals(scope: trio.CancelScope) -> None:
             return
 
 
-async def _read_control(go: trio.Event, scope: trio.CancelScope) -> None:
-    """``go`` lines start the workload; end of input (the launcher died or is done) stops the process."""
+async def _read_control(host: Host, go: trio.Event, scope: trio.CancelScope) -> None:
+    """``go [EPOCH_NS]`` sets the clock and starts the workload; end of input (the launcher died or is done) stops the process."""
     stdin = trio.lowlevel.FdStream(sys.stdin.fileno())
     buf = b""
     while True:
@@ -269,7 +292,12 @@ async def _read_control(go: trio.Event, scope: trio.CancelScope) -> None:
         buf += data
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
-            if line.strip() == b"go":
+            words = line.split()
+            if words and words[0] == b"go":
+                ago_s = 0.0
+                if len(words) > 1 and words[1].isdigit():  # the launcher's go instant, on the host-wide monotonic clock
+                    ago_s = max(0.0, (time.monotonic_ns() - int(words[1])) / 1e9)
+                host.start_clock(trio.current_time() - ago_s)
                 go.set()
 
 

@@ -1,10 +1,20 @@
 """The trio runtime: hosts sans-IO nodes in one process and connects them over TCP.
 
 One :class:`Host` runs one replica (or a group of clients) and executes the
-same actions as :mod:`bftlab.simnet`: ``Send``/``Broadcast`` become sealed
-frames on per-peer connections, ``SetTimer``/``CancelTimer`` run on trio's
+same actions as :mod:`bftlab.simnet`: ``Send``/``Broadcast`` become messages
+queued on per-peer connections, ``SetTimer``/``CancelTimer`` run on trio's
 clock, ``Observe`` goes to a callback. Inputs are stepped one at a time by a
 single task, so a node never sees concurrency.
+
+The clock nodes see is seconds since the run's epoch: the launcher's ``go``
+(:meth:`Host.start_clock`), or the host's start if nobody sets one. Nodes are
+booted (``Start``) only once the epoch is known.
+
+Throughput: the stepper drains every input already waiting before it yields,
+and each connection's writer then sends everything its node queued meanwhile
+as one frame (one MAC, one ``send``; see :mod:`bftlab.transport.framing`). On
+loopback the per-``send`` cost dominates, so this matters more than anything
+done per message.
 
 Connections: between two processes there is exactly one, dialled by the side
 with the higher node ids (a replica dials every lower replica, clients dial all
@@ -12,15 +22,21 @@ replicas), so there are no duplicate-connection races. A dialler reconnects
 with jittered exponential back-off; a new connection from a restarted peer
 replaces the old one.
 
+Network adversary: with a ``router`` (:mod:`bftlab.transport.adversary`) every
+outgoing message is first shown to the spec's network strategies, which drop
+it, pass it, or send copies after extra delays. Delayed copies wait in a
+per-destination queue capped at ``delay_queue_bytes`` and are sealed only when
+released, so they never block the stepper and never break the replay counter.
+
 Back-pressure and memory bounds:
 
 * inbound: each connection's reader hands decoded chunks to one bounded inbox
   and waits while it is full, so a fast sender is slowed down by TCP flow
   control instead of growing our memory;
 * outbound: each connection has a send queue capped at ``send_queue_bytes``;
-  a frame that does not fit is dropped and counted, as a lossy link would drop
-  it, so a slow or stalled peer can never block the replica or exhaust memory
-  (BFT protocols retransmit what matters);
+  a message that does not fit is dropped and counted, as a lossy link would
+  drop it, so a slow or stalled peer can never block the replica or exhaust
+  memory (BFT protocols retransmit what matters);
 * a frame longer than ``max_frame_bytes`` closes the connection before its body
   is buffered; handshakes have a deadline; concurrent connections are capped.
 
@@ -41,11 +57,14 @@ from bftlab import wire
 from bftlab.api import Broadcast, CancelTimer, Node, Observe, Receive, Send, SetTimer, Start, TimerFired
 from bftlab.errors import InvariantError
 from bftlab.transport import handshake
-from bftlab.transport.framing import MAX_FRAME_BYTES, FrameError
+from bftlab.transport.framing import ITEM_OVERHEAD, MAX_FRAME_BYTES, OVERHEAD, FrameError
 from bftlab.transport.handshake import HandshakeError, Keyring, Session
 
 RECV_BYTES = 256 << 10
 _NET_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)
+
+Router = Callable[[int, int, Any, int, float], list[float]]
+"""``(src, dst, msg, size_bytes, now_s) -> extra delays`` of each copy to send; empty drops the message."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,7 @@ class HostConfig:
     listen: tuple[str, int] | None = None
     max_frame_bytes: int = MAX_FRAME_BYTES
     send_queue_bytes: int = 4 << 20
+    delay_queue_bytes: int = 4 << 20
     inbox_chunks: int = 64
     handshake_timeout_s: float = 5.0
     backoff_initial_s: float = 0.05
@@ -66,7 +86,7 @@ class HostConfig:
 
 
 class _Link:
-    """One authenticated connection and its bounded send queue."""
+    """One authenticated connection and its bounded queue of ``(src, dst, payload)`` items."""
 
     __slots__ = ("stream", "session", "limit", "queue", "queued", "wake", "scope")
 
@@ -74,16 +94,17 @@ class _Link:
         self.stream = stream
         self.session = session
         self.limit = limit
-        self.queue: list[bytes] = []
+        self.queue: list[tuple[int, int, bytes]] = []
         self.queued = 0
         self.wake = trio.Event()
         self.scope: trio.CancelScope | None = None
 
-    def push(self, frame: bytes) -> bool:
-        if self.queued + len(frame) > self.limit:
+    def push(self, src: int, dst: int, payload: bytes) -> bool:
+        size = len(payload) + ITEM_OVERHEAD
+        if self.queued + size > self.limit:
             return False
-        self.queue.append(frame)
-        self.queued += len(frame)
+        self.queue.append((src, dst, payload))
+        self.queued += size
         self.wake.set()
         return True
 
@@ -102,22 +123,37 @@ class Host:
         keyring: Keyring,
         on_event: Callable[[int, Any], None],
         rng: random.Random | None = None,
+        router: Router | None = None,
+        wait_for_epoch: bool = False,
     ) -> None:
         self.cfg = cfg
         self.nodes = nodes
         self.keyring = keyring
         self.on_event = on_event
         self._rng = rng or random.Random()
+        self._router = router
+        self._wait_for_epoch = wait_for_epoch
+        self.epoch: float | None = None
+        self._t_run = 0.0
+        self._clock: Callable[[], float] = trio.current_time  # the run's clock, bound once inside run()
+        self._begun = trio.Event()
         self.links: dict[int, _Link] = {}
         self.counters: dict[str, int] = {}
         self.sent_by_type: dict[str, int] = {}
         self.bytes_sent = 0
+        self.writes = 0  # send calls; messages per write is the coalescing factor
+        self.messages_sent = 0
         self.inputs = 0
         self._local: list[tuple[int, Any]] = []
         self._inbox_send, self._inbox_recv = trio.open_memory_channel(cfg.inbox_chunks)
         self._timers: list[tuple[float, int, int, Any]] = []
         self._timer_gen: dict[tuple[int, Any], int] = {}
         self._timer_seq = 0
+        self._delayed: list[tuple[float, int, int, int, bytes]] = []  # (due, seq, src, dst, payload)
+        self._delayed_bytes: dict[int, int] = {}
+        self._delay_seq = 0
+        self._delay_wake = trio.Event()
+        self._max_payload = cfg.max_frame_bytes - OVERHEAD - ITEM_OVERHEAD
         self._conns = 0
         self._max_local = max(cfg.local_ids)
         self.port: int | None = None
@@ -129,6 +165,16 @@ class Host:
     def connected_to(self, ids: Iterable[int]) -> bool:
         return all(i in self.links for i in ids)
 
+    def start_clock(self, epoch: float) -> None:
+        """Set time 0 of the nodes' clock (a ``trio.current_time()`` value) and boot them; later calls are ignored."""
+        if self.epoch is None:
+            self.epoch = epoch
+            self._begun.set()
+
+    def now_s(self) -> float:
+        """Seconds since the epoch (before it is set: since the host started)."""
+        return trio.current_time() - (self.epoch if self.epoch is not None else self._t_run)
+
     def submit_nowait(self, nid: int, inp: Any) -> None:
         """Queue an input for a local node; only from inside a step's callbacks (the stepper drains it)."""
         self._local.append((nid, inp))
@@ -138,7 +184,11 @@ class Host:
         await self._inbox_send.send([(nid, inp)])
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Listen (if configured), dial peers, boot the nodes and step them until cancelled."""
+        """Listen (if configured), dial peers, boot the nodes once the epoch is set and step them until cancelled."""
+        self._clock = trio.lowlevel.current_clock().current_time  # per step: cheaper than trio.current_time()
+        self._t_run = self._clock()
+        if not self._wait_for_epoch:
+            self.start_clock(self._t_run)
         async with trio.open_nursery() as nursery:
             if self.cfg.listen is not None:
                 host, port = self.cfg.listen
@@ -149,33 +199,58 @@ class Host:
             for rid in sorted(self.cfg.replica_addrs):
                 if rid not in self.cfg.local_ids and (not local_replicas or rid < min(local_replicas)):
                     nursery.start_soon(self._dial_loop, rid)
-            for nid in sorted(self.nodes):
-                self._local.append((nid, Start()))
             nursery.start_soon(self._stepper)
+            if self._router is not None:
+                nursery.start_soon(self._delayer)
             task_status.started(self.port)
 
     # ------------------------------------------------------------ stepping
     async def _stepper(self) -> None:
+        await self._begun.wait()
+        for nid in sorted(self.nodes):
+            self._local.append((nid, Start()))
         recv = self._inbox_recv
+        step = self._step
         while True:
             self._drain_local()
             self._fire_timers()
-            if self._local:
-                await trio.lowlevel.checkpoint()
+            # Drain every input already waiting before yielding: the writers then
+            # send all the resulting messages of this round in one frame each.
+            worked = bool(self._local)
+            while True:
+                try:
+                    batch = recv.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                worked = True
+                for nid, inp in batch:
+                    step(nid, inp)
+                self._drain_local()
+            if worked:
+                await trio.lowlevel.checkpoint()  # let writers flush and readers refill
                 continue
-            try:
-                batch = recv.receive_nowait()
-            except trio.WouldBlock:
-                deadline = self._timers[0][0] if self._timers else float("inf")
+            deadline = self._next_deadline()
+            if deadline == float("inf"):
+                batch = await recv.receive()
+            else:
                 batch = None
                 with trio.move_on_at(deadline):
                     batch = await recv.receive()
                 if batch is None:
                     continue
-            else:
-                await trio.lowlevel.checkpoint()  # let writers flush and readers refill between batches
             for nid, inp in batch:
-                self._step(nid, inp)
+                step(nid, inp)
+
+    def _next_deadline(self) -> float:
+        """The earliest live timer; cancelled or re-armed timers left in the heap are discarded here,
+        so they cause no wake-up (a client re-arms its retransmission timer per request)."""
+        heap, gen = self._timers, self._timer_gen
+        while heap:
+            due, seq, nid, name = heap[0]
+            if gen.get((nid, name)) == seq:
+                return due
+            heapq.heappop(heap)
+        return float("inf")
 
     def _drain_local(self) -> None:
         while self._local:
@@ -196,7 +271,8 @@ class Host:
 
     def _step(self, nid: int, inp: Any) -> None:
         node = self.nodes[nid]
-        now = trio.current_time()
+        t = self._clock()
+        now = t - self.epoch  # type: ignore[operator]  # the stepper starts only once the epoch is set
         self.inputs += 1
         try:
             actions = node.step(now, inp)
@@ -205,13 +281,13 @@ class Host:
         for a in actions:
             cls = type(a)
             if cls is Send:
-                self._send(nid, (a.to,), a.msg)
+                self._send(nid, (a.to,), a.msg, now)
             elif cls is Broadcast:
-                self._send(nid, a.to, a.msg)
+                self._send(nid, a.to, a.msg, now)
             elif cls is SetTimer:
                 self._timer_seq += 1
                 self._timer_gen[(nid, a.name)] = self._timer_seq
-                heapq.heappush(self._timers, (now + a.delay_s, self._timer_seq, nid, a.name))
+                heapq.heappush(self._timers, (t + a.delay_s, self._timer_seq, nid, a.name))
             elif cls is CancelTimer:
                 self._timer_gen.pop((nid, a.name), None)
             elif cls is Observe:
@@ -219,23 +295,65 @@ class Host:
             else:
                 raise InvariantError(f"node {nid} returned an unknown action {a!r:.200}")
 
-    def _send(self, src: int, dsts: tuple[int, ...], msg: Any) -> None:
+    def _send(self, src: int, dsts: tuple[int, ...], msg: Any, now: float) -> None:
         payload = wire.encode(msg)
         name = type(msg).__name__
+        route = self._router
         for dst in dsts:
-            if dst in self.nodes:
+            if dst in self.nodes:  # a node's messages to a co-hosted node never cross the network
                 self._local.append((dst, Receive(src, msg)))
                 continue
             self.sent_by_type[name] = self.sent_by_type.get(name, 0) + 1
-            link = self.links.get(dst)
-            if link is None:
-                self.count("drop.no_link")
+            if route is None:
+                self._enqueue(src, dst, payload)
                 continue
-            frame = link.session.sealer.seal(src, dst, payload)
-            if link.push(frame):
-                self.bytes_sent += len(frame)
-            else:
-                self.count("drop.send_queue_full")
+            extra = route(src, dst, msg, len(payload), now)
+            if not extra:
+                self.count("drop.adversary")
+            for e in extra:
+                if e > 0:
+                    self._hold(e, src, dst, payload)
+                else:
+                    self._enqueue(src, dst, payload)
+
+    def _enqueue(self, src: int, dst: int, payload: bytes) -> None:
+        if len(payload) > self._max_payload:
+            self.count("drop.too_large")
+            return
+        link = self.links.get(dst)
+        if link is None:
+            self.count("drop.no_link")
+        elif not link.push(src, dst, payload):
+            self.count("drop.send_queue_full")
+
+    # ------------------------------------------------------------ adversary delays
+    def _hold(self, delay_s: float, src: int, dst: int, payload: bytes) -> None:
+        """Queue a copy for release after ``delay_s`` (bounded per destination; never blocks)."""
+        held = self._delayed_bytes.get(dst, 0) + len(payload)
+        if held > self.cfg.delay_queue_bytes:
+            self.count("drop.adversary_queue_full")
+            return
+        self._delayed_bytes[dst] = held
+        self._delay_seq += 1
+        item = (trio.current_time() + delay_s, self._delay_seq, src, dst, payload)
+        heapq.heappush(self._delayed, item)
+        if self._delayed[0] is item:
+            self._delay_wake.set()
+
+    async def _delayer(self) -> None:
+        heap = self._delayed
+        while True:
+            self._delay_wake = trio.Event()
+            if not heap:
+                await self._delay_wake.wait()
+                continue
+            with trio.move_on_at(heap[0][0]):
+                await self._delay_wake.wait()  # a new, earlier item: recompute the deadline
+            now = trio.current_time()
+            while heap and heap[0][0] <= now:
+                _, _, src, dst, payload = heapq.heappop(heap)
+                self._delayed_bytes[dst] -= len(payload)
+                self._enqueue(src, dst, payload)  # sealed by the writer now, so counters stay in order
 
     # ------------------------------------------------------------ connections
     def _allowed(self, ids: list[int]) -> bool:
@@ -314,15 +432,23 @@ class Host:
             self.count("conn.closed")
 
     async def _writer(self, link: _Link) -> None:
+        sealer = link.session.sealer
+        room = self.cfg.max_frame_bytes - OVERHEAD
         try:
             while True:
                 if not link.queue:
                     link.wake = trio.Event()
                     await link.wake.wait()
                     continue
-                data = b"".join(link.queue)
-                link.queue.clear()
-                link.queued = 0
+                items, size = link.queue, link.queued
+                link.queue, link.queued = [], 0
+                if size <= room:
+                    data = sealer.seal_many(items)
+                else:  # more than one frame's worth: split so that no frame exceeds the peer's limit
+                    data = b"".join(sealer.seal_many(chunk) for chunk in _chunks(items, room))
+                self.bytes_sent += len(data)
+                self.writes += 1
+                self.messages_sent += len(items)
                 await link.stream.send_all(data)
         except _NET_ERRORS:
             pass
@@ -357,25 +483,39 @@ class Host:
         opener = link.session.opener
         remote = link.session.remote_ids
         nodes = self.nodes
+        decode = wire.decode
+        known = wire._CODE
         for body in frames:
             opened = opener.open(body)
             if type(opened) is str:
                 self.count(f"drop.{opened}")
                 continue
-            src, dst, payload = opened
-            if src not in remote or dst not in nodes:
-                self.count("drop.bad_route")
-                continue
-            try:
-                msg = wire.decode(payload)
-            except wire.WireError:
-                self.count("drop.malformed")
-                continue
-            except RecursionError:
-                self.count("drop.malformed")
-                continue
-            if type(msg) not in wire._CODE:  # plain msgpack data is not a protocol message
-                self.count("drop.not_a_message")
-                continue
-            out.append((dst, Receive(src, msg)))
+            for src, dst, payload in opened:
+                if src not in remote or dst not in nodes:
+                    self.count("drop.bad_route")
+                    continue
+                try:
+                    msg = decode(payload)
+                except (wire.WireError, RecursionError):
+                    self.count("drop.malformed")
+                    continue
+                if type(msg) not in known:  # plain msgpack data is not a protocol message
+                    self.count("drop.not_a_message")
+                    continue
+                out.append((dst, Receive(src, msg)))
         return out
+
+
+def _chunks(items: list[tuple[int, int, bytes]], room: int) -> Iterable[list[tuple[int, int, bytes]]]:
+    """Split queued items into runs whose frames fit in ``room`` bytes (each item fits alone: see ``_enqueue``)."""
+    chunk: list[tuple[int, int, bytes]] = []
+    size = 0
+    for item in items:
+        k = len(item[2]) + ITEM_OVERHEAD
+        if chunk and size + k > room:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += k
+    if chunk:
+        yield chunk

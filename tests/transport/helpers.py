@@ -62,6 +62,12 @@ def wait_line(proc: subprocess.Popen, event: str, timeout_s: float = 30.0) -> di
     raise AssertionError(f"no {event!r} line; stderr: {proc.stderr.read()[-2000:]!r}")
 
 
+def say_go(proc: subprocess.Popen) -> None:
+    """Boot a ``--control`` node's nodes (time 0 = now), as the launcher's ``go`` does."""
+    proc.stdin.write(b"go %d\n" % time.monotonic_ns())
+    proc.stdin.flush()
+
+
 def stop_gracefully(proc: subprocess.Popen, timeout_s: float = 10.0) -> dict[str, Any] | None:
     """Close stdin (the launcher's way of stopping a node) and return its final stats line."""
     try:

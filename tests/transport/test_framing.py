@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import msgpack
 import pytest
 import trio
 import trio.testing
 
 from bftlab.transport import handshake
-from bftlab.transport.framing import PROTOCOL_VERSION, FrameDecoder, FrameError, Opener, Sealer, length_prefixed
+from bftlab.transport.framing import (
+    ITEM_OVERHEAD,
+    MAC_BYTES,
+    OVERHEAD,
+    PROTOCOL_VERSION,
+    FrameDecoder,
+    FrameError,
+    Opener,
+    Sealer,
+    length_prefixed,
+)
 from bftlab.transport.handshake import HandshakeError, Keyring
 
 CLUSTER = b"c" * 16
@@ -36,15 +48,34 @@ def test_sealed_frames_open_once_in_order_and_resist_tampering():
     sealer, opener = Sealer(key), Opener(key)
     f1, f2 = sealer.seal(4, 0, b"hello"), sealer.seal(4, 0, b"world")
     b1, b2 = FrameDecoder().feed(f1 + f2)
-    assert opener.open(b1) == (4, 0, b"hello")
+    assert opener.open(b1) == [(4, 0, b"hello")]
     assert opener.open(b1) == "replayed"
-    assert opener.open(b2) == (4, 0, b"world")
+    assert opener.open(b2) == [(4, 0, b"world")]
     tampered = bytearray(sealer.seal(4, 0, b"money"))[4:]
     tampered[-20] ^= 1
     assert opener.open(bytes(tampered)) == "bad_mac"
     assert opener.open(b"short") == "short_frame"
     other = Sealer(b"o" * 32).seal(4, 0, b"forged")[4:]
     assert opener.open(other) == "bad_mac"
+
+
+def test_one_frame_carries_many_messages_under_one_mac():
+    key = b"k" * 32
+    sealer, opener = Sealer(key), Opener(key)
+    items = [(4, 0, b"a"), (5, 1, b""), (4, 2, b"x" * 3000)]
+    frame = sealer.seal_many(items)
+    assert len(frame) == OVERHEAD + sum(ITEM_OVERHEAD + len(p) for _, _, p in items)
+    (body,) = FrameDecoder().feed(frame)
+    assert opener.open(body) == items
+    assert sealer.counter == opener.counter == 1
+
+
+def test_an_authenticated_frame_with_a_broken_item_layout_is_refused():
+    key = b"k" * 32
+    body = bytearray(Sealer(key).seal(4, 0, b"hello")[4:])
+    body[8 + 11] += 1  # the item claims one byte more than the frame holds; re-MAC so only the layout is wrong
+    body[-MAC_BYTES:] = hashlib.blake2b(bytes(body[:-MAC_BYTES]), key=key, digest_size=MAC_BYTES).digest()
+    assert Opener(key).open(bytes(body)) == "malformed_frame"
 
 
 # ------------------------------------------------------------------ handshake
@@ -76,9 +107,9 @@ def test_handshake_authenticates_both_sides_and_agrees_on_keys():
         d, a = await _pair(rings[4], [4], rings[0], [0])
         assert d.remote_ids == {0} and a.remote_ids == {4}
         frame = FrameDecoder().feed(d.sealer.seal(4, 0, b"m"))[0]
-        assert a.opener.open(frame) == (4, 0, b"m")
+        assert a.opener.open(frame) == [(4, 0, b"m")]
         back = FrameDecoder().feed(a.sealer.seal(0, 4, b"r"))[0]
-        assert d.opener.open(back) == (0, 4, b"r")
+        assert d.opener.open(back) == [(0, 4, b"r")]
         assert a.opener.open(back) == "bad_mac"  # directional keys: no reflection
 
     trio.run(main)

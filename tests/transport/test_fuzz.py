@@ -34,6 +34,8 @@ def cluster(tmp_path_factory):
             nodes.append(helpers.start_node(path, [r]))
         for node in nodes:
             helpers.wait_line(node, "ready")
+        for node in nodes:
+            helpers.say_go(node)
         yield s, path, nodes
     finally:
         for node in nodes:
