@@ -198,7 +198,14 @@ def run(spec: Any, out_dir: Path | None = None) -> dict[str, Any]:
     """
     custom = load_protocol(spec.protocol.name).extra.get("run")
     if custom is not None:
-        return custom(spec)
+        t0 = time.perf_counter()
+        report = custom(spec)
+        # timed here so that protocol packages never read a clock
+        wall = time.perf_counter() - t0
+        report["run"]["wall_s"] = round(wall, 4)
+        events = report["run"].get("events")
+        report["run"]["events_per_s"] = round(events / wall) if events and wall > 0 else None
+        return report
     # --- real transport: a local cluster of processes (bftlab.transport) ---
     if spec.transport.kind == "real":
         from bftlab.transport import run_real
