@@ -6,7 +6,9 @@ opaque *batched signature*: the root signature plus the message's inclusion
 proof. A verifier checks the proof and the root signature, then remembers every
 tree node the check proved (per signer); the next message of the same batch is
 accepted as soon as its path reaches a remembered node, which is usually after
-one or two hashes. So a batch of ``B`` messages costs one signature check plus
+one or two hashes. (The proof's length is always checked; sibling bytes above a
+node that is already proven are not re-hashed, so such a signature is only
+non-malleable on its first verification.) So a batch of ``B`` messages costs one signature check plus
 about two hashes per message, instead of ``B`` signature checks.
 
 Batching is the signer's policy: protocols sign and verify single messages, and
@@ -52,6 +54,17 @@ def sign_batch(sign_raw: Callable[[bytes], bytes], datas: Sequence[bytes]) -> li
     return out
 
 
+def _proof_length(index: int, count: int) -> int:
+    """Number of siblings on the path of leaf ``index`` in a separated tree of ``count`` leaves."""
+    n = 0
+    while count > 1:
+        if index ^ 1 < count:
+            n += 1
+        index >>= 1
+        count = (count + 1) >> 1
+    return n
+
+
 def is_batched(sig: bytes) -> bool:
     return len(sig) >= HEADER_BYTES and sig[0] == TAG and (len(sig) - HEADER_BYTES) % 32 == 0
 
@@ -80,8 +93,8 @@ class BatchVerifier:
         if not is_batched(sig):
             return False
         index, count = struct.unpack_from(">II", sig, 1 + SIG_BYTES)
-        if index >= count:
-            return False
+        if index >= count or len(sig) != HEADER_BYTES + 32 * _proof_length(index, count):
+            return False  # checked first: a cache hit below must not accept trailing bytes
         proven = self._proven
         h = leaf_hash(data)
         self.hashes += 1

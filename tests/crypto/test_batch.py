@@ -104,3 +104,15 @@ def test_malformed_blobs(keys) -> None:
     v = verifier(keys[0])
     for blob in (b"", b"\xb7" * 10, bytes([batch.TAG]) + bytes(72), bytes([batch.TAG]) + bytes(64) + struct.pack(">II", 3, 2)):
         assert not v.verify("s", b"m", blob)
+
+
+def test_a_proven_leaf_does_not_make_an_extended_signature_valid(keys) -> None:
+    """Regression (found by hypothesis): bytes appended to a batched signature were
+    accepted once its leaf had been proven by an earlier verification."""
+    pk, sk = keys
+    datas = [b"", b"\x00", b"\x01", b"\x00\x00", b"\x00\x00\x00", b"\x00\x00\x00\x00"]
+    sigs = sign_batch(lambda m: sign_raw(sk, m), datas)
+    v = verifier(pk)
+    assert v.verify("s", datas[0], sigs[0])
+    assert not v.verify("s", datas[0], sigs[0] + bytes(32))
+    assert not v.verify("s", datas[1], sigs[1][:-32])
