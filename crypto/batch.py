@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import struct
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from typing import Any, Callable, Hashable, Sequence
 
 from bftlab.errors import UsageError
@@ -54,6 +55,7 @@ def sign_batch(sign_raw: Callable[[bytes], bytes], datas: Sequence[bytes]) -> li
     return out
 
 
+@lru_cache(maxsize=1 << 16)  # one entry per (index, count): a batch's messages share count
 def _proof_length(index: int, count: int) -> int:
     """Number of siblings on the path of leaf ``index`` in a separated tree of ``count`` leaves."""
     n = 0
