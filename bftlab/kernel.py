@@ -58,7 +58,8 @@ class Kernel:
         """Process events in order until the heap empties, ``until_ns`` or ``max_events``.
 
         The loop body is a pop, a clock update and a call: the time limit and
-        ``stop`` are sentinel events that raise, so they cost nothing per event.
+        ``stop`` are sentinel events that raise, and an empty heap ends the run
+        through the pop's IndexError, so none of them costs a check per event.
         """
         heap = self._heap
         pop = heappop
@@ -69,8 +70,6 @@ class Kernel:
         done = 0
         try:
             for done in range(max_events if max_events is not None else 1 << 62):
-                if not heap:
-                    break
                 key, _c, fn, arg = pop(heap)
                 self.now = key >> 2
                 fn(arg)
@@ -78,6 +77,10 @@ class Kernel:
                 done += 1
         except _Halt:
             pass
+        except IndexError as exc:
+            # an empty heap ends the run; an IndexError from inside a callback is a bug to report
+            if exc.__traceback__ is None or exc.__traceback__.tb_next is not None or heap:
+                raise
         if sentinel is not None and sentinel in heap:
             heap.remove(sentinel)
             heapify(heap)

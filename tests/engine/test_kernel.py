@@ -1,5 +1,6 @@
 """The event kernel: order, tie-breaks, limits."""
 
+import pytest
 from hypothesis import given, strategies as st
 
 from bftlab.kernel import PRIO_CONTROL, PRIO_NET, PRIO_TIMER, Kernel
@@ -70,3 +71,19 @@ def test_events_run_in_key_order(events):
         k.schedule(t, seen.append, (t, p, i), p)
     k.run()
     assert seen == sorted(seen)
+
+
+def test_an_index_error_inside_a_callback_is_not_mistaken_for_the_end_of_the_run():
+    k = Kernel()
+
+    def buggy(_):
+        [][1]
+
+    k.schedule(1, buggy)
+    with pytest.raises(IndexError):
+        k.run()
+    k = Kernel()
+    k.schedule(1, buggy)
+    k.schedule(2, lambda _: None)
+    with pytest.raises(IndexError):
+        k.run()
