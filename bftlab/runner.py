@@ -35,7 +35,7 @@ class Simulation:
         self.spec = spec
         self.proto = load_protocol(spec.protocol.name)
         for cls in self.proto.message_types:
-            if cls not in wire._CODE:
+            if not wire.is_registered(cls):
                 raise ConfigError(f"protocol {self.proto.name!r}: message {cls.__qualname__} is not registered")
         n, f = spec.n, spec.f
         wl = spec.workload
@@ -245,7 +245,3 @@ def _jsonable(v: Any) -> Any:
     if dataclasses.is_dataclass(v):
         return _plain(v)
     raise TypeError(type(v).__name__)
-
-
-def replace(spec: Any, **changes: Any) -> Any:
-    return dataclasses.replace(spec, **changes)

@@ -70,8 +70,9 @@ def register_type(cls: type, code: int) -> None:
         _GETTER[cls] = lambda obj: ()
 
 
-def code_of(cls: type) -> int:
-    return _CODE[cls]
+def is_registered(cls: type) -> bool:
+    """Whether ``cls`` was registered with :func:`message`."""
+    return cls in _CODE
 
 
 # One reusable Packer per nesting depth and thread: building a Packer per call

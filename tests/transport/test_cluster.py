@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import signal
 import subprocess
@@ -31,7 +33,7 @@ def test_toy_cluster_commits_and_reports_like_the_simulator():
 
 def test_sim_and_real_commit_the_same_requests():
     s = helpers.spec("pbft", n=4, clients=4, workload={"clients": 4, "requests": 200})
-    sim = runner.run(runner.replace(s, transport=runner.replace(s.transport, kind="sim")))
+    sim = runner.run(dataclasses.replace(s, transport=dataclasses.replace(s.transport, kind="sim")))
     real = runner.run(s)
     for rep in (sim, real):
         assert rep["metrics"]["committed"] == rep["metrics"]["issued"] == 200
