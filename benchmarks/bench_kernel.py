@@ -3,7 +3,8 @@
 Pattern: P processes, each repeatedly waits a pseudo-random delay (a fixed
 table, so both kernels see identical delays) until E events in total have run.
 SimPy runs it as generator processes with ``env.timeout``; bftlab's kernel as
-callbacks that reschedule themselves, which is how the simulated runtime uses it.
+callbacks that reschedule themselves with ``schedule_unchecked`` (now plus a
+non-negative delay), which is how the simulated runtime's message path uses it.
 
     python -m benchmarks.bench_kernel [--events N] [--repeats R]
 """
@@ -36,10 +37,10 @@ def run_bftlab(events: int, delays: list[int]) -> int:
     def tick(count: int) -> None:
         i = state["i"] = state["i"] + 1
         if count > 1:
-            k.schedule(k.now + delays[i & mask], tick, count - 1)
+            k.schedule_unchecked(k.now + delays[i & mask], tick, count - 1)
 
     for p in range(PROCS):
-        k.schedule(delays[p], tick, per)
+        k.schedule_unchecked(delays[p], tick, per)
     k.run()
     return k.events
 

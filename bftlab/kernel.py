@@ -1,8 +1,7 @@
 """Discrete-event kernel: one heap, a virtual clock in integer nanoseconds.
 
 Events are ``(time_ns * 4 + priority, counter, fn, arg)`` tuples (one integer
-key keeps heap comparisons cheap). Simultaneous
-events run in a documented, deterministic order: lower ``priority`` first
+key keeps heap comparisons cheap). Simultaneous events run in a documented, deterministic order: lower ``priority`` first
 (:data:`PRIO_CONTROL` < :data:`PRIO_NET` < :data:`PRIO_TIMER`), then in the
 order they were scheduled (the counter). Time is an integer so that sums of
 delays are exact and identical on every machine; protocol code sees seconds
@@ -40,16 +39,26 @@ class Kernel:
         self.now = 0
         self.events = 0
         self._heap: list[tuple[int, int, Callable[[Any], None], Any]] = []
-        self._count = itertools.count()
+        self._count = itertools.count(1)
 
     def schedule(self, at_ns: int, fn: Callable[[Any], None], arg: Any = None, prio: int = PRIO_NET) -> None:
-        """Run ``fn(arg)`` at absolute time ``at_ns`` (never in the past)."""
+        """Run ``fn(arg)`` at absolute time ``at_ns``; a time in the past means now."""
         now = self.now
         heappush(self._heap, (((at_ns if at_ns > now else now) << 2) | prio, next(self._count), fn, arg))
 
+    def schedule_unchecked(self, at_ns: int, fn: Callable[[Any], None], arg: Any = None, prio: int = PRIO_NET) -> None:
+        """``schedule`` for callers that guarantee ``at_ns >= now`` (``now`` plus a non-negative delay).
+
+        The runtime's per-message path uses it; a time in the past would move
+        the clock backwards, so anything computed from user input goes through
+        ``schedule``.
+        """
+        heappush(self._heap, ((at_ns << 2) | prio, next(self._count), fn, arg))
+
     def stop(self) -> None:
         """Make ``run`` return before any other event (later ones stay queued)."""
-        heappush(self._heap, (self.now << 2, -1, _halt, None))
+        # a negative counter sorts before every event already queued for this instant
+        heappush(self._heap, (self.now << 2, -next(self._count), _halt, None))
 
     def pending(self) -> int:
         return len(self._heap)
@@ -60,27 +69,42 @@ class Kernel:
         The loop body is a pop, a clock update and a call: the time limit and
         ``stop`` are sentinel events that raise, and an empty heap ends the run
         through the pop's IndexError, so none of them costs a check per event.
+        Without ``max_events`` the loop does not even count: the number of
+        events run follows from the queue length and the counter afterwards.
         """
         heap = self._heap
         pop = heappop
+        count = self._count
+        queued_before = len(heap)
+        c0 = next(count)
         sentinel = None
         if until_ns is not None:
-            sentinel = ((until_ns << 2) | 3, -1, _halt, None)
+            sentinel = ((until_ns << 2) | 3, -next(count), _halt, None)
             heappush(heap, sentinel)
-        done = 0
+        halted = 0
+        done = -1
         try:
-            for done in range(max_events if max_events is not None else 1 << 62):
-                key, _c, fn, arg = pop(heap)
-                self.now = key >> 2
-                fn(arg)
+            if max_events is None:
+                while True:
+                    key, _c, fn, arg = pop(heap)
+                    self.now = key >> 2
+                    fn(arg)
             else:
-                done += 1
+                done = 0
+                for done in range(max_events):
+                    key, _c, fn, arg = pop(heap)
+                    self.now = key >> 2
+                    fn(arg)
+                else:
+                    done = max_events
         except _Halt:
-            pass
+            halted = 1
         except IndexError as exc:
             # an empty heap ends the run; an IndexError from inside a callback is a bug to report
             if exc.__traceback__ is None or exc.__traceback__.tb_next is not None or heap:
                 raise
+        if done < 0:  # every push since c0 took one counter value (the sentinels too)
+            done = queued_before + (next(count) - c0 - 1) - len(heap) - halted
         if sentinel is not None and sentinel in heap:
             heap.remove(sentinel)
             heapify(heap)

@@ -87,3 +87,40 @@ def test_an_index_error_inside_a_callback_is_not_mistaken_for_the_end_of_the_run
     k.schedule(2, lambda _: None)
     with pytest.raises(IndexError):
         k.run()
+
+
+@given(
+    st.lists(st.integers(0, 30), max_size=40),
+    st.one_of(st.none(), st.integers(0, 40)),
+    st.one_of(st.none(), st.integers(0, 50)),
+    st.one_of(st.none(), st.integers(0, 30)),
+)
+def test_the_event_count_matches_the_callbacks_run(times, until, max_events, stop_at):
+    """``events`` is derived from queue lengths on the uncounted path: check it against a tally."""
+    k = Kernel()
+    ran = []
+
+    def ev(t):
+        ran.append(t)
+        if t == stop_at:
+            k.stop()
+        if t % 3 == 0 and t < 30:  # events that schedule more events, some at the same instant
+            k.schedule_unchecked(k.now + t % 2, ev, t + 1)
+
+    for t in times:
+        k.schedule(t, ev, t)
+    k.run(until_ns=until, max_events=max_events)
+    assert k.events == len(ran)
+    for _ in range(len(times) + 2):  # the rest, unbounded; each queued stop halts one run
+        k.run()
+    assert k.events == len(ran) and k.pending() == 0
+
+
+def test_unchecked_scheduling_keeps_order_for_times_not_in_the_past():
+    k = Kernel()
+    seen = []
+    k.schedule_unchecked(7, seen.append, "b", PRIO_TIMER)
+    k.schedule_unchecked(7, seen.append, "a", PRIO_NET)
+    k.schedule(3, lambda _: k.schedule_unchecked(k.now, seen.append, "now"))
+    k.run()
+    assert seen == ["now", "a", "b"] and k.now == 7
