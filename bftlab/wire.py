@@ -10,11 +10,15 @@ Messages are frozen dataclasses registered with a numeric code::
         digest: bytes
         replica: int
 
-A message encodes as msgpack extension type 1 holding ``[code, field1, ...]``;
-nested messages nest the same way and tuples stay tuples. The simulator uses
-``encoded_size`` so that bandwidth and byte counts come from the real encoding.
-``decode`` checks every field against its annotation, so a peer cannot smuggle
-a wrong type into protocol code; anything malformed raises :class:`WireError`.
+A message encodes as a msgpack array ``[tag, field1, ...]`` whose first item,
+the tag, is msgpack extension type 1 holding the code as two big-endian bytes;
+nested messages nest the same way and tuples stay tuples. One C-level pack and
+one unpack handle a whole message tree: the Python callbacks only turn a
+message into its tuple and back, so there is no nested packing and no parse
+per level. The simulator uses ``encoded_size`` so that bandwidth and byte counts
+come from the real encoding. ``decode`` checks every field against its
+annotation, so a peer cannot smuggle a wrong type into protocol code; anything
+malformed raises :class:`WireError`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ import msgpack
 _EXT = 1
 _BY_CODE: dict[int, type] = {}
 _CODE: dict[type, int] = {}
+_TAG: dict[type, msgpack.ExtType] = {}  # class -> its packed-once tag
+_TAG_OF: dict[bytes, "_Tag"] = {}  # tag payload -> what decoding turns it into
 _GETTER: dict[type, Callable[[Any], tuple]] = {}
 _CHECKER: dict[type, Callable[[tuple], None]] = {}
 
@@ -39,6 +45,15 @@ MAX_DEPTH = 16
 
 class WireError(ValueError):
     """A byte string is not a well-formed message (a peer's fault, never ours)."""
+
+
+class _Tag:
+    """A decoded tag: the class it names, until the array around it becomes that message."""
+
+    __slots__ = ("cls",)
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
 
 
 def message(code: int) -> Callable[[type], type]:
@@ -54,6 +69,8 @@ def message(code: int) -> Callable[[type], type]:
 def register_type(cls: type, code: int) -> None:
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls.__qualname__} must be a dataclass to be a wire message")
+    if not 0 <= code <= 0xFFFF:
+        raise ValueError(f"wire code {code:#x} of {cls.__qualname__} does not fit in two bytes")
     other = _BY_CODE.get(code)
     if other is not None and other is not cls:
         if (other.__module__, other.__qualname__) != (cls.__module__, cls.__qualname__):
@@ -61,6 +78,9 @@ def register_type(cls: type, code: int) -> None:
     names = [f.name for f in dataclasses.fields(cls)]
     _BY_CODE[code] = cls
     _CODE[cls] = code
+    payload = code.to_bytes(2, "big")
+    _TAG[cls] = msgpack.ExtType(_EXT, payload)
+    _TAG_OF[payload] = _Tag(cls)
     if len(names) == 1:
         one = operator.attrgetter(names[0])
         _GETTER[cls] = lambda obj: (one(obj),)
@@ -75,47 +95,39 @@ def is_registered(cls: type) -> bool:
     return cls in _CODE
 
 
-# One reusable Packer per nesting depth and thread: building a Packer per call
-# costs more than packing a small message, and a Packer cannot be re-entered
-# from `default` or shared between threads (Dask runs simulations in threads).
+# One reusable Packer per thread: building a Packer per call costs more than
+# packing a small message, and a Packer cannot be shared between threads (Dask
+# runs simulations in threads). `_default` never packs, so nothing re-enters it.
 _LOCAL = threading.local()
 
 
 def _default(obj: Any) -> Any:
     cls = type(obj)
-    getter = _GETTER.get(cls)
-    if getter is None:
+    tag = _TAG.get(cls)
+    if tag is None:
         if isinstance(obj, (frozenset, set)):
             return sorted(obj)
         raise TypeError(f"cannot encode {cls.__qualname__}: not a registered wire message")
-    return msgpack.ExtType(_EXT, _pack((_CODE[cls], *getter(obj))))
+    fields = _GETTER[cls](obj)
+    return (tag, *fields)
 
 
-def _pack(obj: Any) -> bytes:
-    try:
-        packers = _LOCAL.packers
-    except AttributeError:
-        packers = _LOCAL.packers = []
-        _LOCAL.depth = 0
-    depth = _LOCAL.depth
-    if depth >= MAX_DEPTH:
-        raise ValueError("message nesting too deep to encode")
-    if depth == len(packers):
-        packers.append(msgpack.Packer(default=_default, use_bin_type=True, autoreset=True))
-    packer = packers[depth]
-    _LOCAL.depth = depth + 1
-    try:
-        return packer.pack(obj)
-    except BaseException:
-        packer.reset()
-        raise
-    finally:
-        _LOCAL.depth = depth
+def _new_packer() -> msgpack.Packer:
+    packer = _LOCAL.packer = msgpack.Packer(default=_default, use_bin_type=True, autoreset=True)
+    return packer
 
 
 def encode(msg: Any) -> bytes:
     """Encode a registered message (or plain msgpack data) to bytes."""
-    return _pack(msg)
+    try:
+        packer = _LOCAL.packer
+    except AttributeError:
+        packer = _new_packer()
+    try:
+        return packer.pack(msg)
+    except BaseException:
+        packer.reset()
+        raise
 
 
 def encoded_size(msg: Any) -> int:
@@ -126,35 +138,34 @@ def encoded_size(msg: Any) -> int:
 def _ext_hook(code: int, data: bytes) -> Any:
     if code != _EXT:
         raise WireError(f"unknown msgpack extension type {code}")
-    # Each nested message is a nested unpackb call (C stack and a copy of the
-    # payload per level): cap the depth before recursing, or ~200 levels of a
-    # hostile 1 KB frame crash the process and larger ones exhaust memory.
-    depth = getattr(_LOCAL, "decode_depth", 0)
-    if depth >= MAX_DEPTH:
-        raise WireError(f"messages nested deeper than {MAX_DEPTH} levels")
-    _LOCAL.decode_depth = depth + 1
-    try:
-        items = msgpack.unpackb(data, ext_hook=_ext_hook, use_list=False, raw=False, strict_map_key=True)
-    finally:
-        _LOCAL.decode_depth = depth
-    if not isinstance(items, tuple) or not items or not isinstance(items[0], int):
-        raise WireError("message body is not [code, fields...]")
-    cls = _BY_CODE.get(items[0])
-    if cls is None:
-        raise WireError(f"unknown message code {items[0]}")
+    tag = _TAG_OF.get(data)
+    if tag is None:
+        raise WireError(f"unknown message code {data[:8].hex() or '(empty)'}")
+    return tag
+
+
+def _list_hook(items: tuple) -> Any:
+    if not items or type(items[0]) is not _Tag:
+        return items
+    cls = items[0].cls
     fields = items[1:]
-    _checker(cls)(fields)
+    chk = _CHECKER.get(cls)
+    (chk if chk is not None else _checker(cls))(fields)
     return cls(*fields)
 
 
 def decode(data: bytes) -> Any:
     """Decode bytes produced by :func:`encode`, validating field types."""
     try:
-        return msgpack.unpackb(data, ext_hook=_ext_hook, use_list=False, raw=False, strict_map_key=True)
+        out = msgpack.unpackb(data, ext_hook=_ext_hook, list_hook=_list_hook, use_list=False, raw=False,
+                              strict_map_key=True)
     except WireError:
         raise
-    except Exception as exc:  # msgpack raises several unrelated types
+    except Exception as exc:  # msgpack raises several unrelated types (StackError for deep nesting)
         raise WireError(f"undecodable message: {type(exc).__name__}: {exc}") from None
+    if type(out) is _Tag:
+        raise WireError("a bare message tag outside its array")
+    return out
 
 
 def _checker(cls: type) -> Callable[[tuple], None]:

@@ -27,8 +27,8 @@ import hashlib
 import struct
 from typing import Iterable
 
-PROTOCOL_VERSION = 2
-"""Bumped whenever the handshake or frame layout changes; peers must agree."""
+PROTOCOL_VERSION = 3
+"""Bumped whenever the handshake, the frame layout or the message encoding changes; peers must agree."""
 
 MAX_FRAME_BYTES = 8 << 20
 """Default cap on one frame (state transfer replies are the largest messages)."""

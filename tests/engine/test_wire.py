@@ -33,17 +33,39 @@ def test_round_trip(view, items, note, maybe, b):
     assert decode(encode(msg)) == msg
 
 
+def _tag(code: int) -> object:
+    return wire.msgpack.ExtType(1, code.to_bytes(2, "big"))
+
+
+def test_the_encoding_is_an_array_led_by_a_tag():
+    assert encode(Inner(5, b"ab")) == wire.msgpack.packb([_tag(0x7E01), 5, b"ab"])
+
+
 def test_wrong_field_type_is_rejected():
-    bad = wire.msgpack.packb(wire.msgpack.ExtType(1, wire.msgpack.packb([0x7E01, "not-int", b""])))
+    bad = wire.msgpack.packb([_tag(0x7E01), "not-int", b""])
     with pytest.raises(WireError, match="Inner.seq"):
         decode(bad)
 
 
 def test_unknown_code_and_arity_are_rejected():
     with pytest.raises(WireError, match="unknown message code"):
-        decode(wire.msgpack.packb(wire.msgpack.ExtType(1, wire.msgpack.packb([0x7E7E, 1]))))
+        decode(wire.msgpack.packb([_tag(0x7E7E), 1]))
+    with pytest.raises(WireError, match="unknown message code"):
+        decode(wire.msgpack.packb([wire.msgpack.ExtType(1, b"\x7e\x01\x00"), 1, b""]))  # a 3-byte tag
+    with pytest.raises(WireError, match="unknown msgpack extension type"):
+        decode(wire.msgpack.packb([wire.msgpack.ExtType(2, b"\x7e\x01"), 1, b""]))
     with pytest.raises(WireError, match="expected 2 fields"):
-        decode(wire.msgpack.packb(wire.msgpack.ExtType(1, wire.msgpack.packb([0x7E01, 1]))))
+        decode(wire.msgpack.packb([_tag(0x7E01), 1]))
+
+
+def test_a_tag_out_of_place_never_becomes_a_message_field():
+    with pytest.raises(WireError, match="bare message tag"):
+        decode(wire.msgpack.packb(_tag(0x7E01)))
+    # a tag that does not lead its array stays a tag, and no field accepts one
+    with pytest.raises(WireError, match="Inner.digest"):
+        decode(wire.msgpack.packb([_tag(0x7E01), 1, _tag(0x7E01)]))
+    # plain data round-trips untouched
+    assert decode(encode((1, (b"x", "y"), None))) == (1, (b"x", "y"), None)
 
 
 @given(st.binary(max_size=200))
@@ -66,8 +88,10 @@ def test_deeply_nested_frames_are_rejected_not_fatal():
     """A few hundred nested messages in under 1 KB once crashed the decoder's C stack."""
     import msgpack
 
-    payload = msgpack.packb([0x7E01, 1, b""])
-    for _ in range(400):
-        payload = msgpack.packb(msgpack.ExtType(1, payload))
-    with pytest.raises(WireError, match="nested deeper"):
-        decode(payload)
+    tag = msgpack.packb(_tag(0x7E01))
+    deep = (b"\x93" + tag + b"\x01") * 5000 + b"\xc0"  # [tag, 1, [tag, 1, [... None]]]
+    with pytest.raises(WireError):
+        decode(deep)
+    flat = b"\x91" * 100_000 + b"\xc0"
+    with pytest.raises(WireError, match="undecodable"):
+        decode(flat)
