@@ -23,6 +23,7 @@ only from these events, never from protocol internals.
 from __future__ import annotations
 
 import random
+from hashlib import sha256 as _sha256
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Protocol, Sequence, Union, runtime_checkable
 
@@ -102,6 +103,16 @@ Action = Union[Send, Broadcast, SetTimer, CancelTimer, Observe]
 
 
 # ------------------------------------------------------------- history events
+def observed_digest(data: bytes) -> bytes:
+    """SHA-256 of ``data`` for history events (operation and result digests).
+
+    Observation is not part of a protocol, so it goes around the node's crypto
+    object and costs no simulated CPU; replicas and clients must use the same
+    function so that the checker can compare what they report.
+    """
+    return _sha256(data).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class Issued:
     """A client issued request ``(client, ts)`` with an operation digest."""

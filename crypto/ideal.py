@@ -84,7 +84,7 @@ class IdealCrypto:
         keys = self._keys
         key = self._key
         b2 = hashlib.blake2b
-        return tuple(b2(data, key=keys.get(r) or key(r), digest_size=MAC_BYTES).digest() for r in receivers)
+        return tuple([b2(data, key=keys.get(r) or key(r), digest_size=MAC_BYTES).digest() for r in receivers])
 
     def check_mac(self, sender: NodeId, data: bytes, auth: Sequence[bytes], receivers: Sequence[NodeId]) -> bool:
         self.meter.charge("mac", self._mac_s)

@@ -20,7 +20,21 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from bftlab.api import Accepted, Broadcast, CancelTimer, Issued, NodeContext, Observe, Receive, Send, SetTimer, Start, Submit, TimerFired
+from bftlab.api import (
+    Accepted,
+    Broadcast,
+    CancelTimer,
+    Issued,
+    NodeContext,
+    Observe,
+    Receive,
+    Send,
+    SetTimer,
+    Start,
+    Submit,
+    TimerFired,
+    observed_digest,
+)
 from bftlab.errors import ConfigError
 
 from . import quorum
@@ -100,7 +114,7 @@ class PbftClient:
         req = Request(op, ts, me, self.auth.seal(request_body(op, ts, me)))
         self.outstanding = req
         self.replies = {}
-        self._out.append(Observe(Issued(me, ts, self.crypto.digest(op))))
+        self._out.append(Observe(Issued(me, ts, observed_digest(op))))
         self._out.append(Send(self.replicas[self.view % self.n], req))
         self._out.append(SetTimer(RETRY_TIMER, self.params.client_retry_timeout_s))
 
@@ -124,7 +138,7 @@ class PbftClient:
         self.view = max(self.view, views[self.q_reply - 1])
         self.outstanding = None
         self.replies = {}
-        self._out.append(Observe(Accepted(self.node_id, req.ts, self.crypto.digest(m.result))))
+        self._out.append(Observe(Accepted(self.node_id, req.ts, observed_digest(m.result))))
         self._out.append(CancelTimer(RETRY_TIMER))
         self._send_next()
 

@@ -46,6 +46,7 @@ from bftlab.api import (
     Submit,
     TimerFired,
     ViewChanged,
+    observed_digest,
 )
 from bftlab.errors import ConfigError, InvariantError
 
@@ -547,7 +548,7 @@ class PbftReplica(CheckpointMixin, ViewChangeMixin):
         if s != self.last_exec + 1 or slot.pp is None:
             raise InvariantError(f"pbft replica {self.node_id}: executing seq {s} after {self.last_exec}")
         entries = []
-        replies, pending, queue, digest = self.replies, self.pending, self.queue, self.crypto.digest
+        replies, pending, queue, digest = self.replies, self.pending, self.queue, observed_digest
         for req in slot.pp.batch:
             c, ts = req.client, req.ts
             last = replies.get(c)
