@@ -65,9 +65,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=float, default=30.0, help="seconds of workload per run")
     p.add_argument("--n", type=int, action="append", help="replica counts (default: 4 and 7)")
-    p.add_argument("--clients", type=int, default=128, help="closed-loop clients for the throughput runs")
-    p.add_argument("--batch", type=int, default=64, help="batch_size_max")
-    p.add_argument("--client-processes", type=int, default=2)
+    p.add_argument("--clients", type=int, default=512,
+                   help="closed-loop clients for the throughput runs (default 512: enough to keep batches full)")
+    p.add_argument("--batch", type=int, default=128, help="batch_size_max (default 128)")
+    p.add_argument("--client-processes", type=int, default=2, help="processes hosting the clients (default 2)")
     args = p.parse_args()
     runs = [one(n, args.clients, args.duration, args.batch, args.client_processes) for n in (args.n or [4, 7])]
     low = one(4, 1, min(args.duration, 10.0), args.batch, 1)  # low load: one client, one request at a time

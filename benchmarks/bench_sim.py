@@ -1,7 +1,9 @@
 """Simulation speed and memory: simulated protocol messages delivered per wall second.
 
 For each n, runs the protocol's quickstart-like spec (closed loop, batching on)
-and reports delivered messages per wall-clock second (median of repeats), and,
+and reports delivered messages per wall-clock second (median of repeats); the
+engine's own ceiling at the largest n (nodes that do nothing but answer each
+message with one message, over the same network and cost model); and,
 in a fresh subprocess per size, the peak resident memory of a long run against
 a run four times shorter (memory should be set by the checkpoint window, not
 by run length).
@@ -19,9 +21,63 @@ import subprocess
 import sys
 import time
 
+from dataclasses import dataclass
+
 from benchmarks.common import write
 from bftlab import runner
+from bftlab.api import Broadcast, Receive, Send, Start
+from bftlab.costs import CpuCosts
+from bftlab.kernel import Kernel
+from bftlab.network import Network, latency_sampler
+from bftlab.seeds import rng
+from bftlab.simnet import SimRuntime
 from bftlab.spec import spec_from_dict
+from bftlab.wire import message
+
+
+HOPS = 400  # each of the n(n-1) opening pings bounces this many times
+
+
+@message(0x7FF0)
+@dataclass(frozen=True, slots=True)
+class Ping:
+    hops: int
+    digest: bytes
+
+
+class _Echo:
+    """Answers each Ping with one Ping back until the hops run out: the engine's cost, no protocol's."""
+
+    def __init__(self, node_id: int, peers: tuple[int, ...]) -> None:
+        self.node_id = node_id
+        self.peers = peers
+
+    def step(self, now: float, inp: object) -> list:
+        if type(inp) is Receive:
+            m = inp.msg
+            return [Send(inp.sender, Ping(m.hops - 1, m.digest))] if m.hops > 1 else []
+        if type(inp) is Start:
+            return [Broadcast(self.peers, Ping(HOPS, bytes(32)))]
+        return []
+
+
+def engine_ceiling(n: int, repeats: int) -> dict:
+    """Delivered messages per wall second when nodes do no work: what no protocol on this engine can beat."""
+    rates, delivered = [], 0
+    for _ in range(repeats):
+        kernel = Kernel()
+        net = Network(n, latency_sampler("constant", rng(1, "net"), 5.0), rng(1, "loss"), bandwidth_mbps=1000.0)
+        rt = SimRuntime(kernel, net, CpuCosts(), lambda t, e: None)
+        ids = tuple(range(n))
+        for i in ids:
+            rt.add_node(_Echo(i, tuple(j for j in ids if j != i)))
+        rt.start_all()
+        t0 = time.perf_counter()
+        kernel.run()
+        wall = time.perf_counter() - t0
+        delivered = rt.delivered
+        rates.append(delivered / wall)
+    return {"n": n, "messages_delivered": delivered, "messages_per_s_median": round(statistics.median(rates))}
 
 
 def make_spec(protocol: str, n: int, requests: int, clients: int) -> object:
@@ -88,9 +144,12 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"n={n:3d}: {row['messages_per_s_median']:>9,} simulated messages/s "
               f"({row['messages_delivered']:,} messages, {row['wall_s_median']} s)", flush=True)
     big = max(sizes)
+    ceiling = engine_ceiling(16 if 16 in sizes else big, args.repeats)
+    print(f"engine ceiling n={ceiling['n']}: {ceiling['messages_per_s_median']:,} messages/s "
+          f"(nodes that only answer each message; {ceiling['messages_delivered']:,} messages)", flush=True)
     mem_long = peak_rss_mb(args.protocol, big, args.memory_requests, args.clients)
     mem_short = peak_rss_mb(args.protocol, big, args.memory_requests // 4, args.clients)
-    res = {"protocol": args.protocol, "speed": rows,
+    res = {"protocol": args.protocol, "speed": rows, "engine_ceiling": ceiling,
            "memory": {"n": big, "requests_long": args.memory_requests, "peak_rss_mb_long": mem_long,
                       "requests_short": args.memory_requests // 4, "peak_rss_mb_short": mem_short}}
     print(f"peak RSS n={big}: {mem_long} MiB for {args.memory_requests:,} requests, "
