@@ -33,13 +33,14 @@ def to_ns(seconds: float) -> int:
 class Kernel:
     """The event loop. ``schedule`` events, then ``run`` until a limit or ``stop``."""
 
-    __slots__ = ("now", "events", "_heap", "_count")
+    __slots__ = ("now", "events", "_heap", "_count", "_running")
 
     def __init__(self) -> None:
         self.now = 0
         self.events = 0
         self._heap: list[tuple[int, int, Callable[[Any], None], Any]] = []
         self._count = itertools.count(1)
+        self._running = False
 
     def schedule(self, at_ns: int, fn: Callable[[Any], None], arg: Any = None, prio: int = PRIO_NET) -> None:
         """Run ``fn(arg)`` at absolute time ``at_ns``; a time in the past means now."""
@@ -72,6 +73,9 @@ class Kernel:
         Without ``max_events`` the loop does not even count: the number of
         events run follows from the queue length and the counter afterwards.
         """
+        if self._running:
+            raise RuntimeError("Kernel.run is not re-entrant: schedule work from callbacks instead")
+        self._running = True
         heap = self._heap
         pop = heappop
         count = self._count
@@ -82,7 +86,7 @@ class Kernel:
             sentinel = ((until_ns << 2) | 3, -next(count), _halt, None)
             heappush(heap, sentinel)
         halted = 0
-        done = -1
+        done = -1  # stays -1 on the uncounted path
         try:
             if max_events is None:
                 while True:
@@ -102,13 +106,24 @@ class Kernel:
         except IndexError as exc:
             # an empty heap ends the run; an IndexError from inside a callback is a bug to report
             if exc.__traceback__ is None or exc.__traceback__.tb_next is not None or heap:
+                done += done >= 0  # the failing event ran, as on the uncounted path
                 raise
-        if done < 0:  # every push since c0 took one counter value (the sentinels too)
-            done = queued_before + (next(count) - c0 - 1) - len(heap) - halted
-        if sentinel is not None and sentinel in heap:
-            heap.remove(sentinel)
-            heapify(heap)
-        self.events += done
+        except BaseException:
+            done += done >= 0
+            raise
+        finally:
+            # Also when a callback raised: the events that ran are counted and the
+            # time limit does not outlive this run.
+            if sentinel is not None and sentinel in heap:
+                heap.remove(sentinel)
+                heapify(heap)
+                queued_after = len(heap) + 1
+            else:
+                queued_after = len(heap)
+            if done < 0:  # every push since c0 took one counter value (the sentinels too)
+                done = queued_before + (next(count) - c0 - 1) - queued_after - halted
+            self.events += done
+            self._running = False
 
 
 class _Halt(Exception):

@@ -124,3 +124,32 @@ def test_unchecked_scheduling_keeps_order_for_times_not_in_the_past():
     k.schedule(3, lambda _: k.schedule_unchecked(k.now, seen.append, "now"))
     k.run()
     assert seen == ["now", "a", "b"] and k.now == 7
+
+
+@pytest.mark.parametrize("max_events", [None, 10])
+def test_a_failing_callback_leaves_an_exact_count_and_no_time_limit_behind(max_events):
+    k = Kernel()
+    seen = []
+
+    def boom(_):
+        raise ValueError("bug")
+
+    k.schedule(1, seen.append, 1)
+    k.schedule(2, boom)
+    k.schedule(3, seen.append, 3)
+    k.schedule(50, seen.append, 50)
+    with pytest.raises(ValueError):
+        k.run(until_ns=10, max_events=max_events)
+    assert k.events == 2  # the event that raised ran too
+    k.run(until_ns=100)
+    assert seen == [1, 3, 50] and k.events == 4 and k.now == 100
+
+
+def test_run_is_not_re_entrant():
+    k = Kernel()
+    k.schedule(1, lambda _: k.run())
+    with pytest.raises(RuntimeError, match="re-entrant"):
+        k.run()
+    k.schedule(2, lambda _: None)
+    k.run()  # the kernel is usable again
+    assert k.now == 2
