@@ -163,9 +163,30 @@ def decode(data: bytes) -> Any:
         raise
     except Exception as exc:  # msgpack raises several unrelated types (StackError for deep nesting)
         raise WireError(f"undecodable message: {type(exc).__name__}: {exc}") from None
-    if type(out) is _Tag:
-        raise WireError("a bare message tag outside its array")
+    if type(out) not in _CODE and not _plain(out):
+        raise WireError("a message tag outside the head of its array, or a msgpack timestamp")
     return out
+
+
+def _plain(value: Any) -> bool:
+    """True iff decoded data holds no stray tag (or msgpack timestamp) at any depth.
+
+    Typed fields reject such objects by type; this covers what is not typed:
+    plain data at the top level and fields annotated ``Any``. Iterative,
+    because msgpack allows deeper nesting than Python's recursion limit.
+    """
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        t = type(v)
+        if t is tuple:
+            todo.extend(v)
+        elif t is dict:
+            todo.extend(v.keys())
+            todo.extend(v.values())
+        elif t is _Tag or t is msgpack.Timestamp:
+            return False
+    return True
 
 
 def _checker(cls: type) -> Callable[[tuple], None]:
@@ -178,7 +199,7 @@ def _checker(cls: type) -> Callable[[tuple], None]:
     if chk is None:
         hints = typing.get_type_hints(cls)
         names = [f.name for f in dataclasses.fields(cls)]
-        ns: dict[str, Any] = {"WireError": WireError, "_FLOATS": (float, int)}
+        ns: dict[str, Any] = {"WireError": WireError, "_FLOATS": (float, int), "_plain": _plain}
         lines = [
             "def chk(fields):",
             f"    if len(fields) != {len(names)}:",
@@ -198,7 +219,7 @@ def _checker(cls: type) -> Callable[[tuple], None]:
 def _expr(tp: Any, var: str, ns: dict[str, Any], depth: int) -> str:
     """A Python expression true iff ``var`` matches annotation ``tp`` (scalars, tuples, unions, messages)."""
     if tp is Any:
-        return "True"
+        return f"_plain({var})"
     if tp is float:
         return f"type({var}) in _FLOATS"
     if tp in (int, bool, bytes, str):

@@ -484,7 +484,7 @@ class Host:
         remote = link.session.remote_ids
         nodes = self.nodes
         decode = wire.decode
-        known = wire._CODE
+        registered = wire.is_registered
         for body in frames:
             opened = opener.open(body)
             if type(opened) is str:
@@ -496,10 +496,10 @@ class Host:
                     continue
                 try:
                     msg = decode(payload)
-                except (wire.WireError, RecursionError):
+                except wire.WireError:
                     self.count("drop.malformed")
                     continue
-                if type(msg) not in known:  # plain msgpack data is not a protocol message
+                if not registered(type(msg)):  # plain msgpack data is not a protocol message
                     self.count("drop.not_a_message")
                     continue
                 out.append((dst, Receive(src, msg)))

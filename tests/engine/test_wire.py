@@ -1,6 +1,7 @@
 """Wire codec: round trips, validation, malformed input never escapes as anything but WireError."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import given, strategies as st
@@ -58,14 +59,26 @@ def test_unknown_code_and_arity_are_rejected():
         decode(wire.msgpack.packb([_tag(0x7E01), 1]))
 
 
-def test_a_tag_out_of_place_never_becomes_a_message_field():
-    with pytest.raises(WireError, match="bare message tag"):
-        decode(wire.msgpack.packb(_tag(0x7E01)))
-    # a tag that does not lead its array stays a tag, and no field accepts one
+@message(0x7E03)
+@dataclass(frozen=True, slots=True)
+class Loose:
+    seq: int
+    extra: Any
+
+
+def test_a_tag_out_of_place_never_reaches_the_caller():
+    packb, tag = wire.msgpack.packb, _tag(0x7E01)
+    # a typed field rejects a stray tag by its type
     with pytest.raises(WireError, match="Inner.digest"):
-        decode(wire.msgpack.packb([_tag(0x7E01), 1, _tag(0x7E01)]))
-    # plain data round-trips untouched
+        decode(packb([tag, 1, tag]))
+    # untyped places are searched: the top level, plain data, maps, fields annotated Any
+    for hostile in (tag, [1, tag], {"a": [2, tag]}, [_tag(0x7E03), 1, tag], [_tag(0x7E03), 1, [0, {"k": tag}]],
+                    wire.msgpack.Timestamp(1, 0), [_tag(0x7E03), 1, wire.msgpack.Timestamp(1, 0)]):
+        with pytest.raises(WireError):
+            decode(packb(hostile))
+    # what is legitimately there still decodes
     assert decode(encode((1, (b"x", "y"), None))) == (1, (b"x", "y"), None)
+    assert decode(encode(Loose(1, (2, {"k": Inner(3, b"d")})))) == Loose(1, (2, {"k": Inner(3, b"d")}))
 
 
 @given(st.binary(max_size=200))
