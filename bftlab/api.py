@@ -23,8 +23,8 @@ only from these events, never from protocol internals.
 from __future__ import annotations
 
 import random
-from hashlib import sha256 as _sha256
 from dataclasses import dataclass, field
+from hashlib import sha256 as _sha256
 from typing import Any, Callable, Hashable, Protocol, Sequence, Union, runtime_checkable
 
 NodeId = int

@@ -108,13 +108,7 @@ def _default(obj: Any) -> Any:
         if isinstance(obj, (frozenset, set)):
             return sorted(obj)
         raise TypeError(f"cannot encode {cls.__qualname__}: not a registered wire message")
-    fields = _GETTER[cls](obj)
-    return (tag, *fields)
-
-
-def _new_packer() -> msgpack.Packer:
-    packer = _LOCAL.packer = msgpack.Packer(default=_default, use_bin_type=True, autoreset=True)
-    return packer
+    return (tag, *_GETTER[cls](obj))
 
 
 def encode(msg: Any) -> bytes:
@@ -122,7 +116,7 @@ def encode(msg: Any) -> bytes:
     try:
         packer = _LOCAL.packer
     except AttributeError:
-        packer = _new_packer()
+        packer = _LOCAL.packer = msgpack.Packer(default=_default, use_bin_type=True, autoreset=True)
     try:
         return packer.pack(msg)
     except BaseException:
