@@ -2,11 +2,11 @@
 
 For each n, runs the protocol's quickstart-like spec (closed loop, batching on)
 and reports delivered messages per wall-clock second (median of repeats); the
-engine's own ceiling at the largest n (nodes that do nothing but answer each
-message with one message, over the same network and cost model); and,
-in a fresh subprocess per size, the peak resident memory of a long run against
-a run four times shorter (memory should be set by the checkpoint window, not
-by run length).
+engine's own ceiling at n = 16, or the largest n (nodes that do nothing but
+answer each message with one message, over the same network and cost model);
+and, in a fresh subprocess per size, the peak resident memory of a long run
+against a run four times shorter (memory should be set by the checkpoint
+window, not by run length).
 
     python -m benchmarks.bench_sim [--protocol pbft] [--sizes 4,16,64] [--requests 2000] [--quick]
 """
@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import time
-
 from dataclasses import dataclass
 
 from benchmarks.common import write
@@ -62,7 +61,7 @@ class _Echo:
 
 
 def engine_ceiling(n: int, repeats: int) -> dict:
-    """Delivered messages per wall second when nodes do no work: what no protocol on this engine can beat."""
+    """Delivered messages per wall second when nodes do no work beyond answering each message."""
     rates, delivered = [], 0
     for _ in range(repeats):
         kernel = Kernel()

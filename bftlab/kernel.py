@@ -1,9 +1,10 @@
 """Discrete-event kernel: one heap, a virtual clock in integer nanoseconds.
 
 Events are ``(time_ns * 4 + priority, counter, fn, arg)`` tuples (one integer
-key keeps heap comparisons cheap). Simultaneous events run in a documented, deterministic order: lower ``priority`` first
-(:data:`PRIO_CONTROL` < :data:`PRIO_NET` < :data:`PRIO_TIMER`), then in the
-order they were scheduled (the counter). Time is an integer so that sums of
+key keeps heap comparisons cheap). Simultaneous events run in a documented,
+deterministic order: lower ``priority`` first (:data:`PRIO_CONTROL` <
+:data:`PRIO_NET` < :data:`PRIO_TIMER`), then in the order they were scheduled
+(the counter). Time is an integer so that sums of
 delays are exact and identical on every machine; protocol code sees seconds
 (``now_ns / 1e9``).
 
@@ -70,8 +71,8 @@ class Kernel:
         The loop body is a pop, a clock update and a call: the time limit and
         ``stop`` are sentinel events that raise, and an empty heap ends the run
         through the pop's IndexError, so none of them costs a check per event.
-        Without ``max_events`` the loop does not even count: the number of
-        events run follows from the queue length and the counter afterwards.
+        The loop does not count either: the number of events run follows from
+        the queue length and the counter afterwards.
         """
         if self._running:
             raise RuntimeError("Kernel.run is not re-entrant: schedule work from callbacks instead")
@@ -86,7 +87,6 @@ class Kernel:
             sentinel = ((until_ns << 2) | 3, -next(count), _halt, None)
             heappush(heap, sentinel)
         halted = 0
-        done = -1  # stays -1 on the uncounted path
         try:
             if max_events is None:
                 while True:
@@ -94,35 +94,25 @@ class Kernel:
                     self.now = key >> 2
                     fn(arg)
             else:
-                done = 0
-                for done in range(max_events):
+                for _ in range(max_events):
                     key, _c, fn, arg = pop(heap)
                     self.now = key >> 2
                     fn(arg)
-                else:
-                    done = max_events
         except _Halt:
             halted = 1
         except IndexError as exc:
             # an empty heap ends the run; an IndexError from inside a callback is a bug to report
             if exc.__traceback__ is None or exc.__traceback__.tb_next is not None or heap:
-                done += done >= 0  # the failing event ran, as on the uncounted path
                 raise
-        except BaseException:
-            done += done >= 0
-            raise
         finally:
-            # Also when a callback raised: the events that ran are counted and the
-            # time limit does not outlive this run.
+            # Also when a callback raised: the events that ran (the failing one
+            # included) are counted and the time limit does not outlive this run.
+            queued_after = len(heap)
             if sentinel is not None and sentinel in heap:
                 heap.remove(sentinel)
                 heapify(heap)
-                queued_after = len(heap) + 1
-            else:
-                queued_after = len(heap)
-            if done < 0:  # every push since c0 took one counter value (the sentinels too)
-                done = queued_before + (next(count) - c0 - 1) - queued_after - halted
-            self.events += done
+            # every push since c0 took one counter value, the sentinels too
+            self.events += queued_before + (next(count) - c0 - 1) - queued_after - halted
             self._running = False
 
 
