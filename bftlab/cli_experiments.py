@@ -180,6 +180,7 @@ def _run_sweeps(sweeps: Sequence[Any], args: argparse.Namespace) -> int:
 def _start(sweep: Any, store: Any, args: argparse.Namespace, commit: str, where: str) -> None:
     from bftlab import __version__
 
+    store.remove_stale_temp()
     done = sum(store.has(r.key) for r in sweep.runs)
     points = len(sweep.runs) // max(1, len(sweep.seeds))
     seeds = len(sweep.seeds)

@@ -39,7 +39,8 @@ SPEC = "spec.yaml"
 
 def _atomic_write(path: Path, text: str) -> None:
     # A unique temp name per writer: two processes never share a half-written file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The writer's pid in the name lets a later sweep remove what a killed one left.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -84,11 +85,35 @@ class Store:
         _atomic_write(self.root / name, text)
         return self.root / name
 
+    def remove_stale_temp(self) -> int:
+        """Delete half-written files whose writer is no longer running (a sweep killed mid-write).
+
+        Returns how many were removed. Files of live writers, such as another
+        sweep on the same store, are left alone.
+        """
+        removed = 0
+        for tmp in self.root.rglob(".*.tmp") if self.root.is_dir() else ():
+            pid = tmp.name[: -len(".tmp")].rsplit(".", 2)[-2]
+            if pid.isdigit() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def read_manifest(self) -> dict[str, Any] | None:
         try:
             return json.loads((self.root / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def source_commit() -> str:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from bftlab.cli import main
+from bftlab.store import Store
 
 from .helpers import ROOT, digests, toy_experiment
 
@@ -84,3 +85,20 @@ def test_killed_and_interrupted_sweep_resumes_without_redoing_runs(tmp_path, cap
     assert main(["sweep", str(experiment), "--store", str(store), "--no-progress"]) == 0
     assert "all 16 runs already done" in capsys.readouterr().err
     assert _snapshot(sweep_dir) == final
+
+
+def test_a_new_sweep_removes_what_a_killed_writer_left_and_nothing_else(tmp_path):
+    store = Store(tmp_path / "s")
+    run = store.run_dir("k")
+    run.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True, timeout=TIMEOUT_S)
+    left = run / f".report.json.{int(dead.stdout)}.abc123.tmp"  # its writer has exited
+    live = run / f".report.json.{os.getpid()}.def456.tmp"  # a writer that is still running
+    other = run / ".notes.tmp"  # not written by the store
+    for p in (left, live, other):
+        p.write_text("half")
+    store.save("k", {"done": True}, "x: 1\n")  # the store's own writes leave no temp file behind
+    assert store.remove_stale_temp() == 1
+    assert not left.exists() and live.exists() and other.exists()
+    assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == ["report.json", "spec.yaml"]
