@@ -22,11 +22,16 @@ view, or a null request if there is none. It multicasts a signed
 recompute ``O`` and compare before installing the view; they then PREPARE every
 entry of ``O`` (also those they already executed, so that others can commit).
 
-Liveness (§4.5.2): a replica arms its timer for ``v+1`` only after it has
-``2f+1`` VIEW-CHANGEs for ``v+1``; if that view does not complete, the next
-timer is twice as long (``vc_attempts`` doublings, reset when a new request
-executes); a replica that sees ``f+1`` VIEW-CHANGEs for views above its own
-joins the smallest of them. A replica that installed a view answers a late
+Liveness (§4.5.2): a replica arms its timer for ``v+1`` once it has ``f+1``
+VIEW-CHANGEs for ``v+1`` (its own included); if that view does not complete,
+the next timer is twice as long (``vc_attempts`` doublings, reset when a new
+request executes); a replica that sees ``f+1`` VIEW-CHANGEs for views above its
+own joins the smallest of them. The paper arms the timer only at ``2f+1``; that
+can deadlock when messages are lost. With one replica crashed, one that got
+``2f+1`` for ``v+1`` times out and moves on to ``v+2``. The others hold only
+``2f`` for ``v+1``, because its VIEW-CHANGE to them was lost. Then nobody has a
+timer running and nobody has ``f+1`` votes above its view, so all wait forever.
+With the ``f+1`` rule the others time out too and meet it in ``v+2``. A replica that installed a view answers a late
 VIEW-CHANGE for it with the NEW-VIEW, so a replica that missed it can catch up.
 """
 
@@ -229,10 +234,10 @@ class ViewChangeMixin:
             return
         v = self.view
         vcs = self.vc_msgs.get(v)
-        if vcs is None or len(vcs) < self.q_vc:
+        if vcs is None or len(vcs) < self.q_join:
             return
         self._arm_vc_timer()  # wait this long for the NEW-VIEW (doubles if it never comes)
-        if v % self.n == self.node_id and self.node_id in vcs and self.nv_sent < v:
+        if len(vcs) >= self.q_vc and v % self.n == self.node_id and self.node_id in vcs and self.nv_sent < v:
             self._send_new_view(v, vcs)
 
     # ------------------------------------------------------------ NEW-VIEW
