@@ -1,12 +1,12 @@
 """Adversaries for bftlab experiments: a strategy API, a built-in attack library, a fuzzer's building blocks.
 
-Layering: :mod:`adversary.api` (the two seams, no dependencies beyond
-:mod:`bftlab.api`) < :mod:`adversary.network`, :mod:`adversary.node`,
-:mod:`adversary.pbft`, :mod:`adversary.pow`, :mod:`adversary.scripted` (built-in
+Layering: :mod:`bftlab.adversary.api` (the two seams, no dependencies beyond
+:mod:`bftlab.api`) < :mod:`bftlab.adversary.network`, :mod:`bftlab.adversary.node`,
+:mod:`bftlab.adversary.pbft`, :mod:`bftlab.adversary.pow`, :mod:`bftlab.adversary.scripted` (built-in
 strategies; ``pow`` holds the proof-of-work attackers and their base class
-:class:`~adversary.pow.PowAttacker`, exported here lazily so that importing
+:class:`~bftlab.adversary.pow.PowAttacker`, exported here lazily so that importing
 ``adversary`` does not import the PoW protocol) <
-:mod:`adversary.config` (spec phase two) < :mod:`adversary.runtime` (wiring
+:mod:`bftlab.adversary.config` (spec phase two) < :mod:`bftlab.adversary.runtime` (wiring
 into a simulated run). Built-ins are registered under the entry point group
 ``bftlab.adversaries``; a user's own strategy is referenced by dotted path
 (``strategy: mypkg.attacks:DelayViewChange``).
@@ -25,7 +25,7 @@ A proof-of-work spec takes one miner strategy, whose ``byzantine`` is the node i
 
 from typing import Any
 
-from adversary.api import (
+from bftlab.adversary.api import (
     DELIVER,
     DROP,
     AdversaryContext,
@@ -55,7 +55,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "PowAttacker":
-        from adversary.pow import PowAttacker
+        from bftlab.adversary.pow import PowAttacker
 
         return PowAttacker
     raise AttributeError(f"module 'adversary' has no attribute {name!r}")

@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
-from bftlab import registry, schema
+from bftlab.specs import registry, schema
 from bftlab.errors import ConfigError
 
-from adversary.api import strategy_kind
+from bftlab.adversary.api import strategy_kind
 
 
 def load_strategy(name: str) -> type:

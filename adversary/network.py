@@ -25,9 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Optional
 
-from bftlab.schema import FieldError
+from bftlab.specs.schema import FieldError
 
-from adversary.api import DELIVER, DROP, AdversaryContext, Envelope, NetworkStrategy, Route
+from bftlab.adversary.api import DELIVER, DROP, AdversaryContext, Envelope, NetworkStrategy, Route
 
 
 def _window(start_s: float, end_s: Optional[float]) -> None:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from bftlab.api import Broadcast, CancelTimer, Input, NodeId, Receive, Send, SetTimer, Start, TimerFired
-from bftlab.schema import FieldError
+from bftlab.specs.schema import FieldError
 
-from adversary.api import AdversaryContext, Controlled, NodeStrategy
+from bftlab.adversary.api import AdversaryContext, Controlled, NodeStrategy
 
 
 # ----------------------------------------------------------------------- silent

@@ -1,6 +1,6 @@
 """Byzantine strategies that know PBFT's messages (Castro & Liskov, OSDI'99 / TOCS'02).
 
-Each wraps the honest :class:`protocols.pbft.PbftReplica` of the replicas it
+Each wraps the honest :class:`bftlab.protocols.pbft.PbftReplica` of the replicas it
 controls and rewrites what it sends; it signs only with those replicas' keys
 (their :class:`~bftlab.api.NodeCrypto`), through PBFT's own :class:`Auth`.
 Reading the controlled replica's state (its view, whether it is primary) is
@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from bftlab.api import Broadcast, Input, NodeId, Receive, Send, SetTimer, Start, TimerFired
-from bftlab.schema import FieldError
+from bftlab.specs.schema import FieldError
 
-from adversary.api import AdversaryContext, Controlled, Later, NodeStrategy
-from protocols.pbft.auth import Auth
-from protocols.pbft.messages import (COMMIT, PREPARE, Commit, PrePrepare, Prepare, Request, batch_bytes,
+from bftlab.adversary.api import AdversaryContext, Controlled, Later, NodeStrategy
+from bftlab.protocols.pbft.auth import Auth
+from bftlab.protocols.pbft.messages import (COMMIT, PREPARE, Commit, PrePrepare, Prepare, Request, batch_bytes,
                                      pre_prepare_body, vote_body)
 
 

@@ -26,13 +26,13 @@ the spec's Byzantine budget does not apply (``ProtocolSpec.extra["byzantine_budg
 **Writing your own.** The fast PoW engine computes block arrivals, not
 messages (the message-level engine is honest-only), so a PoW attacker has no
 replica to wrap: :class:`PowAttacker` is a
-:class:`~adversary.api.NodeStrategy` whose one hook is :meth:`PowAttacker.miner_strategy`.
+:class:`~bftlab.adversary.api.NodeStrategy` whose one hook is :meth:`PowAttacker.miner_strategy`.
 It returns the sans-IO miner strategy (the seam of
-:mod:`protocols.pow.strategies`: where to mine, which withheld blocks to publish
+:mod:`bftlab.protocols.pow.strategies`: where to mine, which withheld blocks to publish
 when a block is found) for the engine to drive::
 
-    from adversary.pow import PowAttacker
-    from protocols.pow.strategies import SelfishMining
+    from bftlab.adversary.pow import PowAttacker
+    from bftlab.protocols.pow.strategies import SelfishMining
 
     class MySelfish(PowAttacker):
         def miner_strategy(self, chain, share):
@@ -49,15 +49,15 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
-from bftlab import seeds
+from bftlab.core import seeds
 from bftlab.errors import ConfigError
-from bftlab.schema import FieldError
+from bftlab.specs.schema import FieldError
 
-from adversary.api import AdversaryContext, Controlled, NodeStrategy
-from protocols.pow import theory
-from protocols.pow.chain import Chain, hash_shares
-from protocols.pow.strategies import Eclipse as EclipseLinks
-from protocols.pow.strategies import MinerStrategy, PrivateFork, SelfishMining
+from bftlab.adversary.api import AdversaryContext, Controlled, NodeStrategy
+from bftlab.protocols.pow import theory
+from bftlab.protocols.pow.chain import Chain, hash_shares
+from bftlab.protocols.pow.strategies import Eclipse as EclipseLinks
+from bftlab.protocols.pow.strategies import MinerStrategy, PrivateFork, SelfishMining
 
 __all__ = ["AttackerParams", "DoubleSpend", "Eclipse", "Majority", "PowAttacker", "SelfishMiner", "attacker_for"]
 
@@ -264,13 +264,13 @@ class Eclipse(PowAttacker):
 def attacker_for(spec: Any, pow_params: Any) -> PowAttacker | None:
     """The PoW attacker of ``spec`` (None for an honest network).
 
-    Raises :class:`~bftlab.schema.FieldError` naming the key path when the
+    Raises :class:`~bftlab.specs.schema.FieldError` naming the key path when the
     adversary section asks for something PoW cannot do: a strategy that is not a
     :class:`PowAttacker` (network and PBFT strategies act on messages, which the
     fast engine does not simulate), more than one attacker or controlled node,
     an attacker on the (honest-only) events engine.
     """
-    from adversary.config import load_strategy
+    from bftlab.adversary.config import load_strategy
 
     entries = tuple(spec.adversary)
     for i, entry in enumerate(entries):
@@ -280,7 +280,7 @@ def attacker_for(spec: Any, pow_params: Any) -> PowAttacker | None:
                 f"adversary[{i}].strategy",
                 f"{entry.strategy!r} is a {cls.kind} strategy acting on messages; PoW attacks run on the "
                 f"fast engine, which computes block arrivals, not messages, so PoW takes PoW attackers only: "
-                f"selfish-mining, double-spend, majority, eclipse, or a subclass of adversary.pow.PowAttacker.")
+                f"selfish-mining, double-spend, majority, eclipse, or a subclass of bftlab.adversary.pow.PowAttacker.")
     if not entries:
         return None
     if len(entries) > 1:

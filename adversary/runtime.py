@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from bftlab import seeds
+from bftlab.core import seeds
 from bftlab.api import Node, NodeContext, NodeId, SetTimer, TimerFired
-from bftlab.kernel import NS
+from bftlab.core.kernel import NS
 
-from adversary.api import AdversaryContext, Controlled, Envelope, Later, NetworkStrategy, NodeStrategy
-from adversary.config import load_strategy
+from bftlab.adversary.api import AdversaryContext, Controlled, Envelope, Later, NetworkStrategy, NodeStrategy
+from bftlab.adversary.config import load_strategy
 
 _TIMER = "bftlab.adversary.later"
 

@@ -10,7 +10,7 @@ inject is a plain item in the params of one of these two strategies:
   a message to some receivers, delay it, replace it by the sender's previous
   message of that type (a stale replay), or mutate one field (``mutate``;
   PBFT messages are re-authenticated with the sender's own keys, see
-  :func:`adversary.pbft.mutate`).
+  :func:`bftlab.adversary.pbft.mutate`).
 
 Nothing here draws random numbers: a schedule behaves the same whichever
 other faults are removed while shrinking.
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
 from bftlab.api import Broadcast, Input, NodeId, Send
-from bftlab.schema import FieldError
+from bftlab.specs.schema import FieldError
 
-from adversary.api import DELIVER, DROP, AdversaryContext, Envelope, Later, NetworkStrategy, NodeStrategy, Route
+from bftlab.adversary.api import DELIVER, DROP, AdversaryContext, Envelope, Later, NetworkStrategy, NodeStrategy, Route
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,7 +168,7 @@ class ScriptedNode(NodeStrategy):
 
 
 def _mutate(strategy: NodeStrategy, nid: NodeId, msg: Any, field: str) -> Any:
-    from adversary import pbft  # protocol-aware re-authentication, if the message is PBFT's
+    from bftlab.adversary import pbft  # protocol-aware re-authentication, if the message is PBFT's
 
     return pbft.mutate(strategy.nodes[nid], msg, field)
 

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 
 from benchmarks.bench_crypto import RESULTS, machine, median_seconds
-from bftlab import wire
+from bftlab.core import wire
 
 BENCH_WIRE_CODE = 0x7FF0
 """Reserved for this benchmark's message; never sent by a protocol."""
@@ -61,7 +61,7 @@ def message(payload: bytes) -> bytes:
 def measure(quick: bool) -> dict[str, float]:
     import nacl.signing
 
-    from crypto import mac
+    from bftlab.crypto import mac
 
     repeat = 5 if quick else 15
     n = 200 if quick else 1000

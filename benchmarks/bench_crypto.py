@@ -76,7 +76,7 @@ def bench_hw_limit(repeat: int) -> dict:
 def bench_pow(quick: bool, repeat: int, limit_comps: float) -> list[dict]:
     import numba
 
-    from crypto import pow_kernel
+    from bftlab.crypto import pow_kernel
 
     pow_kernel.warm_up()
     header = hashlib.sha256(b"bench").digest() * 3
@@ -107,7 +107,7 @@ def bench_batch_sha(quick: bool, repeat: int) -> list[dict]:
     import numba
     import numpy as np
 
-    from crypto import sha256_kernel
+    from bftlab.crypto import sha256_kernel
 
     sha256_kernel.warm_up()
     n = 200_000 if quick else 1_000_000
@@ -125,8 +125,8 @@ def bench_batch_sha(quick: bool, repeat: int) -> list[dict]:
 def bench_signatures(quick: bool, repeat: int) -> list[dict]:
     import nacl.signing
 
-    from crypto import batch
-    from crypto.ed25519 import sign_raw, verify_raw
+    from bftlab.crypto import batch
+    from bftlab.crypto.ed25519 import sign_raw, verify_raw
 
     key = nacl.signing.SigningKey(bytes(range(32)))
     pk, sk = bytes(key.verify_key), key._signing_key

@@ -18,7 +18,7 @@ import statistics
 import simpy
 
 from benchmarks.common import median_time, write
-from bftlab.kernel import Kernel
+from bftlab.core.kernel import Kernel
 
 PROCS = 100
 

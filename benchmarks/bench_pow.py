@@ -27,8 +27,8 @@ CASES = [(1_000, 1_000), (10_000, 100), (10_000, 1_000)]
 
 def one(n: int, blocks: int) -> dict:
     """Run one case in this process; return its measurements."""
-    from bftlab.spec import spec_from_dict
-    from protocols.pow.run import build_engine, resolve_params
+    from bftlab.specs.spec import spec_from_dict
+    from bftlab.protocols.pow.run import build_engine, resolve_params
 
     # the relay kernel compiles (or loads from its cache) on first use: warm it up outside the timing
     warm = spec_from_dict({"name": "warm", "n": 20, "protocol": {"name": "pow", "params": {"blocks": 5}}})

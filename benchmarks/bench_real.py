@@ -20,7 +20,7 @@ import statistics
 from typing import Any
 
 from benchmarks.common import write
-from bftlab.spec import spec_from_dict
+from bftlab.specs.spec import spec_from_dict
 from bftlab.transport.cluster import run_real
 
 

@@ -23,15 +23,15 @@ import time
 from dataclasses import dataclass
 
 from benchmarks.common import write
-from bftlab import runner
+from bftlab.sim import runner
 from bftlab.api import Broadcast, Receive, Send, Start
-from bftlab.costs import CpuCosts
-from bftlab.kernel import Kernel
-from bftlab.network import Network, latency_sampler
-from bftlab.seeds import rng
-from bftlab.simnet import SimRuntime
-from bftlab.spec import spec_from_dict
-from bftlab.wire import message
+from bftlab.core.costs import CpuCosts
+from bftlab.core.kernel import Kernel
+from bftlab.sim.network import Network, latency_sampler
+from bftlab.core.seeds import rng
+from bftlab.sim.runtime import SimRuntime
+from bftlab.specs.spec import spec_from_dict
+from bftlab.core.wire import message
 
 
 HOPS = 400  # each of the n(n-1) opening pings bounces this many times
@@ -113,7 +113,7 @@ def peak_rss_mb(protocol: str, n: int, requests: int, clients: int) -> float:
     code = (
         "import resource, sys\n"
         "from benchmarks.bench_sim import make_spec\n"
-        "from bftlab import runner\n"
+        "from bftlab.sim import runner\n"
         f"rep = runner.run(make_spec({protocol!r}, {n}, {requests}, {clients}))\n"
         "assert rep['liveness']['ok'], 'incomplete run'\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"

@@ -25,10 +25,10 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 _LAZY = {
-    "ExperimentSpec": "bftlab.spec",
-    "load_spec": "bftlab.spec",
-    "spec_to_yaml": "bftlab.spec",
-    "write_outputs": "bftlab.report",
+    "ExperimentSpec": "bftlab.specs.spec",
+    "load_spec": "bftlab.specs.spec",
+    "spec_to_yaml": "bftlab.specs.spec",
+    "write_outputs": "bftlab.reports.report",
 }
 
 __all__ = ["BftlabError", "ConfigError", "InvariantError", "UsageError", "__version__", *_LAZY]

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bftlab import seeds
+from bftlab.core import seeds
 from bftlab.errors import UsageError
-from bftlab.spec import ExperimentSpec, spec_from_dict, spec_to_dict, spec_to_yaml
+from bftlab.specs.spec import ExperimentSpec, spec_from_dict, spec_to_dict, spec_to_yaml
 
 Atom = tuple  # ("net", NetFault) | ("node", nid, strategy, params) | ("act", nid, NodeFault)
 
@@ -88,10 +88,10 @@ _PBFT = ("equivocating-primary", "censoring-primary", "conflicting-votes", "forg
 
 
 def _is_pbft(spec: ExperimentSpec) -> bool:
-    from bftlab.registry import load_protocol
+    from bftlab.specs.registry import load_protocol
 
     try:
-        from protocols.pbft.messages import PrePrepare
+        from bftlab.protocols.pbft.messages import PrePrepare
     except ImportError:
         return False
     return PrePrepare in load_protocol(spec.protocol.name).message_types
@@ -118,7 +118,7 @@ def budget(spec: ExperimentSpec) -> int:
 def generate(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, msg_types: Sequence[str],
              pbft: bool) -> list[Atom]:
     """One random schedule within the spec's fault budget."""
-    from adversary.scripted import NetFault, NodeFault
+    from bftlab.adversary.scripted import NetFault, NodeFault
 
     nodes = spec.replicas + spec.clients
     atoms: list[Atom] = []
@@ -181,7 +181,7 @@ def assemble(base: ExperimentSpec, atoms: Sequence[Atom], seed: int) -> Experime
 # ------------------------------------------------------------------- judging
 def judge(spec: ExperimentSpec, safety_only: bool) -> tuple[str | None, str]:
     """Run ``spec``; return (failure signature or None, a one-line detail)."""
-    from bftlab import runner
+    from bftlab.sim import runner
 
     try:
         report = runner.run(spec)
@@ -256,8 +256,8 @@ def fuzz(spec: ExperimentSpec, opts: FuzzOptions, out_dir: str | Path, *, progre
     """Run ``opts.runs`` random schedules against ``spec``; write a counterexample per distinct failure."""
     from tqdm import tqdm
 
-    from bftlab.registry import load_protocol
-    from bftlab.report import replay_command
+    from bftlab.specs.registry import load_protocol
+    from bftlab.reports.report import replay_command
 
     if opts.runs < 1:
         raise UsageError(f"--runs must be >= 1, got {opts.runs}.")

@@ -14,7 +14,7 @@ script::
     assert h.accepted()
 
 Delivery order is FIFO by insertion; timers fire in (deadline, insertion)
-order. Messages are round-tripped through :mod:`bftlab.wire` by default, so a
+order. Messages are round-tripped through :mod:`bftlab.core.wire` by default, so a
 test also checks that every message encodes and decodes. Every loop is bounded.
 Faults: :meth:`drop` (or a ``drop`` filter installed with :meth:`add_filter`),
 :meth:`crash`/:meth:`recover` (messages and timers to a crashed node are lost),
@@ -27,7 +27,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from bftlab import seeds, wire
+from bftlab.core import seeds, wire
 from bftlab.api import (
     Accepted,
     Broadcast,
@@ -44,7 +44,7 @@ from bftlab.api import (
     Submit,
     TimerFired,
 )
-from bftlab.costs import ZERO_COSTS, CpuCosts
+from bftlab.core.costs import ZERO_COSTS, CpuCosts
 from bftlab.errors import InvariantError, UsageError
 
 
@@ -96,7 +96,7 @@ class Harness:
     ) -> None:
         if n < 1 or clients < 0:
             raise UsageError(f"Harness: need n >= 1 and clients >= 0, got n={n}, clients={clients}")
-        from crypto.ideal import make as make_crypto
+        from bftlab.crypto.ideal import make as make_crypto
 
         self.spec = spec
         self.n = n

@@ -1,7 +1,7 @@
 """Signature batching: one signature over a Merkle root authenticates many messages.
 
 A signer with several messages to send builds a separated-scheme Merkle tree
-(:mod:`crypto.merkle`) over them, signs the root once, and gives each message an
+(:mod:`bftlab.crypto.merkle`) over them, signs the root once, and gives each message an
 opaque *batched signature*: the root signature plus the message's inclusion
 proof. A verifier checks the proof and the root signature, then remembers every
 tree node the check proved (per signer); the next message of the same batch is
@@ -29,8 +29,8 @@ from functools import lru_cache
 from typing import Any, Callable, Hashable, Sequence
 
 from bftlab.errors import UsageError
-from crypto import merkle
-from crypto.merkle import leaf_hash, node_hash
+from bftlab.crypto import merkle
+from bftlab.crypto.merkle import leaf_hash, node_hash
 
 SIG_BYTES = 64
 TAG = 0xB7

@@ -5,14 +5,14 @@ Registered as the ``ed25519`` scheme. Each node's key material is a
 nothing else. MAC keys are agreed pairwise without a dealer: the Ed25519 keys
 are mapped to X25519 keys and each pair's shared secret is their Diffie-Hellman
 value, which either end computes from its own secret and the other's public key
-(see :mod:`crypto.mac` for the directional keys derived from it).
+(see :mod:`bftlab.crypto.mac` for the directional keys derived from it).
 
 For experiments the secrets come from the run seed
-(``bftlab.seeds.derive(seed, "ed25519/<node>")``): reproducible, and only as
+(``bftlab.core.seeds.derive(seed, "ed25519/<node>")``): reproducible, and only as
 secret as the seed. A deployment generates its key rings once and hands each
 node only its own (:meth:`KeyRing.to_dict`).
 
-Every operation charges its *modelled* cost (:class:`~bftlab.costs.CpuCosts`)
+Every operation charges its *modelled* cost (:class:`~bftlab.core.costs.CpuCosts`)
 to the node's meter, as the ideal scheme does, so a simulation costs the same
 whichever scheme computes the bytes; real runtimes ignore the meter.
 """
@@ -27,11 +27,11 @@ import nacl.bindings as sodium
 from nacl.exceptions import BadSignatureError, CryptoError
 
 from bftlab.api import CostMeter, NodeId
-from bftlab.costs import CpuCosts
+from bftlab.core.costs import CpuCosts
 from bftlab.errors import UsageError
-from bftlab.seeds import derive
-from crypto import batch, mac
-from crypto.batch import SIG_BYTES, BatchVerifier
+from bftlab.core.seeds import derive
+from bftlab.crypto import batch, mac
+from bftlab.crypto.batch import SIG_BYTES, BatchVerifier
 
 SEED_BYTES = 32
 PUBLIC_KEY_BYTES = 32
@@ -102,7 +102,7 @@ class Ed25519Crypto:
     """One node's real crypto (implements :class:`bftlab.api.NodeCrypto`).
 
     ``batch_min``: :meth:`sign_all` batches when given at least this many
-    messages. ``mac_algorithm``: see :mod:`crypto.mac`.
+    messages. ``mac_algorithm``: see :mod:`bftlab.crypto.mac`.
     """
 
     def __init__(self, ring: KeyRing, costs: CpuCosts, *, batch_min: int = 2, mac_algorithm: str = mac.BLAKE2B) -> None:

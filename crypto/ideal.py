@@ -15,8 +15,8 @@ import hashlib
 from typing import Sequence
 
 from bftlab.api import CostMeter, NodeId
-from bftlab.costs import CpuCosts
-from bftlab.seeds import derive
+from bftlab.core.costs import CpuCosts
+from bftlab.core.seeds import derive
 
 SIG_BYTES = 64
 MAC_BYTES = 32

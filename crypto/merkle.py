@@ -101,7 +101,7 @@ def _leaf_level(items: Sequence[bytes], scheme: str) -> np.ndarray:
         return np.frombuffer(b"".join(items), np.uint8).reshape(len(items), 32)
     prefixed = [LEAF_PREFIX + x for x in items]
     if len(items) >= KERNEL_MIN:
-        from crypto.sha256_kernel import sha256_many
+        from bftlab.crypto.sha256_kernel import sha256_many
 
         digests = sha256_many(prefixed)
     else:
@@ -119,7 +119,7 @@ def _parent_level(level: np.ndarray, scheme: str) -> np.ndarray:
         pairs = np.concatenate([np.ones((k // 2, 1), np.uint8), level[: k - k % 2].reshape(-1, 64)], axis=1)
     double = scheme == BITCOIN
     if len(pairs) >= KERNEL_MIN:
-        from crypto.sha256_kernel import sha256_batch
+        from bftlab.crypto.sha256_kernel import sha256_batch
 
         parents = sha256_batch(pairs, double=double)
     else:

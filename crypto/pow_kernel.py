@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from bftlab.errors import UsageError
-from crypto._sha256_core import IV, bswap32, compress
+from bftlab.crypto._sha256_core import IV, bswap32, compress
 
 LANES = 16
 CHUNK = 1 << 16

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from adversary import DELIVER, Envelope, NetworkStrategy, Route
+from bftlab.adversary import DELIVER, Envelope, NetworkStrategy, Route
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ Each process builds its own instances, with its own stream
 ``seeds.rng(seed, "adversary/<name>/node<ids>")``: strategies keep no state
 across processes (a partition schedule is the same everywhere; random choices
 are per sender). Node strategies wrap the controlled replica in the same
-:class:`adversary.runtime.ByzantineNode` as the simulator, inside that replica's
+:class:`bftlab.adversary.runtime.ByzantineNode` as the simulator, inside that replica's
 process; a strategy controlling several replicas therefore gets one instance
 per replica and cannot coordinate them through shared memory.
 
@@ -25,14 +25,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from bftlab import seeds
+from bftlab.core import seeds
 from bftlab.api import Node, NodeContext
 from bftlab.transport.runtime import Router
 
 
 def _entries(spec: Any) -> list[tuple[str, Any, type]]:
-    """``(unique name, entry, class)`` per adversary entry, named like :class:`adversary.runtime.Attack` names them."""
-    from adversary.config import load_strategy
+    """``(unique name, entry, class)`` per adversary entry, named like :class:`bftlab.adversary.runtime.Attack` names them."""
+    from bftlab.adversary.config import load_strategy
 
     used: dict[str, int] = {}
     out = []
@@ -43,7 +43,7 @@ def _entries(spec: Any) -> list[tuple[str, Any, type]]:
 
 
 def _context(spec: Any, name: str, entry: Any, proc_name: str) -> Any:
-    from adversary.api import AdversaryContext
+    from bftlab.adversary.api import AdversaryContext
 
     n = spec.n
     return AdversaryContext(name, n, spec.f, tuple(range(n)), tuple(range(n, n + spec.workload.clients)),
@@ -65,7 +65,7 @@ def network_router(spec: Any, proc_name: str, counts: dict[str, int]) -> Router 
               for name, e, cls in _entries(spec) if cls.kind == "network"]
     if not decide:
         return None
-    from adversary.api import Envelope
+    from bftlab.adversary.api import Envelope
 
     for key in ("dropped", "delayed", "copies"):
         counts.setdefault(key, 0)
@@ -90,9 +90,9 @@ def network_router(spec: Any, proc_name: str, counts: dict[str, int]) -> Router 
 
 def wrap_byzantine(spec: Any, nodes: dict[int, Node], contexts: dict[int, NodeContext],
                    make: Callable[[NodeContext], Node], proc_name: str) -> dict[int, Node]:
-    """Replace every local replica a node strategy controls by its :class:`~adversary.runtime.ByzantineNode`."""
-    from adversary.api import Controlled
-    from adversary.runtime import ByzantineNode
+    """Replace every local replica a node strategy controls by its :class:`~bftlab.adversary.runtime.ByzantineNode`."""
+    from bftlab.adversary.api import Controlled
+    from bftlab.adversary.runtime import ByzantineNode
 
     out = dict(nodes)
     for name, entry, cls in _entries(spec):

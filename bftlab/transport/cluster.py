@@ -39,9 +39,9 @@ import trio
 
 from bftlab import __version__ as VERSION
 from bftlab.api import Executed, StateTransferred
-from bftlab.checker import Checker
+from bftlab.oracles.smr import Checker
 from bftlab.errors import ConfigError, InvariantError
-from bftlab.metrics import Metrics
+from bftlab.reports.metrics import Metrics
 from bftlab.transport.adversary import summary as adversary_summary
 from bftlab.transport.events import read_log
 
@@ -253,7 +253,7 @@ def resolved_spec(spec: Any) -> Any:
 
 
 async def _run_cluster(spec: Any, workdir: Path) -> tuple[Cluster, float, float]:
-    from bftlab.spec import spec_to_yaml
+    from bftlab.specs.spec import spec_to_yaml
 
     spec_path = workdir / "spec.yaml"
     spec_path.write_text(spec_to_yaml(spec), encoding="utf-8")
@@ -349,7 +349,7 @@ def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
 # ---------------------------------------------------------------------- the report
 def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float) -> dict[str, Any]:
     """Judge the collected histories and lay them out like the simulator's report."""
-    from bftlab.spec import spec_to_dict
+    from bftlab.specs.spec import spec_to_dict
 
     restarts = range(1 + len(spec.faults))  # a Byzantine replica stays Byzantine in every incarnation
     checker = Checker([b + INCARNATION_STRIDE * i for b in spec.byzantine for i in restarts])

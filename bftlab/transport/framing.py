@@ -6,7 +6,7 @@ After the handshake (:mod:`bftlab.transport.handshake`) every frame is::
     item = u32 src | u32 dst | u32 size | payload[size]
 
 big-endian, where ``length`` counts everything after itself, each ``payload``
-is one message in the :mod:`bftlab.wire` encoding (msgpack, never pickle), and
+is one message in the :mod:`bftlab.core.wire` encoding (msgpack, never pickle), and
 ``mac`` is a keyed BLAKE2b tag over ``counter|items`` under the session key of
 that direction. A frame carries every message that was queued on the
 connection when its writer woke up, so a busy connection pays one MAC, one

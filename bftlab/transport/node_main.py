@@ -31,16 +31,16 @@ from typing import Any, Sequence
 
 import trio
 
-from bftlab import seeds
+from bftlab.core import seeds
 from bftlab.api import Accepted, Issued, NodeContext, Submit
-from bftlab.costs import ZERO_COSTS
+from bftlab.core.costs import ZERO_COSTS
 from bftlab.errors import ConfigError, UsageError
-from bftlab.registry import load_crypto, load_protocol
+from bftlab.specs.registry import load_crypto, load_protocol
 from bftlab.transport import adversary
 from bftlab.transport.events import EventLog
 from bftlab.transport.handshake import Keyring
 from bftlab.transport.runtime import Host, HostConfig
-from bftlab.workload import OpGenerator
+from bftlab.sim.workload import OpGenerator
 
 
 def parse_hostport(text: str, what: str) -> tuple[str, int]:
@@ -64,7 +64,7 @@ def replica_addrs(spec: Any) -> dict[int, tuple[str, int]]:
 
 
 def cluster_id(spec: Any) -> bytes:
-    from bftlab.spec import spec_digest
+    from bftlab.specs.spec import spec_digest
 
     return bytes.fromhex(spec_digest(spec))[:16]
 
@@ -316,7 +316,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_node(args: argparse.Namespace) -> int:
     """Entry point shared by ``bftlab node`` and ``python -m bftlab.transport.node_main``."""
-    from bftlab.spec import load_spec
+    from bftlab.specs.spec import load_spec
 
     spec = load_spec(args.spec, args.set)
     quota: int | None = args.requests

@@ -1,7 +1,7 @@
 """The trio runtime: hosts sans-IO nodes in one process and connects them over TCP.
 
 One :class:`Host` runs one replica (or a group of clients) and executes the
-same actions as :mod:`bftlab.simnet`: ``Send``/``Broadcast`` become messages
+same actions as :mod:`bftlab.sim.runtime`: ``Send``/``Broadcast`` become messages
 queued on per-peer connections, ``SetTimer``/``CancelTimer`` run on trio's
 clock, ``Observe`` goes to a callback. Inputs are stepped one at a time by a
 single task, so a node never sees concurrency.
@@ -53,7 +53,7 @@ from typing import Any, Callable, Iterable
 
 import trio
 
-from bftlab import wire
+from bftlab.core import wire
 from bftlab.api import Broadcast, CancelTimer, Node, Observe, Receive, Send, SetTimer, Start, TimerFired
 from bftlab.errors import InvariantError
 from bftlab.transport import handshake

@@ -22,8 +22,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from bftlab import wire
-from bftlab.wire import message
+from bftlab.core import wire
+from bftlab.core.wire import message
 
 REQUEST = 0x100
 PRE_PREPARE = 0x101

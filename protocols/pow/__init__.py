@@ -13,19 +13,19 @@ share ``q < 1/2``).
 
 Layout:
 
-* :mod:`~protocols.pow.params`: the spec's ``protocol.params`` (validated);
-* :mod:`~protocols.pow.chain`: headers, Merkle roots, difficulty, block tree columns;
-* :mod:`~protocols.pow.miner`: the honest node as a sans-IO state machine (inv/getdata/block relay);
-* :mod:`~protocols.pow.topology`, :mod:`~protocols.pow.relay`: the peer-to-peer graph and the
+* :mod:`~bftlab.protocols.pow.params`: the spec's ``protocol.params`` (validated);
+* :mod:`~bftlab.protocols.pow.chain`: headers, Merkle roots, difficulty, block tree columns;
+* :mod:`~bftlab.protocols.pow.miner`: the honest node as a sans-IO state machine (inv/getdata/block relay);
+* :mod:`~bftlab.protocols.pow.topology`, :mod:`~bftlab.protocols.pow.relay`: the peer-to-peer graph and the
   numba kernel that computes a block's arrival at every node;
-* :mod:`~protocols.pow.engine`: the fast engine (mining events, attackers event-driven, relay by kernel);
-* :mod:`~protocols.pow.eventsim`: the message-level engine (every message a simulator event);
-* :mod:`~protocols.pow.strategies`: the attacker seam, selfish mining (Eyal & Sirer, FC'14), double
+* :mod:`~bftlab.protocols.pow.engine`: the fast engine (mining events, attackers event-driven, relay by kernel);
+* :mod:`~bftlab.protocols.pow.eventsim`: the message-level engine (every message a simulator event);
+* :mod:`~bftlab.protocols.pow.strategies`: the attacker seam, selfish mining (Eyal & Sirer, FC'14), double
   spending and majority rewrites (Rosenfeld 2012) as sans-IO miner strategies; eclipse is a
-  topology attack built in :mod:`~protocols.pow.topology`. A spec picks an attacker in its
-  ``adversary`` section (``{strategy: selfish-mining, byzantine: [0]}``; see :mod:`adversary.pow`);
-* :mod:`~protocols.pow.theory`: the closed forms the simulator is checked against;
-* :mod:`~protocols.pow.metrics`, :mod:`~protocols.pow.run`: report.
+  topology attack built in :mod:`~bftlab.protocols.pow.topology`. A spec picks an attacker in its
+  ``adversary`` section (``{strategy: selfish-mining, byzantine: [0]}``; see :mod:`bftlab.adversary.pow`);
+* :mod:`~bftlab.protocols.pow.theory`: the closed forms the simulator is checked against;
+* :mod:`~bftlab.protocols.pow.metrics`, :mod:`~bftlab.protocols.pow.run`: report.
 """
 
 from __future__ import annotations
@@ -33,26 +33,26 @@ from __future__ import annotations
 from typing import Any
 
 from bftlab.api import NodeContext, ProtocolSpec
-from protocols.pow.miner import BlockMsg, GetData, Inv, Miner
-from protocols.pow.params import PowParams
+from bftlab.protocols.pow.miner import BlockMsg, GetData, Inv, Miner
+from bftlab.protocols.pow.params import PowParams
 
 
 def _run(spec: Any) -> dict:
-    from protocols.pow.run import run
+    from bftlab.protocols.pow.run import run
 
     return run(spec)
 
 
 def _check_spec(spec: Any) -> None:
-    from protocols.pow.run import check_spec
+    from bftlab.protocols.pow.run import check_spec
 
     check_spec(spec)
 
 
 def make_miner(ctx: NodeContext) -> Miner:
     """A miner with an equal share of hash power, no links and no transactions (for generic tooling)."""
-    from bftlab.costs import CpuCosts
-    from protocols.pow.chain import TxStream
+    from bftlab.core.costs import CpuCosts
+    from bftlab.protocols.pow.chain import TxStream
 
     import numpy as np
 
@@ -70,7 +70,7 @@ PROTOCOL = ProtocolSpec(
     make_client=_no_client,
     message_types=(Inv, GetData, BlockMsg),
     description="Nakamoto proof of work: longest-chain mining over a peer-to-peer network, with attackers.",
-    # byzantine_budget: the attacker's budget is its hash share, not f (bftlab.spec skips the f check);
+    # byzantine_budget: the attacker's budget is its hash share, not f (bftlab.specs.spec skips the f check);
     # check_spec: checks that need n and the adversary section, run when the spec is loaded.
     extra={"run": _run, "byzantine_budget": False, "check_spec": _check_spec},
 )

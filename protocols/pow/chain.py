@@ -4,7 +4,7 @@ A block header is Bitcoin's 80 bytes (version, parent hash, Merkle root,
 timestamp, compact target ``bits``, nonce); its id is the double SHA-256 of the
 header. In simulation the nonce is not searched: discovery times are drawn
 from the exponential distribution the search would give, so a header's hash
-does not meet its target (real mode will search it with ``crypto.pow_kernel``).
+does not meet its target (real mode will search it with ``bftlab.crypto.pow_kernel``).
 
 Difficulty ``D`` is relative: with all hash power on one chain the expected
 time between blocks is ``block_interval_s * D``, so a miner with share ``s``
@@ -73,7 +73,7 @@ def tx_ids(start: int, count: int) -> list[bytes]:
 def merkle_root(height: int, miner: int, tx_start: int, tx_count: int) -> bytes:
     """Bitcoin's Merkle root (double SHA-256, odd levels duplicate their last node) over a coinbase and the txs.
 
-    Same result as ``crypto.merkle.root(ids, BITCOIN)`` (tests check it); done
+    Same result as ``bftlab.crypto.merkle.root(ids, BITCOIN)`` (tests check it); done
     with hashlib here because blocks have a few thousand leaves, where the
     batch kernel's per-call set-up costs more than it saves.
     """
@@ -102,7 +102,7 @@ def next_difficulty(parent_d: float, parent_height: int, parent_time_ns: int, ep
 def hash_shares(params, n: int, attacker=None) -> np.ndarray:
     """Each node's share of total hash power (length ``n``, sums to 1), attacker included.
 
-    An ``attacker`` (:class:`~protocols.pow.strategies.Attacker`) with a
+    An ``attacker`` (:class:`~bftlab.protocols.pow.strategies.Attacker`) with a
     ``hash_share`` gets exactly that share; the other miners are scaled to the rest.
     """
     shares = np.zeros(n)

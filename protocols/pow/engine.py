@@ -11,13 +11,13 @@ the run's ``pow/mining`` stream.
 Views. In realistic mode node ``v``'s tip at time ``t`` is, among the blocks
 ready at ``v`` by ``t``, the one with the most cumulative work, ties to the
 earliest ready (first seen), then the lower id. Arrival arrays come from
-:func:`protocols.pow.relay.propagate`; a block's array is kept while it is
+:func:`bftlab.protocols.pow.relay.propagate`; a block's array is kept while it is
 still in flight and folded into per-node tip arrays once every node has it.
 In idealised mode every published block is everywhere at once; in a tie of
 an honest and an attacker block an honest miner picks the attacker's with
 probability ``gamma`` (Eyal & Sirer's model).
 
-An attacker (:class:`~protocols.pow.strategies.Attacker`, from the spec's
+An attacker (:class:`~bftlab.protocols.pow.strategies.Attacker`, from the spec's
 ``adversary`` section) gives the engine a miner strategy that reacts to events:
 its own blocks and the moment a public block reaches its node.
 """
@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bftlab.kernel import NS
-from protocols.pow import relay
-from protocols.pow.chain import Chain, TxStream, block_content
-from protocols.pow.strategies import Attacker
+from bftlab.core.kernel import NS
+from bftlab.protocols.pow import relay
+from bftlab.protocols.pow.chain import Chain, TxStream, block_content
+from bftlab.protocols.pow.strategies import Attacker
 
 _SEEN, _SETTLE, _MINE = 0, 1, 2  # order of simultaneous events: arrivals before mining
 INV_BYTES = 40

@@ -1,7 +1,7 @@
-"""The message-level engine: honest :class:`~protocols.pow.miner.Miner` nodes on the simulator.
+"""The message-level engine: honest :class:`~bftlab.protocols.pow.miner.Miner` nodes on the simulator.
 
-Every inv, getdata and block is a simulator event on :class:`bftlab.simnet.SimRuntime`,
-with the link model of :mod:`protocols.pow.topology` as its router (per-link
+Every inv, getdata and block is a simulator event on :class:`bftlab.sim.runtime.SimRuntime`,
+with the link model of :mod:`bftlab.protocols.pow.topology` as its router (per-link
 latency, per-link bandwidth on the modelled block size) and the spec's CPU
 costs. It is slower than the fast engine and serves as its reference: both
 follow the same relay rules (``tests/pow/test_relay.py`` compares them).
@@ -13,16 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from bftlab import seeds
+from bftlab.core import seeds
 from bftlab.api import NodeContext, Submit
-from bftlab.kernel import NS, PRIO_CONTROL, Kernel
-from bftlab.network import Network
-from bftlab.registry import load_crypto
-from bftlab.simnet import SimRuntime
-from protocols.pow import relay, topology
-from protocols.pow.chain import Chain, TxStream, hash_shares
-from protocols.pow.engine import INV_BYTES, Outcome, record_propagation
-from protocols.pow.miner import STOP, BlockFound, BlockMsg, BlockReady, Miner
+from bftlab.core.kernel import NS, PRIO_CONTROL, Kernel
+from bftlab.sim.network import Network
+from bftlab.specs.registry import load_crypto
+from bftlab.sim.runtime import SimRuntime
+from bftlab.protocols.pow import relay, topology
+from bftlab.protocols.pow.chain import Chain, TxStream, hash_shares
+from bftlab.protocols.pow.engine import INV_BYTES, Outcome, record_propagation
+from bftlab.protocols.pow.miner import STOP, BlockFound, BlockMsg, BlockReady, Miner
 
 
 class EventRun:

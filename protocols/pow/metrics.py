@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from bftlab.kernel import NS
-from protocols.pow.engine import Outcome
+from bftlab.core.kernel import NS
+from bftlab.protocols.pow.engine import Outcome
 
 MAX_VIOLATIONS = 50
 MAX_MINERS = 100

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bftlab.api import Broadcast, CancelTimer, Observe, Receive, Send, SetTimer, Start, Submit, TimerFired
-from bftlab.kernel import NS
-from bftlab.wire import message
-from protocols.pow.chain import GENESIS_HASH, HEADER_SIZE, header_bytes, merkle_root, next_difficulty, sha256d
+from bftlab.core.kernel import NS
+from bftlab.core.wire import message
+from bftlab.protocols.pow.chain import GENESIS_HASH, HEADER_SIZE, header_bytes, merkle_root, next_difficulty, sha256d
 
 STOP = b"pow:stop-mining"
 _MINE = "mine"

@@ -14,7 +14,7 @@ are done by :func:`check_against_n` when the spec is loaded (the protocol's
 ``extra["check_spec"]``) and name the same key paths.
 
 Attackers are not here: a spec's ``adversary`` section selects one, like for
-any protocol (see :mod:`adversary.pow`), and ``byzantine: [v]`` names its node.
+any protocol (see :mod:`bftlab.adversary.pow`), and ``byzantine: [v]`` names its node.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from bftlab.schema import FieldError
+from bftlab.specs.schema import FieldError
 
 _SHARE_TOL = 1e-6
 

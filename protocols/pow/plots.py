@@ -1,6 +1,6 @@
 """Plot hooks drawing the closed forms over PoW sweep results (see ``experiments/pow-*.yaml``).
 
-A hook is ``hook(ax, data, recipe)`` (see :mod:`bftlab.plotting`); parameters
+A hook is ``hook(ax, data, recipe)`` (see :mod:`bftlab.plots`); parameters
 come from the plotted runs' resolved specs, so each curve matches its runs.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from protocols.pow import theory
+from bftlab.protocols.pow import theory
 
 
 def _attacker(report: dict) -> dict:

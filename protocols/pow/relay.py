@@ -13,7 +13,7 @@ instead of simulating each message. Per hop, in integer nanoseconds:
 * ready(v) = max(arrival + validation, ready of the parent block at v): an
   orphan waits for its parent before it is connected and relayed.
 
-These are exactly the rules of :class:`protocols.pow.miner.Miner` run message by
+These are exactly the rules of :class:`bftlab.protocols.pow.miner.Miner` run message by
 message on the simulator (the ``events`` engine); ``tests/pow/test_relay.py``
 compares both. Dijkstra stays exact for ``inv`` although a later-popped
 announcer can change v's tentative time: announcers are settled in time order

@@ -15,28 +15,28 @@ import dataclasses
 from typing import Any
 
 from bftlab import __version__ as VERSION
-from bftlab import seeds
+from bftlab.core import seeds
 from bftlab.errors import ConfigError
-from bftlab.schema import FieldError
-from protocols.pow import topology
-from protocols.pow.chain import hash_shares
-from protocols.pow.engine import Engine, Outcome
-from protocols.pow.metrics import summarise
-from protocols.pow.params import PowParams, check_against_n
-from protocols.pow.strategies import Attacker
+from bftlab.specs.schema import FieldError
+from bftlab.protocols.pow import topology
+from bftlab.protocols.pow.chain import hash_shares
+from bftlab.protocols.pow.engine import Engine, Outcome
+from bftlab.protocols.pow.metrics import summarise
+from bftlab.protocols.pow.params import PowParams, check_against_n
+from bftlab.protocols.pow.strategies import Attacker
 
 
 def check_spec(spec: Any) -> None:
     """``ProtocolSpec.extra["check_spec"]``: the checks that need ``n`` or the adversary section.
 
     Run when the spec is loaded (so ``bftlab validate`` and sweeps catch them);
-    raises :class:`~bftlab.schema.FieldError` naming the key path.
+    raises :class:`~bftlab.specs.schema.FieldError` naming the key path.
     """
     _checked_attacker(spec, spec.protocol.params)
 
 
 def _checked_attacker(spec: Any, params: PowParams) -> Attacker | None:
-    from adversary.pow import attacker_for
+    from bftlab.adversary.pow import attacker_for
 
     check_against_n(params, spec.n)
     if spec.transport.kind != "sim":
@@ -81,7 +81,7 @@ def simulate(spec: Any) -> tuple[Outcome, PowParams, Attacker | None]:
     """Run ``spec`` on its engine: the outcome, the parameters and the attacker it ran with."""
     params, _ = resolve(spec)
     if params.engine == "events":
-        from protocols.pow.eventsim import run_events
+        from bftlab.protocols.pow.eventsim import run_events
 
         return run_events(spec, params), params, None
     engine = build_engine(spec, params)
@@ -89,8 +89,8 @@ def simulate(spec: Any) -> tuple[Outcome, PowParams, Attacker | None]:
 
 
 def run(spec: Any) -> dict[str, Any]:
-    """Run a PoW spec; the report keys are those of :func:`bftlab.runner.run`."""
-    from bftlab.spec import spec_to_dict
+    """Run a PoW spec; the report keys are those of :func:`bftlab.sim.runner.run`."""
+    from bftlab.specs.spec import spec_to_dict
 
     out, params, attacker = simulate(spec)
     pow_metrics, generic, safety = summarise(out, params, attacker)
@@ -105,7 +105,7 @@ def run(spec: Any) -> dict[str, Any]:
         "metrics": {**generic, "pow": pow_metrics},
         "safety": safety,
         "liveness": {"ok": pow_metrics["main_chain_length"] > 0, "pending_count": 0, "pending": []},
-        "run": {"wall_s": None, "events": out.candidates, "events_per_s": None,  # timed by bftlab.runner
+        "run": {"wall_s": None, "events": out.candidates, "events_per_s": None,  # timed by bftlab.sim.runner
                 "messages_delivered": generic["messages"]["total"], "sim_time_s": out.end_ns / 1e9},
     }
 

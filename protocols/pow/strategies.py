@@ -5,11 +5,11 @@ happened (:meth:`on_own_block` when the attacker finds a block,
 :meth:`on_public_block` when a block of someone else reaches the attacker's
 node) and it answers with the ids of its withheld blocks to publish now. It
 says where the attacker mines with :meth:`mining_parent`. It reads the block
-tree through the engine's :class:`~protocols.pow.chain.Chain` (heights only).
+tree through the engine's :class:`~bftlab.protocols.pow.chain.Chain` (heights only).
 
 This is the protocol side of the seam to the adversary API: a spec selects an
 attacker like any other strategy (``adversary: {strategy: selfish-mining,
-byzantine: [0]}``); :class:`adversary.pow.PowAttacker` implements
+byzantine: [0]}``); :class:`bftlab.adversary.pow.PowAttacker` implements
 :class:`Attacker`, what the engine reads, and its ``miner_strategy`` returns one
 of the objects below (or a researcher's own :class:`MinerStrategy`).
 
@@ -31,11 +31,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from protocols.pow.chain import Chain
+from bftlab.protocols.pow.chain import Chain
 
 
 class MinerStrategy(Protocol):
-    """An attacking miner's decisions; block ids index the engine's :class:`~protocols.pow.chain.Chain`."""
+    """An attacking miner's decisions; block ids index the engine's :class:`~bftlab.protocols.pow.chain.Chain`."""
 
     def mining_parent(self) -> int:
         """The block the attacker mines on now."""
@@ -63,7 +63,7 @@ class Eclipse:
 
 
 class Attacker(Protocol):
-    """What the engine needs from an attacker (implemented by :class:`adversary.pow.PowAttacker`)."""
+    """What the engine needs from an attacker (implemented by :class:`bftlab.adversary.pow.PowAttacker`)."""
 
     @property
     def node(self) -> int: ...

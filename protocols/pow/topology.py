@@ -1,7 +1,7 @@
 """The peer-to-peer graph and its links.
 
 A link's one-way latency is drawn once per link from the spec's network model
-(:func:`bftlab.network.latency_sampler`): in a peer-to-peer overlay a
+(:func:`bftlab.sim.network.latency_sampler`): in a peer-to-peer overlay a
 connection's delay is mostly geography, so it is a property of the link,
 not of each message. Bandwidth is per link too (``network.bandwidth_mbps``),
 as in SimBlock: a block of ``size`` bytes takes ``size * 8 / bandwidth``
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bftlab.errors import ConfigError
-from bftlab.kernel import NS
-from bftlab.network import latency_sampler
+from bftlab.core.kernel import NS
+from bftlab.sim.network import latency_sampler
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ sequence number. The fuzzer must find that; correct PBFT must survive it.
 from __future__ import annotations
 
 from bftlab.api import NodeContext, ProtocolSpec
-from protocols.pbft import PROTOCOL as PBFT
-from protocols.pbft import PbftReplica
+from bftlab.protocols.pbft import PROTOCOL as PBFT
+from bftlab.protocols.pbft import PbftReplica
 
 
 class F1Replica(PbftReplica):

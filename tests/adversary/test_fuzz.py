@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bftlab import cli, runner
+from bftlab import cli
+from bftlab.sim import runner
 from bftlab.fuzz import FuzzOptions, ddmin, fuzz
-from bftlab.spec import load_spec, spec_from_dict
+from bftlab.specs.spec import load_spec, spec_from_dict
 
 HERE = Path(__file__).parent
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bftlab import runner
-from bftlab.spec import spec_from_dict
+from bftlab.sim import runner
+from bftlab.specs.spec import spec_from_dict
 
 TOY = "tests.engine.toyproto:TOY"
 
@@ -74,8 +74,8 @@ def test_replay_duplicates_are_counted_and_harmless():
 
 def test_each_adversary_has_its_own_stream():
     """seeds.rng(seed, "adversary/<name>"): adding a strategy does not shift another's stream."""
-    from adversary.runtime import Attack
-    from bftlab import seeds
+    from bftlab.adversary.runtime import Attack
+    from bftlab.core import seeds
 
     def first_draw(adv):
         spec = spec_from_dict({"name": "s", "protocol": {"name": TOY}, "seed": 9, "adversary": adv})

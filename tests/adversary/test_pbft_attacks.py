@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import pytest
 
-from bftlab import runner
-from bftlab.spec import spec_from_dict
+from bftlab.sim import runner
+from bftlab.specs.spec import spec_from_dict
 
 PRIMARY = ["equivocating-primary", "censoring-primary", "slow-primary"]
 ANY = ["silent", "crash-recover", "twins", "conflicting-votes", "forged-auth", "stale-replay", "needless-view-change"]

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from adversary import PowAttacker
-from adversary.config import load_strategy
-from bftlab import cli, runner
+from bftlab.adversary import PowAttacker
+from bftlab.adversary.config import load_strategy
+from bftlab import cli
+from bftlab.sim import runner
 from bftlab.errors import ConfigError
-from bftlab.schema import FieldError
-from bftlab.spec import spec_from_dict
-from protocols.pow.chain import Chain
+from bftlab.specs.schema import FieldError
+from bftlab.specs.spec import spec_from_dict
+from bftlab.protocols.pow.chain import Chain
 
 
 class WithholdAll:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from adversary import DROP, NetworkStrategy
-from bftlab import cli, runner
+from bftlab.adversary import DROP, NetworkStrategy
+from bftlab import cli
+from bftlab.sim import runner
 from bftlab.errors import ConfigError
-from bftlab.spec import load_spec, spec_from_dict, spec_to_yaml
+from bftlab.specs.spec import load_spec, spec_from_dict, spec_to_yaml
 
 TOY = "tests.engine.toyproto:TOY"
 
@@ -63,7 +64,7 @@ BAD = [
     ({"strategy": "silent", "byzantine": [0, 1]}, "adversary", "exceed f=1; set allow_exceeding_f"),
     ([{"strategy": "silent", "byzantine": [0]}, {"strategy": "twins", "byzantine": [0]}], "adversary[1].byzantine",
      "already controlled"),
-    ({"strategy": "bftlab.spec:ExperimentSpec"}, "adversary[0].strategy", "not a strategy class"),
+    ({"strategy": "bftlab.specs.spec:ExperimentSpec"}, "adversary[0].strategy", "not a strategy class"),
 ]
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bftlab import runner
-from bftlab.spec import load_spec
+from bftlab.sim import runner
+from bftlab.specs.spec import load_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bftlab.costs import CpuCosts
-from crypto import batch, ideal
-from crypto.batch import HEADER_BYTES, BatchVerifier, sign_all, sign_batch, verify_parallel
-from crypto.ed25519 import generate, make, public_key, sign_raw, verify_raw
+from bftlab.core.costs import CpuCosts
+from bftlab.crypto import batch, ideal
+from bftlab.crypto.batch import HEADER_BYTES, BatchVerifier, sign_all, sign_batch, verify_parallel
+from bftlab.crypto.ed25519 import generate, make, public_key, sign_raw, verify_raw
 
 SEED = bytes(range(32))
 

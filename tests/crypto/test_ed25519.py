@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bftlab.api import NodeCrypto
-from bftlab.costs import CpuCosts
+from bftlab.core.costs import CpuCosts
 from bftlab.errors import UsageError
-from crypto import mac
-from crypto.ed25519 import Ed25519Crypto, KeyRing, generate, make, public_key, sign_raw, verify_raw
+from bftlab.crypto import mac
+from bftlab.crypto.ed25519 import Ed25519Crypto, KeyRing, generate, make, public_key, sign_raw, verify_raw
 
 from .vectors import RFC8032
 
@@ -111,7 +111,7 @@ def test_registered_and_numba_free() -> None:
     code = (
         "import sys\nfrom importlib.metadata import entry_points\n"
         "make = next(e for e in entry_points(group='bftlab.crypto') if e.name == 'ed25519').load()\n"
-        "import crypto.ideal\nfrom bftlab.costs import CpuCosts\n"
+        "import bftlab.crypto.ideal\nfrom bftlab.core.costs import CpuCosts\n"
         "c = make([0, 1], 1, CpuCosts())\nfrom crypto import batch\n"
         "sigs = batch.sign_all(c[0], [b'a', b'b', b'c'])\n"
         "assert all(c[1].verify(0, m, s) for m, s in zip([b'a', b'b', b'c'], sigs))\n"

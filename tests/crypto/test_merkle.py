@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bftlab.errors import UsageError
-from crypto import merkle
-from crypto.merkle import BITCOIN, SEPARATED, Proof, build, verify
+from bftlab.crypto import merkle
+from bftlab.crypto.merkle import BITCOIN, SEPARATED, Proof, build, verify
 
 from .vectors import BLOCK_100000_ROOT, BLOCK_100000_TXIDS, GENESIS_ROOT, GENESIS_TXIDS, txids
 

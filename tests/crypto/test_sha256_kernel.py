@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bftlab.errors import UsageError
-from crypto.sha256_kernel import LANES, sha256_batch, sha256_many
+from bftlab.crypto.sha256_kernel import LANES, sha256_batch, sha256_many
 
 EDGE_LENGTHS = [0, 1, 3, 4, 31, 32, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128]
 

@@ -3,7 +3,7 @@
 from hypothesis import given, strategies as st
 
 from bftlab.api import Accepted, Executed, ExecutedEntry, Issued, StateTransferred
-from bftlab.checker import check
+from bftlab.oracles.smr import check
 
 OP = b"op"
 RES = b"res"

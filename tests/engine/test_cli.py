@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import bftlab
+import bftlab.sim
 from bftlab import cli
 from bftlab.errors import ConfigError
 from tests.engine.test_report import sample_report
@@ -48,7 +49,7 @@ def run_cli(capsys, *argv):
 
 @pytest.fixture
 def fake_runner(monkeypatch):
-    """Replace bftlab.runner by a stub whose ``run`` returns (or raises) what a test sets."""
+    """Replace bftlab.sim.runner by a stub whose ``run`` returns (or raises) what a test sets."""
     stub = types.SimpleNamespace(result=sample_report(), calls=[])
 
     def run(spec, out_dir=None):
@@ -58,8 +59,8 @@ def fake_runner(monkeypatch):
         return stub.result
 
     stub.run = run
-    monkeypatch.setitem(sys.modules, "bftlab.runner", stub)
-    monkeypatch.setattr(bftlab, "runner", stub, raising=False)
+    monkeypatch.setitem(sys.modules, "bftlab.sim.runner", stub)
+    monkeypatch.setattr(bftlab.sim, "runner", stub, raising=False)
     return stub
 
 

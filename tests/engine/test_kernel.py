@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from bftlab.kernel import PRIO_CONTROL, PRIO_NET, PRIO_TIMER, Kernel
+from bftlab.core.kernel import PRIO_CONTROL, PRIO_NET, PRIO_TIMER, Kernel
 
 
 def test_simultaneous_events_follow_priority_then_insertion_order():

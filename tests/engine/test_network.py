@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from bftlab.errors import ConfigError
-from bftlab.kernel import NS
-from bftlab.network import Network, latency_sampler, partition_window
+from bftlab.core.kernel import NS
+from bftlab.sim.network import Network, latency_sampler, partition_window
 
 
 def net(model="constant", **kw):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from bftlab import runner
-from bftlab.spec import load_spec, spec_from_dict, spec_to_yaml
+from bftlab.sim import runner
+from bftlab.specs.spec import load_spec, spec_from_dict, spec_to_yaml
 from tests.pbft.test_pbft_checkpoint import log_sizes
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
-from bftlab.report import summary_table, to_json, write_outputs
+from bftlab.reports.report import summary_table, to_json, write_outputs
 
 
 def sample_report(**changes) -> dict:

@@ -2,9 +2,9 @@
 
 import pytest
 
-from bftlab import runner
+from bftlab.sim import runner
 from bftlab.api import Send
-from bftlab.spec import spec_from_dict
+from bftlab.specs.spec import spec_from_dict
 
 TOY = "tests.engine.toyproto:TOY"
 
@@ -83,10 +83,10 @@ def test_open_loop_with_a_request_cap_stops_when_the_last_request_completes():
 
 def test_a_busy_node_crashes_after_its_step_so_none_of_its_output_survives_it():
     from bftlab.api import Start
-    from bftlab.costs import ZERO_COSTS
-    from bftlab.kernel import NS, Kernel
-    from bftlab.network import Network, latency_sampler
-    from bftlab.simnet import SimRuntime
+    from bftlab.core.costs import ZERO_COSTS
+    from bftlab.core.kernel import NS, Kernel
+    from bftlab.sim.network import Network, latency_sampler
+    from bftlab.sim.runtime import SimRuntime
     import random
 
     class Slow:

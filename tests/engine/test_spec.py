@@ -11,10 +11,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bftlab import registry, schema
+from bftlab.specs import registry, schema
 from bftlab.api import ProtocolSpec
 from bftlab.errors import ConfigError
-from bftlab.spec import ExperimentSpec, load_spec, spec_digest, spec_from_dict, spec_to_dict, spec_to_yaml
+from bftlab.specs.spec import ExperimentSpec, load_spec, spec_digest, spec_from_dict, spec_to_dict, spec_to_yaml
 
 
 # ------------------------------------------------------------ a fake protocol

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from hypothesis import given, strategies as st
 
-from bftlab import wire
-from bftlab.wire import WireError, decode, encode, message
+from bftlab.core import wire
+from bftlab.core.wire import WireError, decode, encode, message
 
 
 @message(0x7E01)

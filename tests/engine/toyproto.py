@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bftlab.api import (Accepted, Broadcast, Executed, ExecutedEntry, Issued, NodeContext, Observe, ProtocolSpec,
                         Receive, Send, SetTimer, Start, Submit, TimerFired)
-from bftlab.wire import message
+from bftlab.core.wire import message
 
 
 @message(0x7F01)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bftlab.executors import make_executor, run_missing
-from bftlab.store import Store
-from bftlab.sweep import load_sweep
+from bftlab.experiments.executors import make_executor, run_missing
+from bftlab.experiments.store import Store
+from bftlab.experiments.sweep import load_sweep
 
 from .helpers import digests, toy_experiment
 

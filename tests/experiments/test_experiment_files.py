@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bftlab.sweep import load_sweep
+from bftlab.experiments.sweep import load_sweep
 
 from .helpers import ROOT
 

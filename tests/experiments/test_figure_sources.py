@@ -11,8 +11,8 @@ import yaml
 
 from bftlab.cli import main
 from bftlab.errors import ConfigError
-from bftlab.plotting import category, theory
-from bftlab.sweep import load_sweep
+from bftlab.plots import category, theory
+from bftlab.experiments.sweep import load_sweep
 
 from .helpers import toy_experiment
 
@@ -54,8 +54,8 @@ def attacked(tmp_path_factory):
 
 
 def test_bar_plot_over_adversaries_orders_and_labels_by_xticks(attacked, tmp_path):
-    from bftlab.plotting import _collect, bar_categories, load_reports
-    from bftlab.store import Store
+    from bftlab.plots import _collect, bar_categories, load_reports
+    from bftlab.experiments.store import Store
 
     path, store = attacked
     sweep = load_sweep(path)
@@ -74,8 +74,8 @@ def test_bar_plot_over_adversaries_orders_and_labels_by_xticks(attacked, tmp_pat
 
 
 def test_two_values_with_one_label_are_an_error():
-    from bftlab.plotting import _collect
-    from bftlab.sweep import PlotRecipe
+    from bftlab.plots import _collect
+    from bftlab.experiments.sweep import PlotRecipe
 
     def rep(delay_max_s):
         adv = [{"strategy": "random-delay", "byzantine": [], "params": {"delay_max_s": delay_max_s}}]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bftlab.cli import main
-from bftlab.sweep import load_sweep
+from bftlab.experiments.sweep import load_sweep
 
 from .helpers import ROOT
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from bftlab.cli import main
-from bftlab.store import Store
+from bftlab.experiments.store import Store
 
 from .helpers import ROOT, digests, toy_experiment
 

@@ -9,8 +9,8 @@ import yaml
 
 from bftlab.cli import main
 from bftlab.errors import ConfigError
-from bftlab.store import mean_ci95, summary_rows, t_quantile_975, write_csv
-from bftlab.sweep import load_sweep, run_key
+from bftlab.experiments.store import mean_ci95, summary_rows, t_quantile_975, write_csv
+from bftlab.experiments.sweep import load_sweep, run_key
 
 from .helpers import TOY, toy_experiment
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bftlab.api import Accepted, Executed, Issued
 from bftlab.testing import Harness
-from protocols.pbft import PROTOCOL, PbftParams, op_put
+from bftlab.protocols.pbft import PROTOCOL, PbftParams, op_put
 
 # Benign reasons a correct replica drops messages in a fault-free or crash-only run.
 BENIGN = {"drop.stale_checkpoint", "drop.duplicate", "drop.stale_view_change", "drop.stale_new_view"}

@@ -14,10 +14,10 @@ from __future__ import annotations
 import pytest
 
 from bftlab.api import Executed
-from bftlab.checker import check
+from bftlab.oracles.smr import check
 from bftlab.testing import Harness, all_of, from_, of_type, to
-from protocols.pbft import PROTOCOL, PbftParams, PbftReplica, op_put
-from protocols.pbft.messages import Commit, PrePrepare, Prepare, Request, ViewChange, view_change_body
+from bftlab.protocols.pbft import PROTOCOL, PbftParams, PbftReplica, op_put
+from bftlab.protocols.pbft.messages import Commit, PrePrepare, Prepare, Request, ViewChange, view_change_body
 
 from .helpers import assert_safe
 

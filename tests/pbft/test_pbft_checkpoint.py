@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bftlab.api import StateTransferred
 from bftlab.testing import of_type, to
-from protocols.pbft import op_put
-from protocols.pbft.messages import Checkpoint, FetchState, StateReply
+from bftlab.protocols.pbft import op_put
+from bftlab.protocols.pbft.messages import Checkpoint, FetchState, StateReply
 
 from .helpers import assert_live, assert_no_surprises, assert_safe, harness, submit_round
 
@@ -106,7 +106,7 @@ def test_replica_restarted_with_amnesia_recovers_by_state_transfer():
 def test_far_checkpoints_are_kept_one_per_replica():
     h = harness(n=4, clients=1, checkpoint_interval=4, log_window=8)
     node = h.nodes[3]
-    from protocols.pbft.messages import checkpoint_body
+    from bftlab.protocols.pbft.messages import checkpoint_body
 
     for seq in (40, 44, 48):  # beyond H = 8
         for r in (0, 1):

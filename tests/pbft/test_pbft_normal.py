@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from bftlab import wire
+from bftlab.core import wire
 from bftlab.api import Accepted, Executed, Issued
 from bftlab.testing import of_type, to
-from protocols.pbft import PROTOCOL, op_get, op_put
-from protocols.pbft.kvstore import decode_result
-from protocols.pbft.messages import PREPARE, PrePrepare, Prepare, Request, vote_body
+from bftlab.protocols.pbft import PROTOCOL, op_get, op_put
+from bftlab.protocols.pbft.kvstore import decode_result
+from bftlab.protocols.pbft.messages import PREPARE, PrePrepare, Prepare, Request, vote_body
 
 from .helpers import assert_live, assert_no_surprises, assert_safe, harness, submit_round
 

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bftlab.testing import Envelope
-from protocols.pbft import quorum
-from protocols.pbft.messages import Request
+from bftlab.protocols.pbft import quorum
+from bftlab.protocols.pbft.messages import Request
 
 from .helpers import assert_live, assert_safe, harness, submit_round
 

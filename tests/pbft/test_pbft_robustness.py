@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from bftlab.api import Receive, Submit, TimerFired
 from bftlab.errors import ConfigError
-from protocols.pbft import PbftParams, op_put
-from protocols.pbft.messages import (
+from bftlab.protocols.pbft import PbftParams, op_put
+from bftlab.protocols.pbft.messages import (
     MESSAGE_TYPES,
     PREPARE,
     Checkpoint,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bftlab.api import Executed, ViewChanged
 from bftlab.testing import all_of, from_, of_type, to
-from protocols.pbft.messages import (
+from bftlab.protocols.pbft.messages import (
     Commit,
     NewView,
     PrePrepare,

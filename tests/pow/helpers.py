@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bftlab.spec import ExperimentSpec, spec_from_dict
+from bftlab.specs.spec import ExperimentSpec, spec_from_dict
 
 
 def pow_spec(params: dict[str, Any], n: int = 10, seed: int = 1, **top: Any) -> ExperimentSpec:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bftlab import seeds
-from protocols.pow import relay, topology
-from protocols.pow.engine import INV_BYTES
-from protocols.pow.eventsim import EventRun
-from protocols.pow.run import resolve_params
+from bftlab.core import seeds
+from bftlab.protocols.pow import relay, topology
+from bftlab.protocols.pow.engine import INV_BYTES
+from bftlab.protocols.pow.eventsim import EventRun
+from bftlab.protocols.pow.run import resolve_params
 from tests.pow.helpers import pow_spec
 
 TOL_NS = 50_000  # 50 us: a few base CPU costs (4 us each) along a path

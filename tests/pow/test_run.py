@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from bftlab.cli import main
-from bftlab.spec import load_spec
-from protocols.pow.chain import Chain, merkle_root, target_to_bits, tx_ids
-from protocols.pow.run import run
+from bftlab.specs.spec import load_spec
+from bftlab.protocols.pow.chain import Chain, merkle_root, target_to_bits, tx_ids
+from bftlab.protocols.pow.run import run
 from tests.pow.helpers import attack, pow_spec
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -50,7 +50,7 @@ def test_bitcoin_config_runs_from_the_cli(tmp_path: Path) -> None:
 
 def test_difficulty_retargeting_brings_the_interval_back() -> None:
     spec = pow_spec({"mode": "idealised", "blocks": 600, "retarget_interval": 100, "initial_interval_factor": 3.0})
-    from protocols.pow.run import build_engine
+    from bftlab.protocols.pow.run import build_engine
 
     out = build_engine(spec).run()
     ch = out.chain
@@ -61,7 +61,7 @@ def test_difficulty_retargeting_brings_the_interval_back() -> None:
 
 
 def test_headers_and_merkle_roots_follow_bitcoin() -> None:
-    from crypto import merkle
+    from bftlab.crypto import merkle
 
     ids = tx_ids(10, 7)
     assert len(set(ids)) == 7 and all(len(i) == 32 for i in ids)

@@ -8,7 +8,7 @@ import pytest
 
 from bftlab.cli import main
 from bftlab.errors import ConfigError
-from protocols.pow.params import PowParams
+from bftlab.protocols.pow.params import PowParams
 from tests.pow.helpers import attack, pow_spec
 
 

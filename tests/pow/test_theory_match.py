@@ -13,9 +13,9 @@ import math
 import numpy as np
 import pytest
 
-from protocols.pow import theory
-from protocols.pow.metrics import main_tip
-from protocols.pow.run import build_engine
+from bftlab.protocols.pow import theory
+from bftlab.protocols.pow.metrics import main_tip
+from bftlab.protocols.pow.run import build_engine
 from tests.pow.helpers import attack, ideal, pow_spec
 
 Z = 4.0
@@ -71,7 +71,7 @@ def test_rosenfeld_sum_equals_grunspan_closed_form() -> None:
 
 def test_majority_attacker_always_reverses_z_deep_blocks() -> None:
     spec = pow_spec(ideal(3000, confirmations=6), adversary=attack("majority", hash_share=0.6, z=6))
-    from protocols.pow.run import run
+    from bftlab.protocols.pow.run import run
 
     report = run(spec)
     outcome = report["metrics"]["pow"]["attack"]

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bftlab.spec import spec_from_dict, spec_to_yaml
+from bftlab.specs.spec import spec_from_dict, spec_to_yaml
 from bftlab.transport.cluster import free_ports
 
 TOY = "tests.engine.toyproto:TOY"

@@ -5,7 +5,7 @@ Outcomes are judged, not traces: real runs are not reproducible.
 
 from __future__ import annotations
 
-from bftlab import runner
+from bftlab.sim import runner
 from bftlab.transport.adversary import network_router
 from tests.transport import helpers
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from bftlab import runner
+from bftlab.sim import runner
 from tests.transport import helpers
 
 

@@ -16,7 +16,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bftlab import seeds, wire
+from bftlab.core import seeds, wire
 from bftlab.transport import handshake
 from bftlab.transport.framing import length_prefixed
 from bftlab.transport.handshake import Keyring

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import trio
 
-from bftlab import seeds, wire
+from bftlab.core import seeds, wire
 from bftlab.transport import handshake
 from bftlab.transport.handshake import Keyring
 from bftlab.transport.node_main import build_nodes, cluster_id

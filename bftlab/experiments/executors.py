@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 from bftlab import __version__
 from bftlab.errors import UsageError
-from bftlab.store import Store
+from bftlab.experiments.store import Store
 
 __all__ = ["EXECUTORS", "SweepOutcome", "make_executor", "run_missing", "run_one"]
 
@@ -32,8 +32,8 @@ EXECUTORS = ("local", "dask", "serial")
 
 def run_one(spec_data: dict[str, Any], timeline_bin_s: float | None = None) -> dict[str, Any]:
     """Run one resolved spec (plain data) and return its report; what every worker executes."""
-    from bftlab import runner
-    from bftlab.spec import spec_from_dict
+    from bftlab.sim import runner
+    from bftlab.specs.spec import spec_from_dict
 
     spec = spec_from_dict(spec_data, "<sweep run>")
     if timeline_bin_s is None:
@@ -158,7 +158,7 @@ def run_missing(sweep: Any, store: Store, executor: cf.Executor, *, progress: bo
     A failed run is reported and the others go on (its error is returned, not raised).
     KeyboardInterrupt cancels what has not started and returns ``interrupted=True``.
     """
-    from bftlab.spec import spec_from_dict, spec_to_yaml
+    from bftlab.specs.spec import spec_from_dict, spec_to_yaml
     from tqdm import tqdm
 
     runs = sweep.runs

@@ -12,7 +12,7 @@ Layout of a sweep folder::
 ``report.json`` is written last, through a temporary file and ``os.replace``, so
 its presence means the run finished: an interrupted sweep (Ctrl-C, a killed
 machine) resumes by running the runs whose report is missing. Keys come from
-:func:`bftlab.sweep.run_key` (resolved spec + version), so a changed spec or a
+:func:`bftlab.experiments.sweep.run_key` (resolved spec + version), so a changed spec or a
 new bftlab version is a new run, never a stale one.
 """
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from bftlab.report import to_json
+from bftlab.reports.report import to_json
 
 __all__ = ["Store", "mean_ci95", "source_commit", "summary_rows", "t_quantile_975", "write_csv"]
 

@@ -19,7 +19,7 @@ from typing import Callable
 
 import msgpack
 
-from bftlab.kernel import NS
+from bftlab.core.kernel import NS
 
 
 def encode_op(kind: str, key: bytes, value: bytes = b"") -> bytes:

@@ -15,17 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from bftlab import __version__ as VERSION
-from bftlab import seeds, wire
+from bftlab.core import seeds, wire
 from bftlab.api import Accepted, Executed, Issued, NodeContext, Submit, ViewChanged
-from bftlab.checker import Checker
-from bftlab.costs import ZERO_COSTS
+from bftlab.oracles.smr import Checker
+from bftlab.core.costs import ZERO_COSTS
 from bftlab.errors import ConfigError
-from bftlab.kernel import NS, PRIO_CONTROL, Kernel, to_ns
-from bftlab.metrics import Metrics
-from bftlab.network import Network, latency_sampler, partition_window
-from bftlab.registry import load_crypto, load_protocol
-from bftlab.simnet import SimRuntime
-from bftlab.workload import OpGenerator, Workload
+from bftlab.core.kernel import NS, PRIO_CONTROL, Kernel, to_ns
+from bftlab.reports.metrics import Metrics
+from bftlab.sim.network import Network, latency_sampler, partition_window
+from bftlab.specs.registry import load_crypto, load_protocol
+from bftlab.sim.runtime import SimRuntime
+from bftlab.sim.workload import OpGenerator, Workload
 
 
 class Simulation:
@@ -68,7 +68,7 @@ class Simulation:
         # ---- adversary (see the adversary package): wraps Byzantine replicas, routes messages ----
         self.adversary: Any = None
         if spec.adversary:
-            from adversary.runtime import Attack
+            from bftlab.adversary.runtime import Attack
 
             self.adversary = Attack(spec)
             self.byzantine = self.adversary.byzantine
@@ -140,7 +140,7 @@ class Simulation:
         self.kernel.run(until_ns=to_ns(self.spec.stop.time_limit_s), max_events=self.spec.stop.max_events)
 
     def report(self, wall_s: float) -> dict[str, Any]:
-        from bftlab.spec import spec_to_dict
+        from bftlab.specs.spec import spec_to_dict
 
         verdict = self.checker.verdict()
         rt = self.runtime
@@ -187,7 +187,7 @@ def build(spec: Any) -> Simulation:
 
 
 def run(spec: Any, out_dir: Path | None = None) -> dict[str, Any]:
-    """Run one experiment in simulation and return its report (see bftlab.report).
+    """Run one experiment in simulation and return its report (see bftlab.reports.report).
 
     With ``trace.keep`` and an ``out_dir``, every delivered message and every
     history event is written to ``out_dir/trace.jsonl`` in simulated-time order.

@@ -73,7 +73,7 @@ def _sweep_command(path: Any, quick: bool, store: Path) -> str:
 
 
 def _sweep_store(sweep: Any, store: Path) -> Any:
-    from bftlab.store import Store
+    from bftlab.experiments.store import Store
 
     return Store(Path(store) / sweep.name)
 
@@ -126,15 +126,15 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 
 
 def _load(path: str | Path, quick: bool) -> Any:
-    from bftlab.sweep import load_sweep
+    from bftlab.experiments.sweep import load_sweep
 
     return load_sweep(path, quick=quick)
 
 
 def _run_sweeps(sweeps: Sequence[Any], args: argparse.Namespace) -> int:
     """Run the missing runs of each sweep in turn on one executor; write manifests and summaries."""
-    from bftlab.executors import make_executor, run_missing
-    from bftlab.store import source_commit
+    from bftlab.experiments.executors import make_executor, run_missing
+    from bftlab.experiments.store import source_commit
 
     for s in sweeps:
         if s.file.benchmark is not None:  # nothing to run: its figures read a benchmark's output
@@ -203,7 +203,7 @@ def _start(sweep: Any, store: Any, args: argparse.Namespace, commit: str, where:
 
 
 def _finish(sweep: Any, store: Any, args: argparse.Namespace, commit: str) -> None:
-    from bftlab.store import summary_rows, write_csv
+    from bftlab.experiments.store import summary_rows, write_csv
 
     stored = [(r.point, store.load(r.key)) for r in sweep.runs if store.has(r.key)]
     if stored:
@@ -266,7 +266,7 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
 
 
 def _plot(sweep: Any, store_dir: Path, out: Path | None, only: Sequence[str], command: str) -> list[Path]:
-    from bftlab.plotting import plot_sweep
+    from bftlab.plots import plot_sweep
 
     store = _sweep_store(sweep, store_dir)
     return plot_sweep(sweep, store, out or store.root / "figures", plot_command=command,
@@ -353,7 +353,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     status = _run_sweeps(sweeps, args)
     if status != EXIT_OK:
         return status
-    from bftlab.plotting import MissingBenchmark
+    from bftlab.plots import MissingBenchmark
 
     figures = args.figures or Path("results") / ("figures-quick" if args.quick else "figures")
     command = shlex.join(["bftlab", "reproduce", *(["--quick"] if args.quick else []), "--figures", str(figures)])

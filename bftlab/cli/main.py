@@ -19,37 +19,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from bftlab import __version__
-from bftlab.cli_experiments import COMMANDS as EXPERIMENT_COMMANDS
+from bftlab.cli.common import _EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_UNSAFE, EXIT_USAGE, add_spec_args
+from bftlab.cli.common import error as _error
+from bftlab.cli.experiments import COMMANDS as EXPERIMENT_COMMANDS
 from bftlab.errors import ConfigError, UsageError
-
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_USAGE = 2
-EXIT_UNSAFE = 3
-
-_EXIT_CODES = """\
-exit status:
-  0  finished (a run exits 0 whatever its verdict, unless --fail-on-unsafe)
-  1  internal error: a bug in bftlab; the seed and the replay command are printed
-  2  bad spec or command line: one "error:" paragraph on stderr
-  3  safety violated (run --fail-on-unsafe only)"""
-
-
-def _error(message: str) -> None:
-    print(f"error: {' '.join(message.split())}", file=sys.stderr)
-
-
-def _add_spec_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", metavar="SPEC", help="experiment spec (YAML file)")
-    p.add_argument(
-        "--set",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        help="override a spec value; KEY is a dotted path (list items as [i]), VALUE is YAML "
-        "(50, true, [], {a: 1}, null). Repeatable; applied in order before validation.",
-    )
-    p.add_argument("--seed", metavar="N", type=int, help="master seed (replaces the spec's seed)")
 
 
 # ----------------------------------------------------------------------- run
@@ -76,7 +49,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         epilog=_RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_spec_args(p)
+    add_spec_args(p)
     p.add_argument("--out", metavar="DIR", help="output folder (default: results/<spec name>-seed<N>)")
     p.add_argument("--fail-on-unsafe", action="store_true", help="exit with status 3 if safety is violated")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -85,8 +58,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``bftlab run``: load, run, write outputs, summarise."""
-    from bftlab.report import SPEC_YAML, replay_command, summary_table, write_outputs
-    from bftlab.spec import load_spec, spec_to_yaml
+    from bftlab.reports.report import SPEC_YAML, replay_command, summary_table, write_outputs
+    from bftlab.specs.spec import load_spec, spec_to_yaml
 
     spec = load_spec(args.spec, args.set, args.seed)
     out = Path(args.out) if args.out else Path("results") / f"{spec.name}-seed{spec.seed}"
@@ -99,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {out}: cannot write the output folder ({exc.strerror or exc}).") from None
     replay = replay_command(out / SPEC_YAML, spec.seed)
     try:
-        from bftlab import runner  # imported here: validating a spec must not need the simulator
+        from bftlab.sim import runner  # imported here: validating a spec must not need the simulator
 
         report = runner.run(spec, out_dir=out)
         write_outputs(out, report, spec_yaml)
@@ -142,7 +115,7 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
         epilog=_VALIDATE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_spec_args(p)
+    add_spec_args(p)
     show = p.add_mutually_exclusive_group()
     show.add_argument("--resolved", action="store_true", help="print the resolved spec as YAML (the ok line goes to stderr)")
     show.add_argument("--explain", action="store_true", help="like --resolved, with each field's meaning as a comment")
@@ -151,7 +124,7 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``bftlab validate``: load and check only."""
-    from bftlab.spec import load_spec, spec_to_yaml
+    from bftlab.specs.spec import load_spec, spec_to_yaml
 
     spec = load_spec(args.spec, args.set, args.seed)
     ok = f"ok: {args.spec} ({spec.protocol.name}, n={spec.n}, f={spec.f})"
@@ -165,13 +138,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- main
 def _add_fuzz(sub: argparse._SubParsersAction) -> None:
-    from bftlab.cli_fuzz import add_fuzz  # the fuzz command lives in its own module
+    from bftlab.cli.fuzz import add_fuzz  # the fuzz command lives in its own module
 
     add_fuzz(sub)
 
 
 def _add_node(sub: argparse._SubParsersAction) -> None:
-    from bftlab.cli_node import add_node  # the real transport; see bftlab.transport
+    from bftlab.cli.node import add_node  # the real transport; see bftlab.transport
 
     add_node(sub)
 

@@ -1,6 +1,6 @@
 """Closed-form curves drawn over measured ones (plot hooks).
 
-A hook is ``hook(ax, data, recipe)``: ``data`` is :class:`bftlab.plotting.PlotData`
+A hook is ``hook(ax, data, recipe)``: ``data`` is :class:`bftlab.plots.PlotData`
 (the series drawn and the reports behind them), ``recipe`` the plot recipe. It
 draws on the matplotlib axes and reads parameters from the runs' resolved specs,
 so a theory curve always matches the runs it is compared with.
@@ -76,7 +76,7 @@ def pbft_closed_loop_throughput(ax: Any, data: Any, recipe: Any) -> None:
     bars without an adversary or with ``slow-primary`` only; other attacks have no
     closed form here. Ignores CPU time and batching waits (a few percent at n = 4).
     """
-    from bftlab.plotting import category, lookup
+    from bftlab.plots import category, lookup
 
     if recipe.y != "metrics.throughput_rps" or recipe.y_per:
         raise ValueError(f"draws throughput (metrics.throughput_rps), but y is {recipe.y!r}")
@@ -109,7 +109,7 @@ def pow_stale_rate(ax: Any, data: Any, recipe: Any) -> None:
     mean time for a block to reach half of the nodes and ``T`` their block interval,
     so the curve checks the simulator's fork model against its own propagation delays.
     """
-    from bftlab.plotting import lookup
+    from bftlab.plots import lookup
 
     by_x: dict[float, list[dict[str, Any]]] = {}
     for rep in data.reports:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from bftlab.errors import ConfigError
-from bftlab.kernel import NS
+from bftlab.core.kernel import NS
 
 
 @dataclass(frozen=True, slots=True)

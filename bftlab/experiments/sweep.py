@@ -15,14 +15,14 @@ An experiment file (``experiments/*.yaml``) looks like::
       workload.requests: [1000, 2000]
     seeds: 5                   # seeds 1..5, or an explicit list [3, 7, 11]
     quick: {seeds: 2, grid: {n: [4, 7]}, set: {workload.requests: 200}}
-    plots: [...]               # see bftlab.plotting
+    plots: [...]               # see bftlab.plots
 
 A file may instead draw measurements that are not run reports (benchmark
 timings): ``benchmark: {file: ..., command: ..., records: results}`` replaces
 ``base`` and the axes; its figures read the records of that JSON file.
 
 Loading is all-or-nothing: every run's resolved spec is validated with
-:mod:`bftlab.schema` before anything runs, so a bad axis path or value is one
+:mod:`bftlab.specs.schema` before anything runs, so a bad axis path or value is one
 :class:`~bftlab.errors.ConfigError` naming the file, the axis and the value.
 A run is keyed by a hash of its resolved spec and the bftlab version
 (:func:`run_key`), so the same run in two sweeps is stored once per sweep folder
@@ -41,9 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from bftlab import __version__, schema
+from bftlab import __version__
+from bftlab.specs import schema
 from bftlab.errors import ConfigError
-from bftlab.schema import FieldError
+from bftlab.specs.schema import FieldError
 
 __all__ = ["BenchmarkSource", "PlotRecipe", "QuickConfig", "Run", "Sweep", "SweepFile", "load_sweep", "run_key",
            "sweep_from_dict"]
@@ -422,7 +423,7 @@ def _points(grid: dict[str, list[Any]], zipped: dict[str, list[Any]]) -> list[tu
 
 def _expand(sf: SweepFile, base: dict, base_source: str, base_lines: dict, grid: dict, zipped: dict,
             seeds: list[int]) -> tuple[Run, ...]:
-    from bftlab.spec import spec_from_dict, spec_to_dict  # the spec pulls in the registry; keep import cheap
+    from bftlab.specs.spec import spec_from_dict, spec_to_dict  # the spec pulls in the registry; keep import cheap
 
     runs: list[Run] = []
     seen: dict[str, str] = {}

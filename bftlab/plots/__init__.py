@@ -1,10 +1,10 @@
 """Figures from stored sweep results only: PNG, SVG and a caption with provenance.
 
-A recipe (:class:`bftlab.sweep.PlotRecipe`) in the experiment file names what
+A recipe (:class:`bftlab.experiments.sweep.PlotRecipe`) in the experiment file names what
 to draw; this module reads the sweep's reports from the store (never runs
 anything), averages over seeds with a t-distribution 95% confidence interval,
 draws with matplotlib's Agg backend, calls the recipe's optional ``hook`` for
-extras (theory curves, see :mod:`bftlab.plotting.theory`) and writes
+extras (theory curves, see :mod:`bftlab.plots.theory`) and writes
 ``<name>.png``, ``<name>.svg`` and ``<name>.caption.md`` saying which
 experiment file, bftlab version, commit and commands produced it.
 
@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from bftlab import registry
+from bftlab.specs import registry
 from bftlab.errors import ConfigError, UsageError
-from bftlab.store import Store, mean_ci95
-from bftlab.sweep import PlotRecipe, Sweep, get_path
+from bftlab.experiments.store import Store, mean_ci95
+from bftlab.experiments.sweep import PlotRecipe, Sweep, get_path
 
 __all__ = ["MissingBenchmark", "Point", "PlotData", "bar_categories", "category", "load_records", "load_reports",
            "lookup", "plot_sweep"]

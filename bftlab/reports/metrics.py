@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from bftlab.api import Executed, ViewChanged
-from bftlab.kernel import NS
+from bftlab.core.kernel import NS
 
 
 class Metrics:

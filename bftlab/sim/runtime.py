@@ -24,7 +24,7 @@ import struct
 from collections import deque
 from typing import Any, Callable
 
-from bftlab import wire
+from bftlab.core import wire
 from bftlab.api import (
     Broadcast,
     CancelTimer,
@@ -37,10 +37,10 @@ from bftlab.api import (
     Start,
     TimerFired,
 )
-from bftlab.costs import CpuCosts
+from bftlab.core.costs import CpuCosts
 from bftlab.errors import InvariantError
-from bftlab.kernel import NS, PRIO_CONTROL, PRIO_NET, PRIO_TIMER, Kernel
-from bftlab.network import Network
+from bftlab.core.kernel import NS, PRIO_CONTROL, PRIO_NET, PRIO_TIMER, Kernel
+from bftlab.sim.network import Network
 
 _HDR = struct.Struct("<qii")
 

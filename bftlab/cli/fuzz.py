@@ -35,7 +35,7 @@ exit status:
 
 
 def add_fuzz(sub: argparse._SubParsersAction) -> None:
-    from bftlab.cli import _add_spec_args
+    from bftlab.cli.common import add_spec_args as _add_spec_args
 
     p = sub.add_parser(
         "fuzz",
@@ -56,10 +56,10 @@ def add_fuzz(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
-    from bftlab.cli import EXIT_OK, EXIT_UNSAFE
+    from bftlab.cli.common import EXIT_OK, EXIT_UNSAFE
     from bftlab.errors import UsageError
     from bftlab.fuzz import FuzzOptions, fuzz
-    from bftlab.spec import load_spec
+    from bftlab.specs.spec import load_spec
 
     spec = load_spec(args.spec, args.set)  # --seed is the fuzzer's master seed, not the spec's
     seed = args.seed if args.seed is not None else spec.seed

@@ -31,10 +31,10 @@ from typing import Any, Literal, Optional, Sequence
 
 import yaml
 
-from bftlab import registry, schema
-from bftlab.costs import CpuCosts
+from bftlab.specs import registry, schema
+from bftlab.core.costs import CpuCosts
 from bftlab.errors import ConfigError
-from bftlab.schema import FieldError
+from bftlab.specs.schema import FieldError
 
 __all__ = [
     "AdversaryConfig",
@@ -470,7 +470,7 @@ def _resolve_plugins(spec: ExperimentSpec, source: str, lines: schema.Lines | No
         raise schema.error(source, lines, "crypto", str(exc)) from None
     spec = dataclasses.replace(spec, protocol=ProtocolConfig(name=spec.protocol.name, params=params))
     if spec.adversary:  # adversary params depend on the strategy, like protocol.params on the protocol
-        from adversary.config import resolve_adversary
+        from bftlab.adversary.config import resolve_adversary
 
         spec = dataclasses.replace(spec, adversary=resolve_adversary(spec.adversary, source, lines))
     # ---- protocol-specific checks: ProtocolSpec.extra["byzantine_budget"] and ["check_spec"] ----
@@ -490,7 +490,7 @@ def spec_from_dict(data: Any, source: str = "<spec>", lines: schema.Lines | None
     """Validate plain data (parsed YAML) into a resolved :class:`ExperimentSpec`.
 
     ``source`` names the data in errors; ``lines`` maps key paths to YAML lines
-    or override texts (see :func:`bftlab.schema.parse_yaml`).
+    or override texts (see :func:`bftlab.specs.schema.parse_yaml`).
     """
     if not isinstance(data, dict):
         what = "empty" if data is None else f"{schema.show(data)}, not a mapping of keys"

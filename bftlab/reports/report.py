@@ -174,7 +174,7 @@ def _pending(report: Mapping[str, Any]) -> list[str]:
     return [f"Pending requests (client:ts): {shown}" + (f" and {more:,} more." if more > 0 else ".")]
 
 
-# ---- PoW metrics (metrics.pow, written by protocols.pow) ----
+# ---- PoW metrics (metrics.pow, written by bftlab.protocols.pow) ----
 def _pow_stats(stats: Mapping[str, Any], unit: str = " s") -> str:
     return ", ".join(f"{k} {_num(stats.get(k), 3)}{unit}" for k in ("mean", "p50", "p90", "p99"))
 
