@@ -114,6 +114,18 @@ def observed_digest(data: bytes) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
+class Submitted:
+    """The workload handed operation ``op`` to ``client`` (emitted by the runtime, not by protocols).
+
+    Oracles that need operation contents (linearizability) pair it with the
+    client's next :class:`Issued` event, whose ``op_digest`` must match.
+    """
+
+    client: NodeId
+    op: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Issued:
     """A client issued request ``(client, ts)`` with an operation digest."""
 
@@ -243,6 +255,89 @@ class NodeContext:
     params: Any
 
 
+# ---------------------------------------------------------------- fault models
+@dataclass(frozen=True, slots=True)
+class FaultModel:
+    """Which faults a protocol tolerates, and how many replicas that takes.
+
+    ``replicas_per_fault`` is k in n >= k*f + 1: 3 for Byzantine faults (Lamport,
+    Shostak & Pease), 2 for crash faults (a majority must survive). ``counted``
+    says whether faulty replicas are counted against ``f`` at all: a PoW
+    attacker's budget is its hash share, checked by the protocol, not a number
+    of replicas. Spec validation, the default ``f`` and the budget messages all
+    come from here.
+    """
+
+    name: str
+    replicas_per_fault: int
+    counted: bool = True
+
+    def default_f(self, n: int) -> int:
+        """The largest f that n replicas tolerate (0 when the budget is not counted in replicas)."""
+        return (n - 1) // self.replicas_per_fault if self.replicas_per_fault > 0 else 0
+
+    def min_n(self, f: int) -> int:
+        """Replicas needed to tolerate ``f`` faults."""
+        return self.replicas_per_fault * f + 1
+
+    def check_f(self, n: int, f: int) -> str | None:
+        """Why ``f`` is impossible with ``n`` replicas, or None when it is fine."""
+        if self.replicas_per_fault == 0:
+            return None if f == 0 else f"a {self.name} protocol counts no replica faults; f must be 0, got {f}."
+        if n >= self.min_n(f):
+            return None
+        return (f"n={n} replicas tolerate f={self.default_f(n)} {self.name} faults; "
+                f"f={f} needs n >= {self.min_n(f)}.")
+
+
+BYZANTINE = FaultModel("Byzantine", 3)
+"""Arbitrary faults: n >= 3f+1 (PBFT and the BFT family)."""
+CRASH = FaultModel("crash", 2)
+"""Crash(-recovery) faults: n >= 2f+1 (Raft, Paxos, VR, ZAB)."""
+HASH_POWER = FaultModel("hash-power", 0, counted=False)
+"""The budget is a share of hash power, checked by the protocol (proof of work)."""
+NO_FAULTS = FaultModel("fault-free", 0)
+"""The protocol tolerates no faulty replica at all."""
+
+
+# ---------------------------------------------------------------- report seams
+@runtime_checkable
+class ReportSection(Protocol):
+    """A part of a run's report that a plug-in (protocol or oracle) contributes.
+
+    ``key`` names the data in ``report["metrics"]`` (protocols) or
+    ``report["oracles"]`` (oracles); the section renders that plain data only,
+    so reports can be redrawn from stored JSON.
+    """
+
+    key: str
+    title: str
+
+    def markdown(self, data: Any) -> list[str]:
+        """Lines of Markdown for report.md."""
+        ...
+
+    def terminal(self, data: Any) -> list[tuple[str, str]]:
+        """(label, value) rows for the terminal summary."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What a caller of a run path asks for besides the spec.
+
+    ``timeline_bin_s``: add ``report["timeline"]``, a list of
+    ``{"t_s", "accepted", "latency_mean_s"}`` per time bin of that width.
+    """
+
+    timeline_bin_s: float | None = None
+
+
+RunPath = Callable[[Any, RunOptions], dict[str, Any]]
+"""A protocol's own run path: ``(ExperimentSpec, RunOptions) -> report`` built with
+:func:`bftlab.reports.report.make_report`."""
+
+
 @dataclass(frozen=True)
 class ProtocolSpec:
     """What a protocol package registers (entry point group ``bftlab.protocols``).
@@ -251,6 +346,16 @@ class ProtocolSpec:
     defaults) are the protocol's YAML parameters, validated like the rest of a
     spec. ``make_replica``/``make_client`` build sans-IO nodes from a context.
     ``message_types`` are registered with the wire codec.
+
+    The rest are the protocol's capabilities, all optional:
+
+    - ``fault_model``: what ``f`` means and how faulty replicas are counted;
+    - ``oracles``: registered oracle names (group ``bftlab.oracles``) that judge every run;
+    - ``unused_sections``: top-level spec keys the protocol ignores; a spec that sets one is refused;
+    - ``check_spec(spec)``: extra checks at load time (raise ``FieldError(path, message)``);
+    - ``run``: a special-purpose run path (PoW's relay kernel) used instead of the simulator;
+    - ``report_sections``: how its ``report["metrics"][key]`` data is shown;
+    - ``fuzz_strategies``: registered node-strategy names the fuzzer may try against it.
     """
 
     name: str
@@ -259,4 +364,10 @@ class ProtocolSpec:
     make_client: Callable[[NodeContext], Node]
     message_types: tuple[type, ...] = ()
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    fault_model: FaultModel = BYZANTINE
+    oracles: tuple[str, ...] = ("smr",)
+    unused_sections: tuple[str, ...] = ()
+    check_spec: Callable[[Any], None] | None = None
+    run: RunPath | None = None
+    report_sections: tuple[ReportSection, ...] = ()
+    fuzz_strategies: tuple[str, ...] = ()

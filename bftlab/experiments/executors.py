@@ -32,20 +32,10 @@ EXECUTORS = ("local", "dask", "serial")
 
 def run_one(spec_data: dict[str, Any], timeline_bin_s: float | None = None) -> dict[str, Any]:
     """Run one resolved spec (plain data) and return its report; what every worker executes."""
-    from bftlab.sim import runner
+    from bftlab.pipeline import execute
     from bftlab.specs.spec import spec_from_dict
 
-    spec = spec_from_dict(spec_data, "<sweep run>")
-    if timeline_bin_s is None:
-        return runner.run(spec)
-    # The timeline (latency over time) is not in the runner's report; build the
-    # simulation here to read it from the metrics once the run is over.
-    sim = runner.build(spec)
-    t0 = time.perf_counter()
-    sim.run()
-    report = sim.report(time.perf_counter() - t0)
-    report["timeline"] = sim.metrics.timeline(timeline_bin_s)
-    return report
+    return execute(spec_from_dict(spec_data, "<sweep run>"), timeline_bin_s=timeline_bin_s)
 
 
 def _ignore_sigint() -> None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from bftlab.api import Accepted, Executed, Issued, StateTransferred
+from bftlab.oracles.base import OracleContext, OraclePlugin, OracleVerdict
 
 MAX_REPORTED = 50
 
@@ -182,3 +183,27 @@ def _fmt(reqs: tuple) -> str:
         return "null"
     shown = ", ".join(f"{c}:{t}" for c, t, _ in reqs[:4])
     return f"[{shown}{', ...' if len(reqs) > 4 else ''}]"
+
+
+class SmrOracle:
+    """The state-machine-replication checker as an oracle plug-in."""
+
+    def __init__(self, ctx: OracleContext) -> None:
+        self.checker = Checker(ctx.byzantine)
+
+    def observe(self, t_ns: int, event: Any) -> None:
+        self.checker.observe(event)
+
+    def verdict(self) -> OracleVerdict:
+        v = self.checker.verdict()
+        return OracleVerdict(
+            name="smr", safe=v.safe, live=v.live, violation_count=v.violation_count,
+            violations=tuple(x.to_dict() for x in v.violations), pending_count=len(v.pending),
+            pending=tuple({"client": c, "ts": t} for c, t in v.pending[:MAX_REPORTED]),
+            section={"properties": ["agreement", "order", "divergence", "validity", "exactly_once",
+                                    "client_consistency", "liveness"]},
+        )
+
+
+SMR = OraclePlugin("smr", SmrOracle, None,
+                   "state-machine replication: agreement, order, validity, exactly-once, client consistency, liveness")

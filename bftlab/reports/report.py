@@ -26,7 +26,10 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["replay_command", "report_markdown", "summary_table", "to_json", "write_outputs"]
+from bftlab import __version__ as VERSION
+from bftlab.api import HASH_POWER, ReportSection
+
+__all__ = ["make_report", "replay_command", "report_markdown", "summary_table", "to_json", "write_outputs"]
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -103,6 +106,46 @@ def replay_command(spec_path: str | Path, seed: int) -> str:
     return f"bftlab run {shlex.quote(str(spec_path))} --seed {seed}"
 
 
+def make_report(
+    *,
+    spec: Mapping[str, Any],
+    protocol: str,
+    fault_model: str,
+    transport: str,
+    trace_digest: str | None,
+    metrics: Mapping[str, Any],
+    verdicts: Any,
+    run: Mapping[str, Any],
+    adversary: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The one report layout every run path returns (simulator, real transport, a protocol's own path).
+
+    ``spec`` is the resolved spec as plain data; ``verdicts`` are the run's
+    :class:`~bftlab.oracles.base.OracleVerdict` objects, combined here into
+    ``safety``, ``liveness`` and one ``oracles`` section each.
+    """
+    from bftlab.oracles.base import combine
+
+    safety, liveness, oracles = combine(verdicts)
+    report: dict[str, Any] = {
+        "spec": dict(spec),
+        "seed": spec["seed"],
+        "version": VERSION,
+        "protocol": protocol,
+        "fault_model": fault_model,
+        "transport": transport,
+        "trace_digest": trace_digest,
+        "metrics": dict(metrics),
+        "safety": safety,
+        "liveness": liveness,
+        "oracles": oracles,
+        "run": dict(run),
+    }
+    if adversary is not None:
+        report["adversary"] = dict(adversary)
+    return report
+
+
 # ------------------------------------------------------------------ outputs
 def to_json(report: Mapping[str, Any]) -> str:
     """Deterministic JSON text: sorted keys, indent 2, non-finite floats as null."""
@@ -111,10 +154,14 @@ def to_json(report: Mapping[str, Any]) -> str:
 
 def _verdicts(report: Mapping[str, Any]) -> list[str]:
     safety, liveness = report["safety"], report["liveness"]
+    judges = ", ".join(f"`{name}`" for name in safety.get("judged_by", ())) or "the checker"
+    count = safety.get("violation_count", len(safety["violations"]))
     if safety["ok"]:
-        lines = ["- **Safety: OK**: no violation found by the checker."]
+        lines = [f"- **Safety: OK**: no violation found by {judges}."]
     else:
-        lines = [f"- **Safety: VIOLATED**: {len(safety['violations'])} violation(s), listed below."]
+        listed = len(safety["violations"])
+        shown = "listed below" if listed == count else f"the first {listed} listed below"
+        lines = [f"- **Safety: VIOLATED**: {count:,} violation(s) found by {judges}, {shown}."]
     if liveness["ok"]:
         lines.append("- **Liveness: OK**: every issued request completed.")
     else:
@@ -174,52 +221,39 @@ def _pending(report: Mapping[str, Any]) -> list[str]:
     return [f"Pending requests (client:ts): {shown}" + (f" and {more:,} more." if more > 0 else ".")]
 
 
-# ---- PoW metrics (metrics.pow, written by bftlab.protocols.pow) ----
-def _pow_stats(stats: Mapping[str, Any], unit: str = " s") -> str:
-    return ", ".join(f"{k} {_num(stats.get(k), 3)}{unit}" for k in ("mean", "p50", "p90", "p99"))
 
 
-def _pow_section(p: Mapping[str, Any]) -> list[str]:
-    """Chain, propagation, transactions, revenue and attack outcome of a PoW run."""
-    prop, tx, rev = p["propagation_s"], p["transactions"], p["revenue"]
-    rows = [
-        ("Main chain length", _num(p["main_chain_length"])),
-        ("Blocks mined / published", f"{_num(p['blocks_mined'])} / {_num(p['blocks_published'])}"),
-        ("Stale rate", f"{100 * p['stale_rate']:.3f}%" if p["stale_rate"] is not None else "n/a"),
-        ("Forks (depth: count)", f"{_num(p['forks'])} ({_cell(p['fork_depths']) if p['fork_depths'] else '-'})"),
-        ("Deepest reorganisation", f"{_num(p['deepest_reorg'])} block(s)"),
-        ("Mean block interval", f"{_num(p['mean_block_interval_s'], 1)} s"),
-        ("Propagation to 50% of nodes", _pow_stats(prop["to_50pct"])),
-        ("Propagation to 90% of nodes", _pow_stats(prop["to_90pct"])),
-        (f"Confirmation latency (k={p['confirmations_k']})", _pow_stats(tx["confirmation_latency_s"])),
-        ("Transaction throughput", f"{_num(tx['throughput_tps'], 2)} tx/s"),
-    ]
-    out = ["## Proof of work", "", "| Metric | Value |", "|---|---:|", *(f"| {k} | {v} |" for k, v in rows), ""]
-    miners = sorted(rev["miners"], key=lambda r: (-r["hash_share"], r["miner"]))[:20]
-    out += [f"Revenue (top {len(miners)} of {rev['mining_nodes']} mining nodes by hash share):", "",
-            "| Miner | Hash share | Main-chain blocks | Revenue share |", "|---:|---:|---:|---:|",
-            *(f"| {r['miner']} | {r['hash_share']:.4f} | {r['blocks']:,} | {r['revenue_share']:.4f} |" for r in miners), ""]
-    if "attack" in p:
-        items = ", ".join(f"{k}: {_cell(v)}" for k, v in p["attack"].items())
-        out += [f"Attack: {items}.", ""]
+
+def _sections(report: Mapping[str, Any]) -> list[tuple[ReportSection, Any]]:
+    """The report sections plug-ins contribute, with their data: the protocol's, then each oracle's.
+
+    Looked up by the names the report records; a plug-in that is no longer
+    installed contributes nothing (the data stays in report.json).
+    """
+    from bftlab.errors import ConfigError
+    from bftlab.specs.registry import load_oracles, load_protocol
+
+    out: list[tuple[ReportSection, Any]] = []
+    try:
+        protocol = load_protocol(report["spec"]["protocol"]["name"])
+    except (ConfigError, KeyError, TypeError):
+        protocol = None
+    if protocol is not None:
+        out += [(s, report["metrics"][s.key]) for s in protocol.report_sections if s.key in report["metrics"]]
+    for name, data in (report.get("oracles") or {}).items():
+        try:
+            (plugin,) = load_oracles([name])
+        except (ConfigError, ValueError):
+            continue
+        if plugin.section is not None:
+            out.append((plugin.section, data))
     return out
-def _pow_rows(p: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Terminal rows for a PoW run: chain, stale rate, propagation, transactions."""
-    prop, tx = p["propagation_s"], p["transactions"]
-    stale = f"{100 * p['stale_rate']:.3f}%" if p["stale_rate"] is not None else "n/a"
-    rows = [
-        ("main chain", f"{_num(p['main_chain_length'])} blocks ({_num(p['blocks_mined'])} mined), "
-                       f"{_num(p['mean_block_interval_s'], 1)} s apart"),
-        ("stale rate", f"{stale}, {_num(p['forks'])} forks, deepest reorg {_num(p['deepest_reorg'])}"),
-        ("propagation", f"50% of nodes {_num(prop['to_50pct'].get('mean'), 3)} s, "
-                        f"90% {_num(prop['to_90pct'].get('mean'), 3)} s (mean)"),
-        ("transactions", f"{_num(tx['throughput_tps'], 2)} tx/s, confirmed at k={p['confirmations_k']} "
-                         f"after {_num(tx['confirmation_latency_s'].get('p50'), 1)} s (p50)"),
-    ]
-    if "attack" in p:
-        rows.append(("attack", ", ".join(f"{k} {_cell(v)}" for k, v in p["attack"].items())))
-    return rows
-# ---- end PoW metrics ----
+
+
+num = _num
+"""A number as reports show it (thousands separators, n/a for missing); for plug-in sections."""
+cell = _cell
+"""A value made safe for one Markdown table cell; for plug-in sections."""
 
 
 def _adversary(adv: Mapping[str, Any]) -> str:
@@ -261,8 +295,8 @@ def report_markdown(report: Mapping[str, Any], spec_path: str | Path) -> str:
         *_messages_table(report),
         "",
     ]
-    if "pow" in report["metrics"]:
-        out += _pow_section(report["metrics"]["pow"])
+    for section, data in _sections(report):
+        out += [f"## {section.title}", "", *section.markdown(data), ""]
     if report["safety"]["violations"]:
         out += ["## Safety violations", "", *_violations(report), ""]
     if report["liveness"]["pending_count"]:
@@ -319,7 +353,8 @@ def summary_table(report: Mapping[str, Any], *, color: bool | None = None) -> st
     spec, m, run = report["spec"], report["metrics"], report["run"]
     safety, liveness = report["safety"], report["liveness"]
     lat = m["latency_s"]
-    safe = paint("OK", _GREEN) if safety["ok"] else paint(f"VIOLATED ({len(safety['violations'])})", _RED)
+    count = safety.get("violation_count", len(safety["violations"]))
+    safe = paint("OK", _GREEN) if safety["ok"] else paint(f"VIOLATED ({count:,})", _RED)
     live = paint("OK", _GREEN) if liveness["ok"] else paint(f"INCOMPLETE ({liveness['pending_count']:,} pending)", _YELLOW)
     latency = "  ".join(f"{k} {_ms(lat[k])}" for k in ("mean", "p50", "p99", "max"))
     rows = [
@@ -334,11 +369,14 @@ def summary_table(report: Mapping[str, Any], *, color: bool | None = None) -> st
         ("sim time", f"{_num(run['sim_time_s'], 3)} s"),
         ("wall time", f"{_num(run['wall_s'], 2)} s ({_num(run['events'])} events, {_num(run['events_per_s'], 0)}/s)"),
     ]
-    if "pow" in m:
-        rows = [rows[0], *_pow_rows(m["pow"]), *rows[-2:]]
+    sections = _sections(report)
+    extra = [row for section, data in sections for row in section.terminal(data)]
+    replaced = any(getattr(section, "replaces_generic", False) for section, _ in sections)
+    rows = [rows[0], *extra, *rows[-2:]] if replaced else [*rows[:-2], *extra, *rows[-2:]]
     if report.get("adversary"):
-        rows.insert(2 if "pow" not in m else 1, ("adversary", _adversary(report["adversary"]).replace("`", "")))
+        rows.insert(1 if replaced else 2, ("adversary", _adversary(report["adversary"]).replace("`", "")))
     width = max(len(k) for k, _ in rows)
-    faults = "" if "pow" in m else f" f={spec['f']}"  # PoW's budget is hash power, not f
+    counted = report.get("fault_model") != HASH_POWER.name  # a hash-power budget is not a number of replicas
+    faults = f" f={spec['f']}" if counted and spec.get("f") is not None else ""
     head = f"{_title(report)}  {report['protocol']} n={spec['n']}{faults}  [{report['transport']}]"
     return "\n".join([head, *(f"  {k.ljust(width)}  {v}" for k, v in rows)])

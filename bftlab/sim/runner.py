@@ -14,16 +14,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bftlab import __version__ as VERSION
 from bftlab.core import seeds, wire
-from bftlab.api import Accepted, Executed, Issued, NodeContext, Submit, ViewChanged
-from bftlab.oracles.smr import Checker
+from bftlab.api import Accepted, Executed, Issued, NodeContext, RunOptions, Submit, Submitted, ViewChanged
+from bftlab.oracles.base import OracleContext, Panel
 from bftlab.core.costs import ZERO_COSTS
 from bftlab.errors import ConfigError
 from bftlab.core.kernel import NS, PRIO_CONTROL, Kernel, to_ns
 from bftlab.reports.metrics import Metrics
 from bftlab.sim.network import Network, latency_sampler, partition_window
-from bftlab.specs.registry import load_crypto, load_protocol
+from bftlab.reports.report import make_report
+from bftlab.specs.registry import load_crypto, load_oracles, load_protocol
 from bftlab.sim.runtime import SimRuntime
 from bftlab.sim.workload import OpGenerator, Workload
 
@@ -46,7 +46,10 @@ class Simulation:
         self.kernel = Kernel()
         self.keep_history = spec.trace.keep
         self.history: list[tuple[int, Any]] = []
-        self.checker: Checker | None = None
+        self.oracle_plugins = load_oracles((*self.proto.oracles, *spec.oracles))
+        self.panel: Panel | None = None
+        # Operation contents matter only to oracles that judge values (linearizability), not to the SMR checker.
+        self._record_ops = any(p.name != "smr" for p in self.oracle_plugins)
         self.metrics = Metrics()
         net = spec.network
         self.network = Network(
@@ -87,7 +90,7 @@ class Simulation:
         self.workload = Workload(
             self.clients,
             OpGenerator(seeds.rng(spec.seed, "workload/ops"), wl.request_size_bytes, wl.keys, wl.read_fraction),
-            lambda c, op: self.runtime.inject(c, Submit(op)),
+            self._submit,
             lambda at, fn: self.kernel.schedule(at, fn, at, PRIO_CONTROL),
             wl.mode,
             wl.requests,
@@ -112,10 +115,15 @@ class Simulation:
                                net.jitter_ms, net.lognormal_sigma, region_of, matrix)
 
     # ------------------------------------------------------------ history
+    def _submit(self, client: int, op: bytes) -> None:
+        if self._record_ops:
+            self._observe(self.kernel.now, Submitted(client, op))
+        self.runtime.inject(client, Submit(op))
+
     def _observe(self, t: int, ev: Any) -> None:
         if self.keep_history:
             self.history.append((t, ev))
-        self.checker.observe(ev)
+        self.panel.observe(t, ev)
         kind = type(ev)
         if kind is Issued:
             q = self.workload.submit_times.get(ev.client)
@@ -133,7 +141,7 @@ class Simulation:
 
     # ------------------------------------------------------------ running
     def run(self) -> None:
-        self.checker = Checker(self.byzantine)
+        self.panel = Panel(self.oracle_plugins, OracleContext(self.replicas, self.clients, self.byzantine, self.spec.f))
         self.runtime.start_all()
         # Scheduled after the boot events at t=0, so every client sees Start before its first Submit.
         self.kernel.schedule(0, lambda _: self.workload.start(), None, PRIO_CONTROL)
@@ -142,34 +150,31 @@ class Simulation:
     def report(self, wall_s: float) -> dict[str, Any]:
         from bftlab.specs.spec import spec_to_dict
 
-        verdict = self.checker.verdict()
         rt = self.runtime
         dropped = dict(sorted({**self.network.dropped, **rt.dropped, **self._node_counters()}.items()))
         events = self.kernel.events
-        return {
-            "spec": spec_to_dict(self.spec),
-            "seed": self.spec.seed,
-            "version": VERSION,
-            "protocol": self.proto.name,
-            "transport": "sim",
-            "trace_digest": rt.trace_digest(),
-            "metrics": {
+        return make_report(
+            spec=spec_to_dict(self.spec),
+            protocol=self.proto.name,
+            fault_model=self.proto.fault_model.name,
+            transport="sim",
+            trace_digest=rt.trace_digest(),
+            metrics={
                 **self.metrics.summary(),
                 "messages": {"total": rt.msgs_total, "by_type": dict(sorted(rt.msgs_by_type.items()))},
                 "bytes_total": rt.bytes_total,
                 "dropped": dropped,
             },
-            "safety": verdict.safety_dict(),
-            "liveness": verdict.liveness_dict(),
-            **({"adversary": self.adversary.summary()} if self.adversary is not None else {}),
-            "run": {
+            verdicts=self.panel.verdicts(),
+            run={
                 "wall_s": round(wall_s, 4),
                 "events": events,
                 "events_per_s": round(events / wall_s) if wall_s > 0 else None,
                 "messages_delivered": rt.delivered,
                 "sim_time_s": self.kernel.now / NS,
             },
-        }
+            adversary=self.adversary.summary() if self.adversary is not None else None,
+        )
 
     def _node_counters(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -186,46 +191,39 @@ def build(spec: Any) -> Simulation:
     return Simulation(spec)
 
 
-def run(spec: Any, out_dir: Path | None = None) -> dict[str, Any]:
-    """Run one experiment in simulation and return its report (see bftlab.reports.report).
+def run(spec: Any, out_dir: Path | None = None, options: RunOptions = RunOptions()) -> dict[str, Any]:
+    """Run one experiment in the simulator and return its report (see :mod:`bftlab.reports.report`).
 
     With ``trace.keep`` and an ``out_dir``, every delivered message and every
     history event is written to ``out_dir/trace.jsonl`` in simulated-time order.
-
-    A protocol whose runs do not fit the client/replica mould (PoW: miners,
-    block relay, chain metrics) registers its own ``extra["run"](spec) -> report``
-    with the same top-level keys; everything else goes through :class:`Simulation`.
+    Other run paths (a protocol's own, the real transport) are chosen by
+    :func:`bftlab.pipeline.execute`, which every entry point calls.
     """
-    custom = load_protocol(spec.protocol.name).extra.get("run")
-    if custom is not None:
-        t0 = time.perf_counter()
-        report = custom(spec)
-        # timed here so that protocol packages never read a clock
-        wall = time.perf_counter() - t0
-        report["run"]["wall_s"] = round(wall, 4)
-        events = report["run"].get("events")
-        report["run"]["events_per_s"] = round(events / wall) if events and wall > 0 else None
-        return report
-    # --- real transport: a local cluster of processes (bftlab.transport) ---
-    if spec.transport.kind == "real":
-        from bftlab.transport import run_real
-
-        return run_real(spec)
-    # --- end real transport ---
     sim = build(spec)
     t0 = time.perf_counter()
     sim.run()
     report = sim.report(time.perf_counter() - t0)
+    if options.timeline_bin_s is not None:
+        report["timeline"] = sim.metrics.timeline(options.timeline_bin_s)
     if spec.trace.keep and out_dir is not None:
         write_trace(sim, Path(out_dir) / "trace.jsonl")
     return report
 
 
 def write_trace(sim: Simulation, path: Path) -> None:
-    """One JSON object per line: deliveries and history events, merged by time."""
+    """One JSON object per line: deliveries, lost messages and history events, merged by time.
+
+    ``{"t_s", "deliver": type, "src", "dst", "sent_s"}`` is a message delivered at ``t_s``;
+    ``{"t_s", "drop": type, "src", "dst", "sent_s", "reason"}`` one lost at ``t_s``;
+    ``{"t_s", "event": name, ...fields}`` a history event (see :mod:`bftlab.api`).
+    """
     rows: list[tuple[int, int, dict[str, Any]]] = []
-    for t, src, dst, kind in sim.runtime.trace or ():
-        rows.append((t, 0, {"t_s": t / NS, "deliver": kind, "src": src, "dst": dst}))
+    for t, src, dst, kind, sent, drop in sim.runtime.trace or ():
+        if drop:
+            row = {"t_s": t / NS, "drop": kind, "src": src, "dst": dst, "sent_s": sent / NS, "reason": drop}
+        else:
+            row = {"t_s": t / NS, "deliver": kind, "src": src, "dst": dst, "sent_s": sent / NS}
+        rows.append((t, 0, row))
     for t, ev in sim.history:
         data = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in _plain(ev).items()}
         rows.append((t, 1, {"t_s": t / NS, "event": type(ev).__name__, **data}))

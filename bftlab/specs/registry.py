@@ -19,11 +19,13 @@ from typing import Any, Callable
 
 from bftlab.api import ProtocolSpec
 from bftlab.errors import ConfigError
+from bftlab.oracles.base import OraclePlugin
 
 GROUPS: dict[str, str] = {
     "protocol": "bftlab.protocols",
     "crypto": "bftlab.crypto",
     "adversary": "bftlab.adversaries",
+    "oracle": "bftlab.oracles",
 }
 """Entry point group for each kind of plugin."""
 
@@ -120,3 +122,15 @@ def load_crypto(name: str) -> Callable[..., Any]:
     if not callable(obj):
         raise ConfigError(f"crypto scheme {name!r} is {type(obj).__name__}, not a callable factory.")
     return obj
+
+
+def load_oracles(names: Any) -> list[OraclePlugin]:
+    """The oracle plug-ins for ``names`` (registered names or dotted paths), each once, in order."""
+    out: list[OraclePlugin] = []
+    for name in names:
+        obj = resolve(GROUPS["oracle"], name, "oracle")
+        if not isinstance(obj, OraclePlugin):
+            raise ConfigError(f"oracle {name!r} is {type(obj).__name__}, not a bftlab.oracles.base.OraclePlugin.")
+        if all(p.name != obj.name for p in out):
+            out.append(obj)
+    return out

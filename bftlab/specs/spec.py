@@ -32,6 +32,7 @@ from typing import Any, Literal, Optional, Sequence
 import yaml
 
 from bftlab.specs import registry, schema
+from bftlab.api import FaultModel
 from bftlab.core.costs import CpuCosts
 from bftlab.errors import ConfigError
 from bftlab.specs.schema import FieldError
@@ -329,7 +330,8 @@ class ExperimentSpec:
     n: int = 4
     """Number of replicas."""
     f: Optional[int] = None
-    """Byzantine faults tolerated; defaults to (n-1)//3. Needs n >= 3f+1."""
+    """Faults tolerated; defaults to the most the protocol's fault model allows with n replicas
+    ((n-1)//3 Byzantine, (n-1)//2 crash)."""
     crypto: str = "ideal"
     """Registered crypto scheme name (or package.module:factory)."""
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -350,27 +352,21 @@ class ExperimentSpec:
     """Trace recording."""
     adversary: tuple[AdversaryConfig, ...] = ()
     """Adversary strategies, applied together (network ones in list order). A single mapping is read as a one-item list."""
+    oracles: tuple[str, ...] = ()
+    """More oracles to judge this run besides the protocol's own (registered names such as ``linearizability``, or dotted paths)."""
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
             raise FieldError("name", f"must be letters, digits, '.', '_' or '-' (it names the output folder), got {self.name!r}.")
         _at_least("n", self.n, 1)
-        if self.f is None:
-            object.__setattr__(self, "f", (self.n - 1) // 3)
-        _at_least("f", self.f, 0)
-        if self.n < 3 * self.f + 1:
-            raise FieldError(
-                "f",
-                f"n={self.n} replicas tolerate f={(self.n - 1) // 3} Byzantine faults; "
-                f"f={self.f} needs n >= {3 * self.f + 1}.",
-            )
+        if self.f is not None:  # f's default and its bound come from the protocol's fault model (phase two)
+            _at_least("f", self.f, 0)
         for cost in dataclasses.fields(self.cpu):
             value = getattr(self.cpu, cost.name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise FieldError(f"cpu.{cost.name}", f"must be a number >= 0, got {value!r}.")
         self._check_network()
         self._check_adversary()
-        self._check_faults()
 
     @property
     def byzantine(self) -> tuple[int, ...]:
@@ -389,19 +385,28 @@ class ExperimentSpec:
                                      f"replica {node} is already controlled by adversary[{owner[node]}].")
                 owner[node] = i
 
-    def check_byzantine_budget(self) -> None:
-        """At most f replicas Byzantine, or Byzantine and crashed at once (unless allow_exceeding_f).
+    def check_budget(self, model: FaultModel) -> None:
+        """Resolve ``f`` from the protocol's fault model and check every fault against it.
 
-        Checked in phase two of loading, where the protocol is known: a protocol
-        whose attackers are not counted in f (PoW: hash power) sets
-        ``ProtocolSpec.extra["byzantine_budget"] = False``.
+        At most f replicas Byzantine, or Byzantine and crashed at once, unless
+        ``allow_exceeding_f``. A model whose budget is not counted in replicas
+        (PoW: hash power) checks only that crash faults name real replicas.
         """
+        if self.f is None:
+            object.__setattr__(self, "f", model.default_f(self.n))
+        assert self.f is not None
+        problem = model.check_f(self.n, self.f)
+        if problem is not None:
+            raise FieldError("f", problem)
+        if not model.counted:
+            self._check_faults(frozenset(), limit=None)
+            return
         byzantine = self.byzantine
         if len(byzantine) > self.f and not self.allow_exceeding_f:
             raise FieldError("adversary", f"{len(byzantine)} Byzantine replicas {list(byzantine)} exceed "
-                             f"f={self.f}; set allow_exceeding_f: true to run this deliberately.")
-        if byzantine:
-            self._check_faults(frozenset(byzantine))
+                             f"f={self.f} ({model.name} fault model); "
+                             f"set allow_exceeding_f: true to run this deliberately.")
+        self._check_faults(frozenset(byzantine), limit=self.f)
 
     def _check_network(self) -> None:
         regions = self.network.regions
@@ -421,7 +426,7 @@ class ExperimentSpec:
                         f"{self.n}..{total - 1}.",
                     )
 
-    def _check_faults(self, byzantine: frozenset[int] = frozenset()) -> None:
+    def _check_faults(self, byzantine: frozenset[int], limit: int | None) -> None:
         events: list[tuple[float, int, int, int]] = []  # (time, +1 crash / -1 recover, node, index)
         for i, fault in enumerate(self.faults):
             if fault.node >= self.n:
@@ -437,7 +442,7 @@ class ExperimentSpec:
             if node in down:
                 raise FieldError(f"faults[{i}]", f"replica {node} crashes at {time_s:g} s while it is already down.")
             down.add(node)
-            if len(down | byzantine) > self.f and not self.allow_exceeding_f:
+            if limit is not None and len(down | byzantine) > limit and not self.allow_exceeding_f:
                 raise FieldError(
                     f"faults[{i}]",
                     f"at {time_s:g} s replicas {sorted(down | byzantine)} are crashed or Byzantine at once, "
@@ -473,17 +478,33 @@ def _resolve_plugins(spec: ExperimentSpec, source: str, lines: schema.Lines | No
         from bftlab.adversary.config import resolve_adversary
 
         spec = dataclasses.replace(spec, adversary=resolve_adversary(spec.adversary, source, lines))
-    # ---- protocol-specific checks: ProtocolSpec.extra["byzantine_budget"] and ["check_spec"] ----
+    for i, name in enumerate(spec.oracles):
+        try:
+            registry.load_oracles([name])
+        except ConfigError as exc:
+            raise schema.error(source, lines, f"oracles[{i}]", str(exc)) from None
     try:
-        if protocol.extra.get("byzantine_budget", True):
-            spec.check_byzantine_budget()
-        check = protocol.extra.get("check_spec")
-        if check is not None:
-            check(spec)  # raises FieldError(key path from the spec's top, message)
+        spec.check_budget(protocol.fault_model)
+        if protocol.check_spec is not None:
+            protocol.check_spec(spec)  # raises FieldError(key path from the spec's top, message)
     except FieldError as exc:
         raise schema.error(source, lines, exc.field, exc.message) from None
-    # ---- end protocol-specific checks ----
     return spec
+
+
+def _refuse_unused(data: dict[str, Any], source: str, lines: schema.Lines | None) -> None:
+    """A section the protocol ignores is an error, not a silent no-op (a PoW spec with a workload)."""
+    name = data.get("protocol", {}).get("name") if isinstance(data.get("protocol"), dict) else None
+    if not isinstance(name, str):
+        return  # phase one reports the missing or malformed protocol
+    try:
+        protocol = registry.load_protocol(name)
+    except ConfigError:
+        return  # reported with its line by phase two
+    for key in protocol.unused_sections:
+        if key in data:
+            raise schema.error(source, lines, key, f"protocol {protocol.name!r} does not use the {key!r} section; "
+                               f"remove it (its settings would be ignored).")
 
 
 def spec_from_dict(data: Any, source: str = "<spec>", lines: schema.Lines | None = None) -> ExperimentSpec:
@@ -500,6 +521,7 @@ def spec_from_dict(data: Any, source: str = "<spec>", lines: schema.Lines | None
         if lines is not None:
             lines = {k.replace("adversary.", "adversary[0].", 1) if k.startswith("adversary.") else k: v
                      for k, v in lines.items()}
+    _refuse_unused(data, source, lines)
     spec = schema.load(ExperimentSpec, data, source=source, lines=lines)
     return _resolve_plugins(spec, source, lines)
 

@@ -17,11 +17,14 @@ node, e.g. on another machine).
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["run_real"]
 
 
-def run_real(spec, keep_dir=None):  # type: ignore[no-untyped-def]
+def run_real(spec: Any, keep_dir: Any = None, options: Any = None) -> dict[str, Any]:
     """Run ``spec`` as a local cluster of processes; see :func:`bftlab.transport.cluster.run_real`."""
+    from bftlab.api import RunOptions
     from bftlab.transport.cluster import run_real as _run
 
-    return _run(spec, keep_dir)
+    return _run(spec, keep_dir, options if options is not None else RunOptions())

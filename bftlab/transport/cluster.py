@@ -37,11 +37,12 @@ from typing import Any
 
 import trio
 
-from bftlab import __version__ as VERSION
-from bftlab.api import Executed, StateTransferred
-from bftlab.oracles.smr import Checker
+from bftlab.api import Executed, RunOptions, StateTransferred
+from bftlab.oracles.base import OracleContext, Panel
 from bftlab.errors import ConfigError, InvariantError
 from bftlab.reports.metrics import Metrics
+from bftlab.reports.report import make_report
+from bftlab.specs.registry import load_oracles, load_protocol
 from bftlab.transport.adversary import summary as adversary_summary
 from bftlab.transport.events import read_log
 
@@ -316,7 +317,7 @@ async def _fault(cluster: Cluster, fault: Any, t_go: float) -> None:
         await cluster.start(f"replica-{fault.node}", [fault.node])
 
 
-def run_real(spec: Any, keep_dir: str | Path | None = None) -> dict[str, Any]:
+def run_real(spec: Any, keep_dir: str | Path | None = None, options: RunOptions = RunOptions()) -> dict[str, Any]:
     """Run ``spec`` as a local cluster of processes and return its report (``transport: "real"``)."""
     check_spec(spec)
     spec = resolved_spec(spec)
@@ -333,7 +334,7 @@ def run_real(spec: Any, keep_dir: str | Path | None = None) -> dict[str, Any]:
             if len(leaves) == 1:
                 raise leaves[0] from None
             raise
-        return build_report(spec, cluster, run_s, wall_s)
+        return build_report(spec, cluster, run_s, wall_s, options)
     finally:
         if keep_dir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -347,12 +348,16 @@ def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
 
 
 # ---------------------------------------------------------------------- the report
-def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float) -> dict[str, Any]:
+def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float,
+                 options: RunOptions = RunOptions()) -> dict[str, Any]:
     """Judge the collected histories and lay them out like the simulator's report."""
     from bftlab.specs.spec import spec_to_dict
 
     restarts = range(1 + len(spec.faults))  # a Byzantine replica stays Byzantine in every incarnation
-    checker = Checker([b + INCARNATION_STRIDE * i for b in spec.byzantine for i in restarts])
+    protocol = load_protocol(spec.protocol.name)
+    byzantine = tuple(b + INCARNATION_STRIDE * i for b in spec.byzantine for i in restarts)
+    checker = Panel(load_oracles((*protocol.oracles, *spec.oracles)),
+                    OracleContext(spec.replicas, spec.clients, byzantine, spec.f or 0))
     metrics = Metrics()
     clients = [p for p in cluster.procs if p.ids[0] >= spec.n]
     replicas = [p for p in cluster.procs if p.ids[0] < spec.n]
@@ -360,7 +365,7 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float) -> di
     for log in client_logs:  # every Issued first: the checker's validity test looks requests up
         for kind, t, ev, submitted in log:
             if kind == "I":
-                checker.observe(ev)
+                checker.observe(t, ev)
                 metrics.issued(ev.client, ev.ts, submitted)
     progress: dict[str, dict[str, Any]] = {}
     for proc in replicas:
@@ -370,7 +375,7 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float) -> di
                 mine["max_seq"] = max(ev.seq, mine["max_seq"] or 0)
                 if proc.incarnation:
                     ev = Executed(ev.node + INCARNATION_STRIDE * proc.incarnation, ev.seq, ev.view, ev.entries)
-                checker.observe(ev)
+                checker.observe(t, ev)
                 metrics.executed(ev, t)
             elif kind == "V":
                 mine["view"] = max(mine["view"], ev.view)
@@ -378,13 +383,12 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float) -> di
             elif kind == "S":
                 mine["state_transfers"].append(ev.seq)
                 # the checker allows a gap in a replica's executions only after a state transfer
-                checker.observe(StateTransferred(ev.node + INCARNATION_STRIDE * proc.incarnation, ev.seq))
+                checker.observe(t, StateTransferred(ev.node + INCARNATION_STRIDE * proc.incarnation, ev.seq))
     for log in client_logs:
         for kind, t, ev, _ in log:
             if kind == "A":
-                checker.observe(ev)
+                checker.observe(t, ev)
                 metrics.accepted(ev.client, ev.ts, t)
-    verdict = checker.verdict()
     by_type: dict[str, int] = {}
     dropped: dict[str, int] = {}
     bytes_total = 0
@@ -396,22 +400,20 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float) -> di
             if k.startswith("drop"):
                 dropped[k] = dropped.get(k, 0) + v
         bytes_total += st.get("bytes_sent", 0)
-    return {
-        "spec": spec_to_dict(spec),
-        "seed": spec.seed,
-        "version": VERSION,
-        "protocol": spec.protocol.name,
-        "transport": "real",
-        "trace_digest": None,
-        "metrics": {
+    report = make_report(
+        spec=spec_to_dict(spec),
+        protocol=spec.protocol.name,
+        fault_model=protocol.fault_model.name,
+        transport="real",
+        trace_digest=None,
+        metrics={
             **metrics.summary(),
             "messages": {"total": sum(by_type.values()), "by_type": dict(sorted(by_type.items()))},
             "bytes_total": bytes_total,
             "dropped": dict(sorted(dropped.items())),
         },
-        "safety": verdict.safety_dict(),
-        "liveness": verdict.liveness_dict(),
-        "run": {
+        verdicts=checker.verdicts(),
+        run={
             "wall_s": round(wall_s, 4),
             "workload_wall_s": round(run_s, 4),
             "events": None,
@@ -423,8 +425,11 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float) -> di
             "replica_progress": progress,
             "processes": [_proc_summary(p) for p in cluster.procs],
         },
-        **({"adversary": adversary_summary(spec, [p.stats or {} for p in cluster.procs])} if spec.adversary else {}),
-    }
+        adversary=adversary_summary(spec, [p.stats or {} for p in cluster.procs]) if spec.adversary else None,
+    )
+    if options.timeline_bin_s is not None:
+        report["timeline"] = metrics.timeline(options.timeline_bin_s)
+    return report
 
 
 def _read(proc: Proc):

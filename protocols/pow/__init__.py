@@ -32,15 +32,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from bftlab.api import NodeContext, ProtocolSpec
+from bftlab.api import HASH_POWER, NodeContext, ProtocolSpec, RunOptions
+from bftlab.protocols.pow.report import SECTION
 from bftlab.protocols.pow.miner import BlockMsg, GetData, Inv, Miner
 from bftlab.protocols.pow.params import PowParams
 
 
-def _run(spec: Any) -> dict:
+def _run(spec: Any, options: RunOptions) -> dict:
     from bftlab.protocols.pow.run import run
 
-    return run(spec)
+    return run(spec, options)
 
 
 def _check_spec(spec: Any) -> None:
@@ -70,9 +71,12 @@ PROTOCOL = ProtocolSpec(
     make_client=_no_client,
     message_types=(Inv, GetData, BlockMsg),
     description="Nakamoto proof of work: longest-chain mining over a peer-to-peer network, with attackers.",
-    # byzantine_budget: the attacker's budget is its hash share, not f (bftlab.specs.spec skips the f check);
-    # check_spec: checks that need n and the adversary section, run when the spec is loaded.
-    extra={"run": _run, "byzantine_budget": False, "check_spec": _check_spec},
+    fault_model=HASH_POWER,  # the attacker's budget is its hash share, checked by check_spec
+    oracles=(),  # chain safety (forks, reorgs) is measured by the protocol's own metrics
+    unused_sections=("workload", "faults", "stop", "f", "allow_exceeding_f", "oracles"),  # params set load and duration
+    check_spec=_check_spec,  # checks that need n and the adversary section
+    run=_run,  # the relay kernel (or the message-level engine), not the generic simulator
+    report_sections=(SECTION,),  # chain, stale rate, propagation, transactions, revenue, attack
 )
 
 __all__ = ["PROTOCOL", "PowParams"]

@@ -1,4 +1,4 @@
-"""A PoW run from a spec to a report (registered as ``ProtocolSpec.extra["run"]``).
+"""A PoW run from a spec to a report (declared as ``ProtocolSpec.run``).
 
 The report has the runner's top-level keys. The generic metric keys are
 filled with their PoW meaning (``committed``/``issued``: transactions
@@ -14,20 +14,23 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from bftlab import __version__ as VERSION
+from bftlab.api import HASH_POWER, RunOptions
+from bftlab.core.kernel import NS
 from bftlab.core import seeds
 from bftlab.errors import ConfigError
+from bftlab.oracles.base import OracleVerdict
+from bftlab.reports.report import make_report
 from bftlab.specs.schema import FieldError
 from bftlab.protocols.pow import topology
 from bftlab.protocols.pow.chain import hash_shares
 from bftlab.protocols.pow.engine import Engine, Outcome
-from bftlab.protocols.pow.metrics import summarise
+from bftlab.protocols.pow.metrics import main_tip, summarise
 from bftlab.protocols.pow.params import PowParams, check_against_n
 from bftlab.protocols.pow.strategies import Attacker
 
 
 def check_spec(spec: Any) -> None:
-    """``ProtocolSpec.extra["check_spec"]``: the checks that need ``n`` or the adversary section.
+    """``ProtocolSpec.check_spec``: the checks that need ``n`` or the adversary section.
 
     Run when the spec is loaded (so ``bftlab validate`` and sweeps catch them);
     raises :class:`~bftlab.specs.schema.FieldError` naming the key path.
@@ -88,26 +91,54 @@ def simulate(spec: Any) -> tuple[Outcome, PowParams, Attacker | None]:
     return engine.run(), params, engine.attacker
 
 
-def run(spec: Any) -> dict[str, Any]:
-    """Run a PoW spec; the report keys are those of :func:`bftlab.sim.runner.run`."""
+def run(spec: Any, options: RunOptions = RunOptions()) -> dict[str, Any]:
+    """Run a PoW spec (``ProtocolSpec.run``); the report has the layout of every other run path."""
     from bftlab.specs.spec import spec_to_dict
 
     out, params, attacker = simulate(spec)
     pow_metrics, generic, safety = summarise(out, params, attacker)
     _add_theory(pow_metrics, params, out, attacker)
-    return {
-        "spec": spec_to_dict(spec),
-        "seed": spec.seed,
-        "version": VERSION,
-        "protocol": "pow",
-        "transport": "sim",
-        "trace_digest": out.digest,
-        "metrics": {**generic, "pow": pow_metrics},
-        "safety": safety,
-        "liveness": {"ok": pow_metrics["main_chain_length"] > 0, "pending_count": 0, "pending": []},
-        "run": {"wall_s": None, "events": out.candidates, "events_per_s": None,  # timed by bftlab.sim.runner
-                "messages_delivered": generic["messages"]["total"], "sim_time_s": out.end_ns / 1e9},
-    }
+    # The chain's own safety property (no block with k confirmations reversed) is judged by the
+    # protocol from its block tree, so it enters the report as one more oracle verdict.
+    chain = OracleVerdict(
+        name="k-deep-finality", safe=safety["ok"], live=pow_metrics["main_chain_length"] > 0,
+        violation_count=safety["violation_count"], violations=tuple(safety["violations"]),
+        section={"confirmations_k": params.confirmations},
+    )
+    report = make_report(
+        spec=spec_to_dict(spec),
+        protocol="pow",
+        fault_model=HASH_POWER.name,
+        transport="sim",
+        trace_digest=out.digest,
+        metrics={**generic, "pow": pow_metrics},
+        verdicts=[chain],
+        run={"wall_s": None, "events": out.candidates, "events_per_s": None,  # timed by bftlab.pipeline
+             "messages_delivered": generic["messages"]["total"], "sim_time_s": out.end_ns / 1e9},
+    )
+    if options.timeline_bin_s is not None:
+        report["timeline"] = timeline(out, params, options.timeline_bin_s)
+    return report
+
+
+def timeline(out: Outcome, params: PowParams, bin_s: float) -> list[dict[str, float]]:
+    """Transactions confirmed (k deep) and their mean confirmation latency, per bin of confirmation time."""
+    ch = out.chain
+    main = ch.path(main_tip(out))
+    k = params.confirmations
+    width = int(bin_s * NS)
+    bins: dict[int, list[float]] = {}  # bin -> [count, latency sum]
+    for i in range(1, len(main) - k + 1):
+        b = main[i]
+        count = int(ch.tx_count[b])
+        if not count:
+            continue
+        conf_ns = int(ch.t_ns[main[i + k - 1]])  # the k-th block (counting b itself) was found
+        arrivals = out.txs.times(ch.tx_start[b], ch.tx_start[b] + count)
+        cell = bins.setdefault(conf_ns // width, [0, 0.0])
+        cell[0] += count
+        cell[1] += float(((conf_ns - arrivals) / NS).sum())
+    return [{"t_s": b * bin_s, "accepted": c, "latency_mean_s": s / c} for b, (c, s) in sorted(bins.items())]
 
 
 def _add_theory(m: dict[str, Any], params: PowParams, out: Outcome, attacker: Attacker | None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from bftlab.api import (Accepted, Broadcast, Executed, ExecutedEntry, Issued, NodeContext, Observe, ProtocolSpec,
+from bftlab.api import (CRASH, Accepted, Broadcast, Executed, ExecutedEntry, Issued, NodeContext, Observe, ProtocolSpec,
                         Receive, Send, SetTimer, Start, Submit, TimerFired)
 from bftlab.core.wire import message
 
@@ -136,6 +136,6 @@ class ToyClient:
                 SetTimer(("retry", self.ts), self.ctx.params.retry_s)]
 
 
-TOY = ProtocolSpec("toy", ToyParams, ToyReplica, ToyClient, (Req, Order, Rep))
+TOY = ProtocolSpec("toy", ToyParams, ToyReplica, ToyClient, (Req, Order, Rep), fault_model=CRASH)
 LYING = ProtocolSpec("toy-lying", ToyParams, lambda ctx: (LyingReplica if ctx.node_id == 1 else ToyReplica)(ctx),
                      ToyClient, (Req, Order, Rep))

@@ -1,0 +1,121 @@
+"""The oracle seam: how a judge of runs plugs in, and how verdicts combine into a report.
+
+An oracle reads a run's history events (:mod:`bftlab.api`: ``Submitted``,
+``Issued``, ``Executed``, ``Accepted``, ...) in the order they happened and
+returns an :class:`OracleVerdict`. It never sees protocol internals, so one
+oracle judges every protocol that emits the events it needs. Oracles are
+plug-ins: an :class:`OraclePlugin` registered under the entry-point group
+``bftlab.oracles`` (or named by dotted path). A protocol lists the oracles
+that judge all its runs (``ProtocolSpec.oracles``); a spec may add more
+(``oracles: [linearizability]``).
+
+Each verdict carries its own report section (plain JSON data under
+``report["oracles"][name]`` and a :class:`~bftlab.api.ReportSection` that
+renders it). The run's top-level ``safety`` and ``liveness`` verdicts are the
+conjunction of the oracles' verdicts (:func:`combine`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol
+
+from bftlab.api import ReportSection
+
+MAX_LISTED = 50
+"""Violations and pending requests listed in a report; counts are always exact."""
+
+
+@dataclass(frozen=True)
+class OracleContext:
+    """What an oracle knows about the run it judges (nothing protocol-specific)."""
+
+    replicas: tuple[int, ...]
+    clients: tuple[int, ...]
+    byzantine: tuple[int, ...]
+    f: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class OracleVerdict:
+    """One oracle's judgement.
+
+    ``safe``/``live`` are None when the oracle does not judge that property
+    (a convergence oracle has no safety verdict). ``undecided`` says the oracle
+    could not decide (a search that ran out of budget): the run is then not
+    reported safe. ``violations`` are plain dicts with at least ``kind`` and
+    ``detail``; ``section`` is the JSON-able data its report section renders.
+    """
+
+    name: str
+    safe: bool | None
+    live: bool | None
+    undecided: bool = False
+    violation_count: int = 0
+    violations: tuple[dict[str, Any], ...] = ()
+    pending_count: int = 0
+    pending: tuple[dict[str, Any], ...] = ()
+    section: dict[str, Any] = field(default_factory=dict)
+
+
+class Oracle(Protocol):
+    """A running judge: feed it events with ``observe``, then read ``verdict`` once."""
+
+    def observe(self, t_ns: int, event: Any) -> None:
+        """One history event at simulated (or real) time ``t_ns``."""
+        ...
+
+    def verdict(self) -> OracleVerdict:
+        """The judgement of everything observed."""
+        ...
+
+
+@dataclass(frozen=True)
+class OraclePlugin:
+    """What an oracle package registers (entry-point group ``bftlab.oracles``)."""
+
+    name: str
+    make: Callable[[OracleContext], Oracle]
+    section: ReportSection | None = None
+    description: str = ""
+
+
+class Panel:
+    """The oracles of one run, fed together: what runtimes hold instead of one fixed checker."""
+
+    def __init__(self, plugins: Iterable[OraclePlugin], ctx: OracleContext) -> None:
+        self.plugins = list(plugins)
+        self.oracles = [p.make(ctx) for p in self.plugins]
+
+    def observe(self, t_ns: int, event: Any) -> None:
+        for oracle in self.oracles:
+            oracle.observe(t_ns, event)
+
+    def verdicts(self) -> list[OracleVerdict]:
+        return [o.verdict() for o in self.oracles]
+
+
+def combine(verdicts: Iterable[OracleVerdict]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(safety, liveness, oracles) report entries from the verdicts of a run's oracles.
+
+    A property no oracle judged is OK (``judged_by`` is empty); a run that an
+    oracle could not decide is not OK, so an undecided run never passes as safe.
+    """
+    verdicts = list(verdicts)
+    violations = [{**v, "oracle": o.name} for o in verdicts for v in o.violations][:MAX_LISTED]
+    pending = [p for o in verdicts for p in o.pending][:MAX_LISTED]
+    safety = {
+        "ok": all(o.safe is not False and not o.undecided for o in verdicts),
+        "violation_count": sum(o.violation_count for o in verdicts),
+        "violations": violations,
+        "judged_by": [o.name for o in verdicts if o.safe is not None or o.undecided],
+    }
+    liveness = {
+        "ok": all(o.live is not False for o in verdicts),
+        "pending_count": sum(o.pending_count for o in verdicts),
+        "pending": pending,
+    }
+    sections = {o.name: {"safe": o.safe, "live": o.live, "undecided": o.undecided,
+                         "violation_count": o.violation_count, **o.section}
+                for o in verdicts}
+    return safety, liveness, sections
