@@ -23,7 +23,7 @@ only from these events, never from protocol internals.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from hashlib import sha256 as _sha256
 from typing import Any, Callable, Hashable, Protocol, Sequence, Union, runtime_checkable
 

@@ -96,7 +96,9 @@ class Harness:
     ) -> None:
         if n < 1 or clients < 0:
             raise UsageError(f"Harness: need n >= 1 and clients >= 0, got n={n}, clients={clients}")
-        from bftlab.crypto.ideal import make as make_crypto
+        from bftlab.specs.registry import load_crypto
+
+        make_crypto = load_crypto("ideal")  # by name: the engine never imports a plug-in package
 
         self.spec = spec
         self.n = n

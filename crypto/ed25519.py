@@ -20,8 +20,7 @@ whichever scheme computes the bytes; real runtimes ignore the meter.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import nacl.bindings as sodium
 from nacl.exceptions import BadSignatureError, CryptoError
@@ -29,23 +28,13 @@ from nacl.exceptions import BadSignatureError, CryptoError
 from bftlab.api import CostMeter, NodeId
 from bftlab.core.costs import CpuCosts
 from bftlab.errors import UsageError
-from bftlab.core.seeds import derive
 from bftlab.crypto import batch, mac
 from bftlab.crypto.batch import SIG_BYTES, BatchVerifier
+# Key rings live in the engine (the transport identifies processes by them); re-exported for this scheme's users.
+from bftlab.core.keys import PUBLIC_KEY_BYTES, SEED_BYTES, KeyRing, experiment_secret, generate, public_key
 
-SEED_BYTES = 32
-PUBLIC_KEY_BYTES = 32
-
-
-def experiment_secret(seed: int, node: NodeId) -> bytes:
-    """Node ``node``'s Ed25519 secret seed in a run with master ``seed``."""
-    material = derive(seed, f"ed25519/{node}").to_bytes(8, "big")
-    return hashlib.blake2b(material, digest_size=SEED_BYTES, person=b"bftlab-ed25519").digest()
-
-
-def public_key(secret: bytes) -> bytes:
-    return sodium.crypto_sign_seed_keypair(secret)[0]
-
+__all__ = ["PUBLIC_KEY_BYTES", "SEED_BYTES", "Ed25519Crypto", "KeyRing", "experiment_secret", "generate", "make",
+           "public_key", "sign_raw", "verify_raw"]
 
 def sign_raw(secret_key: bytes, data: bytes) -> bytes:
     """Ed25519 signature of ``data`` under a 64-byte libsodium secret key."""
@@ -61,41 +50,6 @@ def verify_raw(public: bytes, data: bytes, sig: bytes) -> bool:
         return True
     except (BadSignatureError, CryptoError, ValueError):
         return False
-
-
-@dataclass(frozen=True)
-class KeyRing:
-    """One node's key material: its own secret and the public keys of all nodes."""
-
-    node_id: NodeId
-    secret: bytes = field(repr=False)
-    public_keys: Mapping[NodeId, bytes]
-
-    def __post_init__(self) -> None:
-        if len(self.secret) != SEED_BYTES:
-            raise UsageError(f"secret must be {SEED_BYTES} bytes, got {len(self.secret)}")
-        if self.public_keys.get(self.node_id) != public_key(self.secret):
-            raise UsageError(f"public_keys[{self.node_id}] does not match node {self.node_id}'s secret")
-
-    def to_dict(self) -> dict:
-        """Plain (hex) form, e.g. for one node's key file."""
-        return {
-            "node_id": self.node_id,
-            "secret": self.secret.hex(),
-            "public_keys": {str(i): pk.hex() for i, pk in sorted(self.public_keys.items())},
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> KeyRing:
-        pks = {int(i): bytes.fromhex(pk) for i, pk in d["public_keys"].items()}
-        return cls(int(d["node_id"]), bytes.fromhex(d["secret"]), pks)
-
-
-def generate(node_ids: Sequence[NodeId], seed: int) -> dict[NodeId, KeyRing]:
-    """Key rings for all nodes of a run (or a deployment) with master ``seed``."""
-    secrets = {i: experiment_secret(seed, i) for i in node_ids}
-    publics = {i: public_key(s) for i, s in secrets.items()}
-    return {i: KeyRing(i, secrets[i], publics) for i in node_ids}
 
 
 class Ed25519Crypto:

@@ -17,7 +17,6 @@ import multiprocessing
 import os
 import signal
 import sys
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 

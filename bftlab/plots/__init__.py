@@ -4,7 +4,7 @@ A recipe (:class:`bftlab.experiments.sweep.PlotRecipe`) in the experiment file n
 to draw; this module reads the sweep's reports from the store (never runs
 anything), averages over seeds with a t-distribution 95% confidence interval,
 draws with matplotlib's Agg backend, calls the recipe's optional ``hook`` for
-extras (theory curves, see :mod:`bftlab.plots.theory`) and writes
+extras (theory curves, such as :mod:`bftlab.protocols.pbft.figures`) and writes
 ``<name>.png``, ``<name>.svg`` and ``<name>.caption.md`` saying which
 experiment file, bftlab version, commit and commands produced it.
 

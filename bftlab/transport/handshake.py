@@ -56,7 +56,7 @@ class Keyring:
 
     @classmethod
     def from_rings(cls, rings: Mapping[int, Any], mine: Iterable[int]) -> "Keyring":
-        """From :class:`bftlab.crypto.ed25519.KeyRing` objects: the nodes' own Ed25519 keys identify their processes."""
+        """From :class:`bftlab.core.keys.KeyRing` objects: the nodes' own Ed25519 keys identify their processes."""
         mine = set(mine)
         public = dict(next(iter(rings.values())).public_keys)
         return cls(public, {i: nacl.signing.SigningKey(r.secret) for i, r in rings.items() if i in mine})
@@ -68,7 +68,7 @@ class Keyring:
         Derived from the run seed: reproducible, and only as secret as the seed
         (fine on a lab network, not against an attacker who has the spec).
         """
-        from bftlab.crypto.ed25519 import generate
+        from bftlab.core.keys import generate
 
         return cls.from_rings(generate(list(node_ids), keys_seed), mine)
 

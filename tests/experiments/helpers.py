@@ -25,7 +25,7 @@ def toy_experiment(folder: Path, name: str = "toy-sweep", *, requests: int = 300
             {"name": "tput", "x": "n", "y": "metrics.throughput_rps", "series": "network.latency_ms",
              "xlabel": "replicas n", "ylabel": "throughput (req/s)"},
             {"name": "lat", "x": "network.latency_ms", "y": "metrics.latency_s.mean", "y_scale": 1000,
-             "series": "n", "band": True, "hook": "bftlab.plots.theory:pbft_latency_floor"},
+             "series": "n", "band": True, "hook": "bftlab.protocols.pbft.figures:pbft_latency_floor"},
         ],
     }
     data.update(extra)

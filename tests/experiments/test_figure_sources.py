@@ -11,7 +11,9 @@ import yaml
 
 from bftlab.cli import main
 from bftlab.errors import ConfigError
-from bftlab.plots import category, theory
+from bftlab.plots import category
+from bftlab.protocols.pbft import figures as pbft_figures
+from bftlab.protocols.pow import figures as pow_figures
 from bftlab.experiments.sweep import load_sweep
 
 from .helpers import toy_experiment
@@ -173,7 +175,7 @@ def test_closed_loop_throughput_hook_draws_where_a_closed_form_exists():
     data = types.SimpleNamespace(reports=reps, categories=("none", "slow-primary [0]", "forged-auth [0]"))
     recipe = types.SimpleNamespace(x="adversary", y="metrics.throughput_rps", y_per=None, y_scale=1.0)
     ax = _Axes()
-    theory.pbft_closed_loop_throughput(ax, data, recipe)
+    pbft_figures.pbft_closed_loop_throughput(ax, data, recipe)
     assert [(c[1], c[2]) for c in ax.calls] == [(pytest.approx(4 / 0.05), -0.45), (pytest.approx(4 / 0.5), 0.55)]
 
 
@@ -185,7 +187,7 @@ def test_stale_rate_hook_uses_measured_propagation():
     data = types.SimpleNamespace(reports=[rep(60.0, 3.0), rep(60.0, 3.2), rep(600.0, 3.0)])
     recipe = types.SimpleNamespace(x="protocol.params.block_interval_s", x_scale=1.0, y_scale=100.0)
     ax = _Axes()
-    theory.pow_stale_rate(ax, data, recipe)
+    pow_figures.pow_stale_rate(ax, data, recipe)
     (_, xs, ys), = ax.calls
     assert xs == [60.0, 600.0]
     assert ys == pytest.approx([100 * (1 - math.exp(-3.1 / 60)), 100 * (1 - math.exp(-3.0 / 600))])
