@@ -6,9 +6,11 @@ Layout (each module opens with its theory of operation):
 - :mod:`.params`   -- :class:`PbftParams`, the protocol's spec parameters
 - :mod:`.quorum`   -- pure quorum arithmetic
 - :mod:`.auth`     -- MAC authenticators vs signatures
-- :mod:`.replica`  -- normal case: pre-prepare / prepare / commit, batching, execution
+- :mod:`.config`   -- :class:`ReplicaConfig`, what every part of a replica knows (ids, keys, quorums)
+- :mod:`.log`      -- the message log: pre-prepare / prepare / commit (one vote handler for both phases)
 - :mod:`.checkpoint` -- checkpoints, watermarks, garbage collection, state transfer
-- :mod:`.viewchange` -- VIEW-CHANGE / NEW-VIEW and the liveness rules
+- :mod:`.viewchange` -- VIEW-CHANGE / NEW-VIEW, the view-change timer and the liveness rules
+- :mod:`.replica`  -- composes the three parts; requests, batching, execution
 - :mod:`.client`   -- the client: one outstanding request, retransmission, f+1 replies
 - :mod:`.kvstore`  -- the replicated key-value store
 

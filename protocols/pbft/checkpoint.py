@@ -21,105 +21,141 @@ STATE-REPLY is accepted only if its digest matches the proven digest; the
 replica restores it, reports :class:`~bftlab.api.StateTransferred` and resumes
 executing from there. The paper's incremental partition tree is not modelled:
 a snapshot is the whole state.
+
+:class:`CheckpointManager` owns the watermark ``h``, the CHECKPOINT votes, our
+own snapshots and the state-transfer progress. It does not own the service
+state: the replica hands it snapshots (:func:`snapshot`) and restores the ones
+it accepts (:func:`restore`). When ``h`` moves, the replica collects the log's
+garbage and may propose again (the window moved).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import msgpack
 
-from bftlab.api import CancelTimer, Send, SetTimer, StateTransferred
+from bftlab.api import Broadcast, CancelTimer, Send, SetTimer
 
+from .config import Drop, ReplicaConfig
 from .kvstore import KvStore
 from .messages import Checkpoint, FetchState, StateReply, checkpoint_body, well_formed
 
-if TYPE_CHECKING:
-    from .replica import PbftReplica
+FETCH_TIMER = "fetch"
 
 
-class CheckpointMixin:
-    __slots__ = ()
+# ---------------------------------------------------------------- snapshots
+def snapshot(kv: KvStore, replies: dict[int, tuple[int, bytes]]) -> bytes:
+    """The service state checkpointed: the store and the last-reply table (exactly-once survives a transfer)."""
+    table = tuple((c, ts, res) for c, (ts, res) in sorted(replies.items()))
+    return msgpack.packb((kv.items(), table), use_bin_type=True)
 
-    # ------------------------------------------------------------ snapshots
-    def _snapshot(self: PbftReplica) -> bytes:
-        replies = tuple((c, ts, res) for c, (ts, res) in sorted(self.replies.items()))
-        return msgpack.packb((self.kv.items(), replies), use_bin_type=True)
 
-    def _restore(self: PbftReplica, snapshot: bytes) -> None:
-        """Replace the service state; raises ValueError on a malformed snapshot."""
-        try:
-            kv_items, reply_items = msgpack.unpackb(snapshot, use_list=False, raw=False)
-        except Exception as exc:
-            raise ValueError(f"bad snapshot: {exc}") from None
-        kv = KvStore.from_items(kv_items)
-        if type(reply_items) is not tuple:
-            raise ValueError("bad snapshot: reply table")
-        replies: dict[int, tuple[int, bytes]] = {}
-        for item in reply_items:
-            if type(item) is not tuple or len(item) != 3:
-                raise ValueError("bad snapshot: reply entry")
-            c, ts, res = item
-            if type(c) is not int or type(ts) is not int or type(res) is not bytes:
-                raise ValueError("bad snapshot: reply entry")
-            replies[c] = (ts, res)
-        self.kv = kv
-        self.replies = replies
+def restore(snap: bytes) -> tuple[KvStore, dict[int, tuple[int, bytes]]]:
+    """The service state in ``snap``; raises ValueError on a malformed snapshot."""
+    try:
+        kv_items, reply_items = msgpack.unpackb(snap, use_list=False, raw=False)
+    except Exception as exc:
+        raise ValueError(f"bad snapshot: {exc}") from None
+    kv = KvStore.from_items(kv_items)
+    if type(reply_items) is not tuple:
+        raise ValueError("bad snapshot: reply table")
+    replies: dict[int, tuple[int, bytes]] = {}
+    for item in reply_items:
+        if type(item) is not tuple or len(item) != 3:
+            raise ValueError("bad snapshot: reply entry")
+        c, ts, res = item
+        if type(c) is not int or type(ts) is not int or type(res) is not bytes:
+            raise ValueError("bad snapshot: reply entry")
+        replies[c] = (ts, res)
+    return kv, replies
+
+
+class CheckpointManager:
+    """Checkpoints, the low watermark ``h`` and state transfer of one replica."""
+
+    __slots__ = (
+        "cfg", "drop", "window", "h", "votes", "far", "own", "genesis_digest",
+        "stable_digest", "stable_proof", "stable_snapshot", "fetch", "fetch_idx", "fetch_sources",
+    )  # fmt: skip
+
+    def __init__(self, cfg: ReplicaConfig, drop: Drop, genesis: bytes) -> None:
+        self.cfg = cfg
+        self.drop = drop
+        self.window = cfg.window
+        self.h = 0  # low watermark = seq of the stable checkpoint
+        self.votes: dict[int, dict[int, Checkpoint]] = {}  # seq -> replica -> CHECKPOINT
+        self.far: dict[int, int] = {}  # replica -> seq of its newest CHECKPOINT above H
+        self.own: dict[int, tuple[bytes, bytes]] = {}  # seq -> (digest, snapshot) we took
+        self.genesis_digest = cfg.crypto.digest(genesis)
+        self.stable_digest = self.genesis_digest
+        self.stable_proof: tuple[Checkpoint, ...] = ()
+        self.stable_snapshot: bytes | None = genesis
+        self.fetch: tuple[int, bytes] | None = None  # (seq, digest) of the state we are fetching
+        self.fetch_idx = 0
+        self.fetch_sources: tuple[int, ...] = ()
 
     # ---------------------------------------------------------- checkpoints
-    def _take_checkpoint(self: PbftReplica, s: int) -> None:
-        snap = self._snapshot()
-        d = self.crypto.digest(snap)
-        self.own_ckpts[s] = (d, snap)
-        me = self.node_id
-        c = Checkpoint(s, d, me, self.auth.sign(checkpoint_body(s, d, me)))
-        self._broadcast(c)
-        self._add_ckpt_vote(c)
+    def take(self, s: int, snap: bytes, last_exec: int) -> list[Any]:
+        """We executed ``s`` (a multiple of the interval) and our state is ``snap``: multicast CHECKPOINT."""
+        cfg = self.cfg
+        d = cfg.crypto.digest(snap)
+        self.own[s] = (d, snap)
+        me = cfg.node_id
+        c = Checkpoint(s, d, me, cfg.auth.sign(checkpoint_body(s, d, me)))
+        return [Broadcast(cfg.others, c), *self._add_vote(c, last_exec)]
 
-    def _on_checkpoint(self: PbftReplica, sender: int, m: Checkpoint) -> None:
+    def on_checkpoint(self, sender: int, m: Checkpoint, last_exec: int) -> list[Any]:
+        cfg = self.cfg
         if not well_formed(m):
-            return self._drop("drop.malformed")
-        if m.replica != sender or sender not in self.replica_set:
-            return self._drop("drop.bad_sender")
-        if m.seq <= self.h or m.seq % self.interval != 0:
-            return self._drop("drop.stale_checkpoint")
-        votes = self.ckpt_votes.get(m.seq)
+            return self._no("drop.malformed")
+        if m.replica != sender or sender not in cfg.replica_set:
+            return self._no("drop.bad_sender")
+        if m.seq <= self.h or m.seq % cfg.interval != 0:
+            return self._no("drop.stale_checkpoint")
+        votes = self.votes.get(m.seq)
         if votes is not None and sender in votes:
-            return self._drop("drop.duplicate")
-        if m.seq > self.h + self.window and self.far_ckpt.get(sender, -1) >= m.seq:
-            return self._drop("drop.stale_checkpoint")
-        if not self.auth.verify(sender, checkpoint_body(m.seq, m.state_digest, sender), m.sig):
-            return self._drop("drop.bad_auth")
-        self._add_ckpt_vote(m)
+            return self._no("drop.duplicate")
+        if m.seq > self.h + self.window and self.far.get(sender, -1) >= m.seq:
+            return self._no("drop.stale_checkpoint")
+        if not cfg.auth.verify(sender, checkpoint_body(m.seq, m.state_digest, sender), m.sig):
+            return self._no("drop.bad_auth")
+        return self._add_vote(m, last_exec)
 
-    def _add_ckpt_vote(self: PbftReplica, c: Checkpoint) -> None:
+    def _no(self, reason: str) -> list[Any]:
+        self.drop(reason)
+        return []
+
+    def _add_vote(self, c: Checkpoint, last_exec: int) -> list[Any]:
         s, r = c.seq, c.replica
         if s <= self.h:
-            return
+            return []
         if s > self.h + self.window:  # beyond H: keep only the newest per replica
-            prev = self.far_ckpt.get(r)
+            prev = self.far.get(r)
             if prev is not None:
                 if prev >= s:
-                    return
-                old = self.ckpt_votes.get(prev)
+                    return []
+                old = self.votes.get(prev)
                 if old is not None:
                     old.pop(r, None)
                     if not old:
-                        del self.ckpt_votes[prev]
-            self.far_ckpt[r] = s
-        votes = self.ckpt_votes.setdefault(s, {})
+                        del self.votes[prev]
+            self.far[r] = s
+        votes = self.votes.setdefault(s, {})
         if r in votes:
-            return
+            return []
         votes[r] = c
         matching = tuple(v for v in votes.values() if v.state_digest == c.state_digest)
-        if len(matching) >= self.q_ckpt:
-            self._stable(s, c.state_digest, matching)
+        if len(matching) >= self.cfg.q_ckpt:
+            return self.stable(s, c.state_digest, matching, last_exec)
+        return []
 
-    def _valid_ckpt_proof(self: PbftReplica, s: int, proof: tuple[Checkpoint, ...]) -> bytes | None:
+    def valid_proof(self, s: int, proof: tuple[Checkpoint, ...]) -> bytes | None:
         """The digest proven by ``proof`` for checkpoint ``s``, or None if it is not a proof."""
         if s == 0:
             return self.genesis_digest if not proof else None
-        if s < 0 or len(proof) < self.q_ckpt or len(proof) > self.n:
+        cfg = self.cfg
+        if s < 0 or len(proof) < cfg.q_ckpt or len(proof) > cfg.n:
             return None
         if s == self.h and proof == self.stable_proof:
             return self.stable_digest
@@ -127,114 +163,101 @@ class CheckpointMixin:
         seen: set[int] = set()
         for c in proof:
             r = c.replica
-            if c.seq != s or c.state_digest != d or r in seen or r not in self.replica_set:
+            if c.seq != s or c.state_digest != d or r in seen or r not in cfg.replica_set:
                 return None
-            if not self.auth.verify(r, checkpoint_body(s, d, r), c.sig):
+            if not cfg.auth.verify(r, checkpoint_body(s, d, r), c.sig):
                 return None
             seen.add(r)
         return d
 
-    def _stable(self: PbftReplica, s: int, d: bytes, proof: tuple[Checkpoint, ...], snapshot: bytes | None = None) -> None:
-        """Checkpoint ``s`` with digest ``d`` is stable (proven by ``proof``): move h, collect garbage."""
+    def stable(
+        self, s: int, d: bytes, proof: tuple[Checkpoint, ...], last_exec: int, snap: bytes | None = None
+    ) -> list[Any]:
+        """Checkpoint ``s`` with digest ``d`` is stable (proven by ``proof``): move h, collect our garbage,
+        and fetch the state if we do not hold it. The caller collects the log's garbage when ``h`` moved."""
         if s <= self.h:
-            return
-        own = self.own_ckpts.get(s)
+            return []
+        own = self.own.get(s)
         self.h = s
         self.stable_digest = d
         self.stable_proof = proof
         self._gc(s)
-        if snapshot is not None:
-            self.stable_snapshot = snapshot
-        elif self.last_exec >= s and own is not None and own[0] == d:
+        if snap is not None:
+            self.stable_snapshot = snap
+        elif last_exec >= s and own is not None and own[0] == d:
             self.stable_snapshot = own[1]
         else:
             self.stable_snapshot = None
-            if self.last_exec >= s:
-                self._drop("ckpt.state_mismatch")  # our state diverged from 2f+1 others
-            self._start_fetch(s, d)
-        if self.seq_next <= s:
-            self.seq_next = s + 1
-        self._try_propose()
+            if last_exec >= s:
+                self.drop("ckpt.state_mismatch")  # our state diverged from 2f+1 others
+            return self._start_fetch(s, d)
+        return []
 
-    def _gc(self: PbftReplica, s: int) -> None:
-        for key in [k for k in self.slots if k[1] <= s]:
-            del self.slots[key]
-        for table in (self.prepared_slots, self.committed, self.ckpt_votes, self.own_ckpts):
+    def _gc(self, s: int) -> None:
+        for table in (self.votes, self.own):
             for seq in [k for k in table if k <= s]:
                 del table[seq]
-        for r in [r for r, seq in self.far_ckpt.items() if seq <= s]:
-            del self.far_ckpt[r]
+        for r in [r for r, seq in self.far.items() if seq <= s]:
+            del self.far[r]
 
     # ------------------------------------------------------- state transfer
-    def _start_fetch(self: PbftReplica, s: int, d: bytes) -> None:
+    def _start_fetch(self, s: int, d: bytes) -> list[Any]:
+        cfg = self.cfg
         self.fetch = (s, d)
-        sources = tuple(c.replica for c in self.stable_proof if c.replica != self.node_id)
-        self.fetch_sources = sources or self.others
-        self.fetch_idx = self.node_id  # spread laggards over different sources
-        self._send_fetch()
+        sources = tuple(c.replica for c in self.stable_proof if c.replica != cfg.node_id)
+        self.fetch_sources = sources or cfg.others
+        self.fetch_idx = cfg.node_id  # spread laggards over different sources
+        return self.send_fetch()
 
-    def _send_fetch(self: PbftReplica) -> None:
-        assert self.fetch is not None
+    def send_fetch(self) -> list[Any]:
+        """Ask the next source for the state we lack (on start, reboot and each fetch timeout)."""
+        if self.fetch is None:
+            return []
         src = self.fetch_sources[self.fetch_idx % len(self.fetch_sources)]
         self.fetch_idx += 1
-        self._out.append(Send(src, FetchState(self.fetch[0], self.node_id)))
-        self._out.append(SetTimer("fetch", self.params.state_fetch_timeout_s))
+        return [Send(src, FetchState(self.fetch[0], self.cfg.node_id)),
+                SetTimer(FETCH_TIMER, self.cfg.params.state_fetch_timeout_s)]
 
-    def _on_fetch_state(self: PbftReplica, sender: int, m: FetchState) -> None:
+    def on_fetch_state(self, sender: int, m: FetchState) -> list[Any]:
+        cfg = self.cfg
         if not well_formed(m):
-            return self._drop("drop.malformed")
-        if m.replica != sender or sender not in self.replica_set or sender == self.node_id:
-            return self._drop("drop.bad_sender")
+            return self._no("drop.malformed")
+        if m.replica != sender or sender not in cfg.replica_set or sender == cfg.node_id:
+            return self._no("drop.bad_sender")
         if self.stable_snapshot is not None and self.h >= m.seq and self.h > 0:
-            self._out.append(Send(sender, StateReply(self.h, self.stable_snapshot, self.stable_proof, self.node_id)))
-            return
-        own = self.own_ckpts.get(m.seq)
+            return [Send(sender, StateReply(self.h, self.stable_snapshot, self.stable_proof, cfg.node_id))]
+        own = self.own.get(m.seq)
         if own is not None:
-            self._out.append(Send(sender, StateReply(m.seq, own[1], (), self.node_id)))
-            return
-        self._drop("fetch.unavailable")
+            return [Send(sender, StateReply(m.seq, own[1], (), cfg.node_id))]
+        return self._no("fetch.unavailable")
 
-    def _on_state_reply(self: PbftReplica, sender: int, m: StateReply) -> None:
+    def check_state_reply(self, sender: int, m: StateReply) -> bytes | None:
+        """The proven digest of a STATE-REPLY that answers our fetch and matches it, else None (dropped)."""
         if not well_formed(m):
-            return self._drop("drop.malformed")
-        if m.replica != sender or sender not in self.replica_set:
-            return self._drop("drop.bad_sender")
+            return self.drop("drop.malformed")
+        if m.replica != sender or sender not in self.cfg.replica_set:
+            return self.drop("drop.bad_sender")
         if self.fetch is None:
-            return self._drop("drop.unsolicited_state")
+            return self.drop("drop.unsolicited_state")
         want_seq, want_digest = self.fetch
         if m.seq < want_seq:
-            return self._drop("drop.stale_state")
+            return self.drop("drop.stale_state")
         if m.proof:
-            d = self._valid_ckpt_proof(m.seq, m.proof)
+            d = self.valid_proof(m.seq, m.proof)
         else:
             d = want_digest if m.seq == want_seq else None
         if d is None:
-            return self._drop("drop.bad_state_proof")
-        if self.crypto.digest(m.snapshot) != d:
-            return self._drop("drop.bad_state")
-        try:
-            self._restore(m.snapshot)
-        except ValueError:
-            return self._drop("drop.bad_state")
+            return self.drop("drop.bad_state_proof")
+        if self.cfg.crypto.digest(m.snapshot) != d:
+            return self.drop("drop.bad_state")
+        return d
+
+    def state_installed(self, m: StateReply, d: bytes, last_exec: int) -> list[Any]:
+        """The replica restored the state of ``m`` (digest ``d``): stop fetching, make it our stable checkpoint."""
         self.fetch = None
-        self._out.append(CancelTimer("fetch"))
-        rolled_back = self.last_exec > m.seq
-        self.last_exec = m.seq
+        out: list[Any] = [CancelTimer(FETCH_TIMER)]
         if m.seq > self.h:
-            self._stable(m.seq, d, m.proof, m.snapshot)
+            out += self.stable(m.seq, d, m.proof, last_exec, m.snapshot)
         else:
             self.stable_snapshot = m.snapshot
-        self._observe(StateTransferred(self.node_id, m.seq))
-        if rolled_back:  # our state had diverged: re-execute what is committed above the checkpoint
-            for (v, s), slot in sorted(self.slots.items()):
-                if slot.committed and s > m.seq:
-                    self.committed[s] = slot
-        self._forget_executed_requests()
-        self._execute_ready()
-        self._after_progress()
-
-    def _forget_executed_requests(self: PbftReplica) -> None:
-        replies = self.replies
-        for table in (self.pending, self.queue):
-            for c in [c for c, req in table.items() if c in replies and req.ts <= replies[c][0]]:
-                del table[c]
+        return out

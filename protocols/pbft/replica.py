@@ -18,8 +18,15 @@ order on the key-value store; each request is executed at most once per
 (client, timestamp) thanks to the last-reply table, and its result is sent to
 the client in a REPLY. A null batch (empty) executes nothing.
 
-Checkpoints, garbage collection and state transfer live in
-:mod:`.checkpoint` (§4.3); view changes in :mod:`.viewchange` (§4.4-4.5).
+The replica is a composition of parts that each own their state and return
+actions: the message log and agreement rules (:class:`~.log.MessageLog`,
+§4.2), checkpoints, watermarks, garbage collection and state transfer
+(:class:`~.checkpoint.CheckpointManager`, §4.3) and view changes
+(:class:`~.viewchange.ViewChanger`, §4.4-4.5). The replica routes inputs to
+them, owns the service state (the store, the last-reply table, the requests
+waiting to execute), batching and execution, and carries the consequences of
+one part's step to the others (a stable checkpoint collects the log's garbage;
+a new view re-proposes the log's prepared batches).
 
 A peer's misbehaviour never raises: every received message is checked (types,
 sender, view, watermarks, authentication) and dropped with a count in
@@ -29,6 +36,7 @@ sender, view, watermarks, authentication) and dropped with a count in
 
 from __future__ import annotations
 
+from functools import partial
 from itertools import islice
 from typing import Any, Callable
 
@@ -43,6 +51,7 @@ from bftlab.api import (
     Send,
     SetTimer,
     Start,
+    StateTransferred,
     Submit,
     TimerFired,
     ViewChanged,
@@ -52,11 +61,11 @@ from bftlab.errors import ConfigError, InvariantError
 
 from . import quorum
 from .auth import Auth
-from .checkpoint import CheckpointMixin
+from .checkpoint import FETCH_TIMER, CheckpointManager, restore, snapshot
+from .config import ReplicaConfig
 from .kvstore import KvStore
+from .log import COMMIT_PHASE, PREPARE_PHASE, MessageLog, Slot
 from .messages import (
-    COMMIT,
-    PREPARE,
     Checkpoint,
     Commit,
     FetchState,
@@ -71,49 +80,23 @@ from .messages import (
     pre_prepare_body,
     reply_body,
     request_body,
-    vote_body,
     well_formed,
 )
 from .params import PbftParams
-from .viewchange import VC_RESEND_TIMER, ViewChangeMixin
+from .viewchange import VC_RESEND_TIMER, VC_TIMER, NewViewPlan, ViewChanger
 
 BATCH_TIMER = "batch"
-VC_TIMER = "vc"
-FETCH_TIMER = "fetch"
+
+__all__ = ["BATCH_TIMER", "FETCH_TIMER", "VC_TIMER", "VC_RESEND_TIMER", "PbftReplica", "Slot", "make_replica"]
 
 
-class Slot:
-    """Log entry for one ``(view, seq)``: the PRE-PREPARE and the votes for it."""
-
-    __slots__ = ("view", "seq", "pp", "digest", "prepares", "commits", "n_prep", "n_commit", "prepared", "committed")
-
-    def __init__(self, view: int, seq: int) -> None:
-        self.view = view
-        self.seq = seq
-        self.pp: PrePrepare | None = None
-        self.digest = b""
-        self.prepares: dict[int, Prepare] = {}
-        self.commits: dict[int, Commit] = {}
-        self.n_prep = 0  # PREPAREs matching the pre-prepare's digest
-        self.n_commit = 0  # COMMITs matching the pre-prepare's digest
-        self.prepared = False
-        self.committed = False
-
-
-class PbftReplica(CheckpointMixin, ViewChangeMixin):
+class PbftReplica:
     __slots__ = (
-        "node_id", "n", "f", "replicas", "others", "replica_set", "client_set", "crypto", "rng", "params",
-        "auth", "counters", "last_error",
-        "q_prepare", "q_commit", "q_ckpt", "q_vc", "q_join",
-        "window", "interval", "batch_max",
+        "node_id", "n", "f", "cfg", "crypto", "rng", "params", "counters", "last_error",
+        "log", "checkpoints", "view_changer",
         "now", "_out", "_handlers", "started",
-        "view", "active", "h", "last_exec", "seq_next",
-        "slots", "prepared_slots", "committed",
+        "last_exec", "seq_next", "waiting_seq",
         "kv", "replies", "pending", "queue", "proposed", "batch_armed", "batch_due",
-        "vc_armed", "vc_attempts", "waiting_seq", "vc_msgs", "vc_future", "nv_sent", "last_nv", "view_hints",
-        "future_pp",
-        "ckpt_votes", "far_ckpt", "own_ckpts", "stable_digest", "stable_proof", "stable_snapshot",
-        "genesis_digest", "null_digest", "fetch", "fetch_idx", "fetch_sources",
     )  # fmt: skip
 
     def __init__(self, ctx: NodeContext) -> None:
@@ -125,48 +108,22 @@ class PbftReplica(CheckpointMixin, ViewChangeMixin):
         self.node_id = ctx.node_id
         self.n = ctx.n
         self.f = ctx.f
-        self.replicas = tuple(ctx.replicas)
-        self.others = tuple(r for r in self.replicas if r != ctx.node_id)
-        self.replica_set = frozenset(self.replicas)
-        self.client_set = frozenset(ctx.clients)
         self.crypto = ctx.crypto
         self.rng = ctx.rng
         self.params = params
-        self.auth = Auth(ctx.crypto, params.auth, self.replicas)
+        replicas = tuple(ctx.replicas)
+        self.cfg = cfg = ReplicaConfig(
+            node_id=ctx.node_id, n=ctx.n, f=ctx.f, replicas=replicas,
+            others=tuple(r for r in replicas if r != ctx.node_id), replica_set=frozenset(replicas),
+            client_set=frozenset(ctx.clients), crypto=ctx.crypto, auth=Auth(ctx.crypto, params.auth, replicas),
+            params=params, q_prepare=self.prepare_quorum(), q_commit=self.commit_quorum(),
+            q_ckpt=self.checkpoint_quorum(), q_vc=self.view_change_quorum(), q_join=self.join_quorum(),
+        )  # fmt: skip
         self.counters: dict[str, int] = {}
         self.last_error: str | None = None
-        self.q_prepare = self.prepare_quorum()
-        self.q_commit = self.commit_quorum()
-        self.q_ckpt = self.checkpoint_quorum()
-        self.q_vc = self.view_change_quorum()
-        self.q_join = self.join_quorum()
-        self.window = params.log_window
-        self.interval = params.checkpoint_interval
-        self.batch_max = params.batch_size_max
         self.now = 0.0
         self._out: list[Any] = []
-        self._handlers: dict[type, Callable[[int, Any], None]] = {
-            Prepare: self._on_prepare,
-            Commit: self._on_commit,
-            PrePrepare: self._on_pre_prepare,
-            Request: self._on_request,
-            Checkpoint: self._on_checkpoint,
-            ViewChange: self._on_view_change,
-            NewView: self._on_new_view,
-            FetchState: self._on_fetch_state,
-            StateReply: self._on_state_reply,
-        }
         self.started = False
-        # view state
-        self.view = 0
-        self.active = True  # False while waiting for NEW-VIEW of self.view
-        self.h = 0  # low watermark = seq of the stable checkpoint
-        self.last_exec = 0
-        self.seq_next = 1
-        # the log
-        self.slots: dict[tuple[int, int], Slot] = {}
-        self.prepared_slots: dict[int, Slot] = {}  # seq -> highest-view prepared slot (the P set)
-        self.committed: dict[int, Slot] = {}  # committed-local, not yet executed
         # service state and requests
         self.kv = KvStore()
         self.replies: dict[int, tuple[int, bytes]] = {}  # client -> (ts, result) of last executed
@@ -175,31 +132,24 @@ class PbftReplica(CheckpointMixin, ViewChangeMixin):
         self.proposed: dict[int, int] = {}  # primary: client -> highest ts pre-prepared this view
         self.batch_armed = False
         self.batch_due = False
-        # view change
-        self.vc_armed = False
-        self.vc_attempts = 0
+        self.last_exec = 0
+        self.seq_next = 1  # primary: the seq of its next PRE-PREPARE
         self.waiting_seq = 0  # highest seq with a non-null pre-prepare accepted this view
-        self.vc_msgs: dict[int, dict[int, ViewChange]] = {}
-        self.vc_future: dict[int, int] = {}  # replica -> view of its VIEW-CHANGE above ours
-        self.nv_sent = -1
-        self.last_nv: NewView | None = None
-        self.view_hints: dict[int, int] = {}  # replica -> highest view seen in its authentic votes
-        # PRE-PREPAREs of the view we are changing to that overtook its NEW-VIEW on the
-        # network: replayed once the view is installed, else the slot could never prepare.
-        self.future_pp: dict[tuple[int, int], tuple[int, PrePrepare]] = {}
-        # checkpoints and state transfer
-        self.ckpt_votes: dict[int, dict[int, Checkpoint]] = {}
-        self.far_ckpt: dict[int, int] = {}
-        self.own_ckpts: dict[int, tuple[bytes, bytes]] = {}
-        snap = self._snapshot()
-        self.genesis_digest = self.crypto.digest(snap)
-        self.null_digest = self.crypto.digest(batch_bytes(()))
-        self.stable_digest = self.genesis_digest
-        self.stable_proof: tuple[Checkpoint, ...] = ()
-        self.stable_snapshot: bytes | None = snap
-        self.fetch: tuple[int, bytes] | None = None
-        self.fetch_idx = 0
-        self.fetch_sources: tuple[int, ...] = ()
+        # the parts
+        self.log = MessageLog(cfg, self._drop)
+        self.checkpoints = CheckpointManager(cfg, self._drop, snapshot(self.kv, self.replies))
+        self.view_changer = ViewChanger(cfg, self._drop, self.checkpoints.valid_proof)
+        self._handlers: dict[type, Callable[[int, Any], None]] = {
+            Prepare: partial(self._on_vote, phase=PREPARE_PHASE),
+            Commit: partial(self._on_vote, phase=COMMIT_PHASE),
+            PrePrepare: self._on_pre_prepare,
+            Request: self._on_request,
+            Checkpoint: self._on_checkpoint,
+            ViewChange: self._on_view_change,
+            NewView: self._on_new_view,
+            FetchState: self._on_fetch_state,
+            StateReply: self._on_state_reply,
+        }
 
     # ------------------------------------------------------------- quorums
     # Overridable so that tests can build deliberately broken variants.
@@ -217,6 +167,25 @@ class PbftReplica(CheckpointMixin, ViewChangeMixin):
 
     def join_quorum(self) -> int:
         return quorum.join_quorum(self.f)
+
+    # ----------------------------------------------------- read-only views
+    @property
+    def view(self) -> int:
+        return self.view_changer.view
+
+    @property
+    def active(self) -> bool:
+        """False while waiting for the NEW-VIEW of :attr:`view`."""
+        return self.view_changer.active
+
+    @property
+    def h(self) -> int:
+        """The low watermark: seq of the stable checkpoint."""
+        return self.checkpoints.h
+
+    def is_primary(self) -> bool:
+        vc = self.view_changer
+        return vc.active and vc.view % self.n == self.node_id
 
     # ---------------------------------------------------------- entry point
     def step(self, now: float, inp: Any) -> list[Any]:
@@ -252,40 +221,26 @@ class PbftReplica(CheckpointMixin, ViewChangeMixin):
     def _drop(self, reason: str) -> None:
         self.counters[reason] = self.counters.get(reason, 0) + 1
 
-    def _broadcast(self, msg: Any) -> None:
-        self._out.append(Broadcast(self.others, msg))
-
     def _observe(self, event: Any) -> None:
         self._out.append(Observe(event))
-
-    def is_primary(self) -> bool:
-        return self.active and self.view % self.n == self.node_id
-
-    def _slot(self, view: int, seq: int) -> Slot:
-        slot = self.slots.get((view, seq))
-        if slot is None:
-            slot = self.slots[(view, seq)] = Slot(view, seq)
-        return slot
-
-    def _in_window(self, seq: int) -> bool:
-        return self.h < seq <= self.h + self.window
 
     def _on_start(self) -> None:
         if not self.started:
             self.started = True
-            self._observe(ViewChanged(self.node_id, self.view))
+            self._observe(ViewChanged(self.node_id, self.view_changer.view))
             return
         # Reboot with retained state: timers did not survive, arm them again.
-        self.vc_armed = self.batch_armed = False
-        if self.active:
+        vc = self.view_changer
+        vc.timers_lost()
+        self.batch_armed = False
+        if vc.active:
             if self._waiting():
-                self._arm_vc_timer()
+                self._out += vc.arm_timer()
             self._try_propose()
         else:
-            self._arm_vc_resend()
+            self._out.append(vc.resend_timer())
             self._check_vc_quorum()
-        if self.fetch is not None:
-            self._send_fetch()
+        self._out += self.checkpoints.send_fetch()
 
     def _on_timer(self, name: Any) -> None:
         if name == BATCH_TIMER:
@@ -293,23 +248,20 @@ class PbftReplica(CheckpointMixin, ViewChangeMixin):
             self.batch_due = True
             self._try_propose()
         elif name == VC_TIMER:
-            self.vc_armed = False
-            self.vc_attempts += 1
-            self._start_view_change(self.view + 1)
+            self._start_view_change(self.view_changer.timer_fired())
         elif name == VC_RESEND_TIMER:
-            self._resend_view_change()
+            self._out += self.view_changer.resend()
         elif name == FETCH_TIMER:
-            if self.fetch is not None:
-                self._send_fetch()
+            self._out += self.checkpoints.send_fetch()
 
     # ------------------------------------------------------------ requests
     def _on_request(self, sender: int, m: Request) -> None:
         if not well_formed(m):
             return self._drop("drop.malformed")
         c = m.client
-        if c not in self.client_set:
+        if c not in self.cfg.client_set:
             return self._drop("drop.unknown_client")
-        if not self.auth.check(c, request_body(m.op, m.ts, c), m.auth):
+        if not self.cfg.auth.check(c, request_body(m.op, m.ts, c), m.auth):
             return self._drop("drop.bad_auth")
         last = self.replies.get(c)
         if last is not None and m.ts <= last[0]:
@@ -322,17 +274,18 @@ class PbftReplica(CheckpointMixin, ViewChangeMixin):
         if p is not None and p.ts > m.ts:
             return self._drop("drop.old_request")
         self.pending[c] = m
-        if not self.active:
+        vc = self.view_changer
+        if not vc.active:
             return
-        if self.view % self.n == self.node_id:
+        if vc.view % self.n == self.node_id:
             self._enqueue(m)
         elif sender == c:
-            self._out.append(Send(self.view % self.n, m))  # forward to the primary
-        self._arm_vc_timer()
+            self._out.append(Send(vc.view % self.n, m))  # forward to the primary
+        self._out += vc.arm_timer()
 
     def _send_reply(self, client: int, ts: int, result: bytes) -> None:
-        v, me = self.view, self.node_id
-        auth = self.auth.seal(reply_body(v, ts, client, me, result), (client,))
+        v, me = self.view_changer.view, self.node_id
+        auth = self.cfg.auth.seal(reply_body(v, ts, client, me, result), (client,))
         self._out.append(Send(client, Reply(v, ts, client, me, result, auth)))
 
     # ----------------------------------------------------- primary batching
@@ -349,23 +302,20 @@ class PbftReplica(CheckpointMixin, ViewChangeMixin):
     def _try_propose(self) -> None:
         if not self.is_primary():
             return
-        queue = self.queue
+        queue, batch_max = self.queue, self.cfg.batch_max
         while queue:
-            if self.seq_next > self.h + self.window:
+            if self.seq_next > self.checkpoints.h + self.cfg.window:
                 return  # window full; resumes when a checkpoint becomes stable
-            if len(queue) < self.batch_max and not self.batch_due:
+            if len(queue) < batch_max and not self.batch_due:
                 if not self.batch_armed:
                     self.batch_armed = True
                     self._out.append(SetTimer(BATCH_TIMER, self.params.batch_timeout_s))
                 return
-            batch = tuple(islice(queue.values(), self.batch_max))
+            batch = tuple(islice(queue.values(), batch_max))
             for req in batch:
                 del queue[req.client]
             self._propose(batch)
-        self.batch_due = False
-        if self.batch_armed:
-            self.batch_armed = False
-            self._out.append(CancelTimer(BATCH_TIMER))
+        self._cancel_batch()
 
     def _cancel_batch(self) -> None:
         self.batch_due = False
@@ -374,168 +324,50 @@ class PbftReplica(CheckpointMixin, ViewChangeMixin):
             self._out.append(CancelTimer(BATCH_TIMER))
 
     def _propose(self, batch: tuple[Request, ...]) -> None:
-        v, s = self.view, self.seq_next
+        v, s = self.view_changer.view, self.seq_next
         self.seq_next = s + 1
         d = self.crypto.digest(batch_bytes(batch))
-        pp = PrePrepare(v, s, d, batch, self.auth.seal(pre_prepare_body(v, s, d)))
+        pp = PrePrepare(v, s, d, batch, self.cfg.auth.seal(pre_prepare_body(v, s, d)))
         proposed = self.proposed
         for req in batch:
             proposed[req.client] = req.ts
-        self._broadcast(pp)
-        self._accept_pre_prepare(self._slot(v, s), pp)
+        self._out.append(Broadcast(self.cfg.others, pp))
+        self._accept_pre_prepare(self.log.slot(v, s), pp)
 
     # ------------------------------------------------------- normal case
     def _on_pre_prepare(self, sender: int, m: PrePrepare) -> None:
-        v, s, d, batch = m.view, m.seq, m.digest, m.batch
-        if type(v) is not int or type(s) is not int or type(d) is not bytes or type(batch) is not tuple:
-            return self._drop("drop.malformed")
-        if type(m.auth) is not tuple or not all(type(r) is Request and well_formed(r) for r in batch):
-            return self._drop("drop.malformed")
-        if v != self.view or not self.active:
-            if (v == self.view + 1 or (v == self.view and not self.active)) and sender == v % self.n \
-                    and self.h < s <= self.h + self.window and len(self.future_pp) < self.window:
-                self.future_pp[(v, s)] = (sender, m)
-                return self._drop("drop.early_pre_prepare")
-            return self._drop("drop.wrong_view")
-        if sender != v % self.n or sender == self.node_id:
-            return self._drop("drop.not_primary")
-        if not self.h < s <= self.h + self.window:
-            return self._drop("drop.out_of_window")
-        slot = self.slots.get((v, s))
-        if slot is not None and slot.pp is not None:
-            return self._drop("drop.duplicate" if slot.digest == d else "drop.equivocation")
-        if len(batch) > self.batch_max:
-            return self._drop("drop.batch_too_large")
-        if not self.auth.check(sender, pre_prepare_body(v, s, d), m.auth):
-            return self._drop("drop.bad_auth")
-        if self.crypto.digest(batch_bytes(batch)) != d:
-            return self._drop("drop.bad_digest")
-        check, client_set = self.auth.check, self.client_set
-        for r in batch:
-            if r.client not in client_set or not check(r.client, request_body(r.op, r.ts, r.client), r.auth):
-                return self._drop("drop.bad_request_in_batch")
-        self._accept_pre_prepare(slot if slot is not None else self._slot(v, s), m)
+        vc = self.view_changer
+        slot = self.log.on_pre_prepare(sender, m, vc.view, vc.active, self.checkpoints.h)
+        if slot is not None:
+            self._accept_pre_prepare(slot, m)
 
     def _accept_pre_prepare(self, slot: Slot, pp: PrePrepare) -> None:
-        """Log ``pp`` (already validated) and, as a backup, multicast PREPARE."""
-        d = pp.digest
-        slot.pp = pp
-        slot.digest = d
-        slot.n_prep = sum(1 for p in slot.prepares.values() if p.digest == d)
-        slot.n_commit = sum(1 for c in slot.commits.values() if c.digest == d)
-        s, v, me = pp.seq, pp.view, self.node_id
+        """Log ``pp`` (already validated): the log multicasts our PREPARE as a backup."""
+        s = pp.seq
         if pp.batch and s > self.last_exec:
             if s > self.waiting_seq:
                 self.waiting_seq = s
-            self._arm_vc_timer()
-        if v % self.n != me and me not in slot.prepares:
-            prep = Prepare(v, s, d, me, self.auth.seal(vote_body(PREPARE, v, s, d, me)))
-            slot.prepares[me] = prep
-            slot.n_prep += 1
-            self._broadcast(prep)
-        self._check_slot(slot)
+            self._out += self.view_changer.arm_timer()
+        self._out += self.log.accept(slot, pp, self.last_exec)
+        self._execute_ready()
 
-    def _vote_ok(self, sender: int, m: Prepare | Commit) -> bool:
-        v, s, r = m.view, m.seq, m.replica
-        if type(v) is not int or type(s) is not int or type(r) is not int:
-            self._drop("drop.malformed")
-        elif type(m.digest) is not bytes or type(m.auth) is not tuple:
-            self._drop("drop.malformed")
-        elif r != sender or r not in self.replica_set:
-            self._drop("drop.bad_sender")
-        elif not self.h < s <= self.h + self.window:
-            self._drop("drop.out_of_window")
-        elif v < self.view:
-            self._drop("drop.wrong_view")
-        elif v > self.view + 1:
-            self._drop("drop.wrong_view")
-            code = PREPARE if type(m) is Prepare else COMMIT
-            if self.auth.check(r, vote_body(code, v, s, m.digest, r), m.auth):
-                self._view_hint(r, v)
-        else:
-            return True
-        return False
-
-    def _view_hint(self, r: int, v: int) -> None:
-        """Authentic votes from f+1 replicas in higher views: we missed a NEW-VIEW, ask for it."""
-        hints = self.view_hints
-        if hints.get(r, -1) >= v:
-            return
-        hints[r] = v
-        higher = sorted((w for w in hints.values() if w > self.view), reverse=True)
-        if len(higher) >= self.q_join:
-            self.view_hints = {}
-            self._start_view_change(higher[self.q_join - 1])
-
-    def _on_prepare(self, sender: int, m: Prepare) -> None:
-        if not self._vote_ok(sender, m):
-            return
-        v, s, r = m.view, m.seq, m.replica
-        if v > self.view and self.active:
-            self._view_hint(r, v)
-        if r == v % self.n:
-            return self._drop("drop.prepare_from_primary")
-        slot = self.slots.get((v, s))
-        if slot is None:
-            slot = self.slots[(v, s)] = Slot(v, s)
-        elif r in slot.prepares:
-            return self._drop("drop.duplicate")
-        if not self.auth.check(r, vote_body(PREPARE, v, s, m.digest, r), m.auth):
-            return self._drop("drop.bad_auth")
-        slot.prepares[r] = m
-        if slot.pp is not None and m.digest == slot.digest:
-            slot.n_prep += 1
-            if not slot.prepared and slot.n_prep >= self.q_prepare:
-                self._check_slot(slot)
-
-    def _on_commit(self, sender: int, m: Commit) -> None:
-        if not self._vote_ok(sender, m):
-            return
-        v, s, r = m.view, m.seq, m.replica
-        if v > self.view and self.active:
-            self._view_hint(r, v)
-        slot = self.slots.get((v, s))
-        if slot is None:
-            slot = self.slots[(v, s)] = Slot(v, s)
-        elif r in slot.commits:
-            return self._drop("drop.duplicate")
-        if not self.auth.check(r, vote_body(COMMIT, v, s, m.digest, r), m.auth):
-            return self._drop("drop.bad_auth")
-        slot.commits[r] = m
-        if slot.pp is not None and m.digest == slot.digest:
-            slot.n_commit += 1
-            if slot.prepared and not slot.committed and slot.n_commit >= self.q_commit:
-                self._check_slot(slot)
-
-    def _check_slot(self, slot: Slot) -> None:
-        """Advance ``slot`` through prepared -> committed-local as far as its votes allow."""
-        if slot.pp is None:
-            return
-        if not slot.prepared:
-            if slot.n_prep < self.q_prepare:
-                return
-            slot.prepared = True
-            old = self.prepared_slots.get(slot.seq)
-            if old is None or old.view <= slot.view:
-                self.prepared_slots[slot.seq] = slot
-            v, s, d, me = slot.view, slot.seq, slot.digest, self.node_id
-            if me not in slot.commits:
-                c = Commit(v, s, d, me, self.auth.seal(vote_body(COMMIT, v, s, d, me)))
-                slot.commits[me] = c
-                slot.n_commit += 1
-                self._broadcast(c)
-        if not slot.committed and slot.n_commit >= self.q_commit:
-            slot.committed = True
-            if slot.seq > self.last_exec:
-                self.committed[slot.seq] = slot
-                self._execute_ready()
+    def _on_vote(self, sender: int, m: Prepare | Commit, phase: Any) -> None:
+        vc = self.view_changer
+        actions, hint = self.log.on_vote(sender, m, phase, vc.view, vc.active, self.checkpoints.h, self.last_exec)
+        if actions:
+            self._out += actions
+        self._execute_ready()  # a COMMIT may complete a slot without sending anything
+        if hint >= 0:
+            target = vc.hint(m.replica, hint)
+            if target is not None:
+                self._start_view_change(target)
 
     # ----------------------------------------------------------- execution
     def _execute_ready(self) -> None:
-        committed = self.committed
+        pop = self.log.pop_committed
         progressed = False
         while True:
-            slot = committed.pop(self.last_exec + 1, None)
+            slot = pop(self.last_exec + 1)
             if slot is None:
                 break
             self._execute(slot)
@@ -566,39 +398,155 @@ class PbftReplica(CheckpointMixin, ViewChangeMixin):
                 del queue[c]
         self.last_exec = s
         if entries:
-            self.vc_attempts = 0
+            self.view_changer.request_executed()
         self._observe(Executed(self.node_id, s, slot.view, tuple(entries)))
-        if s % self.interval == 0:
-            self._take_checkpoint(s)
+        if s % self.cfg.interval == 0:
+            ck = self.checkpoints
+            h0 = ck.h
+            self._out += ck.take(s, snapshot(self.kv, self.replies), s)
+            if ck.h != h0:
+                self._low_watermark_moved()
+
+    # -------------------------------------------- checkpoints (TOCS §4.3)
+    def _on_checkpoint(self, sender: int, m: Checkpoint) -> None:
+        ck = self.checkpoints
+        h0 = ck.h
+        self._out += ck.on_checkpoint(sender, m, self.last_exec)
+        if ck.h != h0:
+            self._low_watermark_moved()
+
+    def _adopt_stable(self, s: int, d: bytes, proof: tuple[Checkpoint, ...]) -> None:
+        """A VIEW-CHANGE or NEW-VIEW proved checkpoint ``s`` stable: adopt it if it is newer than ours."""
+        ck = self.checkpoints
+        h0 = ck.h
+        self._out += ck.stable(s, d, proof, self.last_exec)
+        if ck.h != h0:
+            self._low_watermark_moved()
+
+    def _low_watermark_moved(self) -> None:
+        """A new stable checkpoint: collect the log's garbage; the window moved, so propose again."""
+        h = self.checkpoints.h
+        self.log.gc(h)
+        if self.seq_next <= h:
+            self.seq_next = h + 1
+        self._try_propose()
+
+    def _on_fetch_state(self, sender: int, m: FetchState) -> None:
+        self._out += self.checkpoints.on_fetch_state(sender, m)
+
+    def _on_state_reply(self, sender: int, m: StateReply) -> None:
+        ck = self.checkpoints
+        d = ck.check_state_reply(sender, m)
+        if d is None:
+            return
+        try:
+            self.kv, self.replies = restore(m.snapshot)
+        except ValueError:
+            return self._drop("drop.bad_state")
+        rolled_back = self.last_exec > m.seq
+        self.last_exec = m.seq
+        h0 = ck.h
+        self._out += ck.state_installed(m, d, self.last_exec)
+        if ck.h != h0:
+            self._low_watermark_moved()
+        self._observe(StateTransferred(self.node_id, m.seq))
+        if rolled_back:  # our state had diverged: re-execute what is committed above the checkpoint
+            self.log.recommit_above(m.seq)
+        self._forget_executed_requests()
+        self._execute_ready()
+        self._after_progress()
+
+    def _forget_executed_requests(self) -> None:
+        replies = self.replies
+        for table in (self.pending, self.queue):
+            for c in [c for c, req in table.items() if c in replies and req.ts <= replies[c][0]]:
+                del table[c]
+
+    # ------------------------------------------ view changes (TOCS §4.4)
+    def _start_view_change(self, v: int) -> None:
+        vc, ck = self.view_changer, self.checkpoints
+        if v <= vc.view:
+            return
+        self._cancel_batch()
+        self.log.drop_views_below(v)
+        self._out += vc.start(v, ck.h, ck.stable_proof, self.log.prepared_certs(ck.h))
+        self._check_vc_quorum()
+
+    def _check_vc_quorum(self) -> None:
+        actions, sent = self.view_changer.check_quorum()
+        self._out += actions
+        if sent is not None:
+            self._install_new_view(*sent)
+
+    def _on_view_change(self, sender: int, m: ViewChange) -> None:
+        vc = self.view_changer
+        actions, d = vc.on_view_change(sender, m)
+        self._out += actions
+        if d is None:
+            return
+        if m.stable_seq > self.checkpoints.h:
+            self._adopt_stable(m.stable_seq, d, m.checkpoint_proof)  # we are behind
+        if m.view > vc.view:
+            target = vc.join_target()
+            if target is not None:
+                self._start_view_change(target)
+        else:
+            self._check_vc_quorum()
+
+    def _on_new_view(self, sender: int, m: NewView) -> None:
+        plan = self.view_changer.on_new_view(sender, m)
+        if plan is not None:
+            self._install_new_view(m, plan)
+
+    def _install_new_view(self, nv: NewView, plan: NewViewPlan) -> None:
+        """Enter ``nv.view``: accept its O set, replay early PRE-PREPAREs, hand pending requests to the primary."""
+        v, me = nv.view, self.node_id
+        ck, log = self.checkpoints, self.log
+        if plan.min_s > ck.h:
+            self._adopt_stable(plan.min_s, plan.proof[0].state_digest, plan.proof)
+        self._out += self.view_changer.install(nv)
+        log.drop_views_below(v)
+        self.proposed = proposed = {}
+        self.waiting_seq = 0
+        is_primary = v % self.n == me
+        for pp in nv.pre_prepares:
+            if not ck.h < pp.seq <= ck.h + self.cfg.window:
+                continue
+            slot = log.slot(v, pp.seq)
+            if slot.pp is None:
+                self._accept_pre_prepare(slot, pp)
+            if is_primary:
+                for req in pp.batch:
+                    if req.ts > proposed.get(req.client, -1):
+                        proposed[req.client] = req.ts
+        self.seq_next = max(plan.max_s, ck.h) + 1
+        for sender, pp in log.take_future(v):
+            self._on_pre_prepare(sender, pp)
+        self._observe(ViewChanged(me, v))
+        if self._waiting():
+            self._out += self.view_changer.arm_timer()
+        self.queue = {}
+        for req in list(self.pending.values()):
+            if is_primary:
+                self._enqueue(req)
+            else:
+                self._out.append(Send(v % self.n, req))
+        self._try_propose()
 
     # --------------------------------------------------- view-change timer
     def _waiting(self) -> bool:
         """True while this replica holds a request it has not executed (§4.4)."""
         return bool(self.pending) or self.waiting_seq > self.last_exec
 
-    def _vc_timeout(self) -> float:
-        doublings = min(max(0, self.vc_attempts - 1), self.params.view_change_backoff_max)
-        return self.params.view_change_timeout_s * (1 << doublings)
-
-    def _arm_vc_timer(self) -> None:
-        if not self.vc_armed:
-            self.vc_armed = True
-            self._out.append(SetTimer(VC_TIMER, self._vc_timeout()))
-
-    def _cancel_vc_timer(self) -> None:
-        if self.vc_armed:
-            self.vc_armed = False
-            self._out.append(CancelTimer(VC_TIMER))
-
     def _after_progress(self) -> None:
         """Stop the timer, restarting it if still waiting for another request."""
-        if not self.active:
+        vc = self.view_changer
+        if not vc.active:
             return
         if self._waiting():
-            self.vc_armed = True
-            self._out.append(SetTimer(VC_TIMER, self._vc_timeout()))
+            self._out += vc.restart_timer()
         else:
-            self._cancel_vc_timer()
+            self._out += vc.cancel_timer()
 
 
 def make_replica(ctx: NodeContext) -> PbftReplica:

@@ -33,14 +33,22 @@ can deadlock when messages are lost. With one replica crashed, one that got
 timer running and nobody has ``f+1`` votes above its view, so all wait forever.
 With the ``f+1`` rule the others time out too and meet it in ``v+2``. A replica that installed a view answers a late
 VIEW-CHANGE for it with the NEW-VIEW, so a replica that missed it can catch up.
+
+:class:`ViewChanger` owns the current ``view``, whether it is ``active``
+(installed) or still waiting for its NEW-VIEW, the view-change timer, and the
+VIEW-CHANGE/NEW-VIEW bookkeeping. It validates what it receives and returns
+actions; entering and installing a view touch the log, the checkpoints and the
+request queue too, so the replica drives those steps and asks the view changer
+for its part of each.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Any, Callable, NamedTuple
 
-from bftlab.api import CancelTimer, Send, SetTimer, ViewChanged
+from bftlab.api import Broadcast, CancelTimer, Send, SetTimer
 
+from .config import Drop, ReplicaConfig
 from .messages import (
     PREPARE,
     Checkpoint,
@@ -57,9 +65,7 @@ from .messages import (
     well_formed,
 )
 
-if TYPE_CHECKING:
-    from .replica import PbftReplica
-
+VC_TIMER = "vc"
 VC_RESEND_TIMER = "vc-resend"
 
 
@@ -98,229 +104,264 @@ def compute_new_view(view_changes: tuple[ViewChange, ...], null_digest: bytes) -
     return NewViewPlan(min_s, best.checkpoint_proof, entries)
 
 
-class ViewChangeMixin:
-    __slots__ = ()
+ProofChecker = Callable[[int, tuple[Checkpoint, ...]], "bytes | None"]
+"""Returns the state digest a checkpoint proof proves for a seq, or None (the checkpoint manager's)."""
+
+
+class ViewChanger:
+    """The view, the view-change timer and the VIEW-CHANGE / NEW-VIEW protocol of one replica."""
+
+    __slots__ = (
+        "cfg", "drop", "valid_ckpt_proof", "view", "active", "timer_armed", "attempts",
+        "msgs", "future", "nv_sent", "last_nv", "hints", "null_digest",
+    )  # fmt: skip
+
+    def __init__(self, cfg: ReplicaConfig, drop: Drop, valid_ckpt_proof: ProofChecker) -> None:
+        self.cfg = cfg
+        self.drop = drop
+        self.valid_ckpt_proof = valid_ckpt_proof
+        self.view = 0
+        self.active = True  # False while waiting for NEW-VIEW of self.view
+        self.timer_armed = False
+        self.attempts = 0  # view changes since a request last executed (timer doublings)
+        self.msgs: dict[int, dict[int, ViewChange]] = {}  # view -> replica -> VIEW-CHANGE
+        self.future: dict[int, int] = {}  # replica -> view of its VIEW-CHANGE above ours
+        self.nv_sent = -1
+        self.last_nv: NewView | None = None
+        self.hints: dict[int, int] = {}  # replica -> highest view seen in its authentic votes
+        self.null_digest = cfg.crypto.digest(batch_bytes(()))  # what O holds where nothing prepared
+
+    # -------------------------------------------------------------- timer
+    def timeout(self) -> float:
+        params = self.cfg.params
+        doublings = min(max(0, self.attempts - 1), params.view_change_backoff_max)
+        return params.view_change_timeout_s * (1 << doublings)
+
+    def arm_timer(self) -> list[Any]:
+        if self.timer_armed:
+            return []
+        self.timer_armed = True
+        return [SetTimer(VC_TIMER, self.timeout())]
+
+    def restart_timer(self) -> list[Any]:
+        self.timer_armed = True
+        return [SetTimer(VC_TIMER, self.timeout())]
+
+    def cancel_timer(self) -> list[Any]:
+        if not self.timer_armed:
+            return []
+        self.timer_armed = False
+        return [CancelTimer(VC_TIMER)]
+
+    def timer_fired(self) -> int:
+        """The view-change timer expired: the view to move to."""
+        self.timer_armed = False
+        self.attempts += 1
+        return self.view + 1
+
+    def timers_lost(self) -> None:
+        """A reboot: no timer survived."""
+        self.timer_armed = False
+
+    def request_executed(self) -> None:
+        self.attempts = 0
+
+    def hint(self, r: int, v: int) -> int | None:
+        """Authentic votes from f+1 replicas in higher views: we missed a NEW-VIEW. Returns the view to move to."""
+        hints = self.hints
+        if hints.get(r, -1) >= v:
+            return None
+        hints[r] = v
+        higher = sorted((w for w in hints.values() if w > self.view), reverse=True)
+        q = self.cfg.q_join
+        if len(higher) >= q:
+            self.hints = {}
+            return higher[q - 1]
+        return None
 
     # ------------------------------------------------------- leaving a view
-    def _start_view_change(self: PbftReplica, v: int) -> None:
-        if v <= self.view:
-            return
+    def start(self, v: int, h: int, proof: tuple[Checkpoint, ...], prepared: tuple[PreparedCert, ...]) -> list[Any]:
+        """Move to view ``v`` (not yet installed) and multicast our VIEW-CHANGE with ``(h, proof, prepared)``."""
         self.view = v
         self.active = False
-        self._cancel_batch()
-        self._cancel_vc_timer()
-        for key in [k for k in self.slots if k[0] < v]:
-            del self.slots[key]
-        vc = self._make_view_change(v)
-        self._prune_view_changes()
-        self.vc_msgs.setdefault(v, {})[self.node_id] = vc
-        self._broadcast(vc)
-        self._arm_vc_resend()
-        self._check_vc_quorum()
+        out = self.cancel_timer()
+        me = self.cfg.node_id
+        vc = ViewChange(v, h, proof, prepared, me, self.cfg.auth.sign(view_change_body(v, h, proof, prepared, me)))
+        self._prune()
+        self.msgs.setdefault(v, {})[me] = vc
+        out.append(Broadcast(self.cfg.others, vc))
+        out.append(self.resend_timer())
+        return out
 
-    def _arm_vc_resend(self: PbftReplica) -> None:
-        self._out.append(SetTimer(VC_RESEND_TIMER, self.params.view_change_timeout_s / 2))
+    def resend_timer(self) -> SetTimer:
+        return SetTimer(VC_RESEND_TIMER, self.cfg.params.view_change_timeout_s / 2)
 
-    def _resend_view_change(self: PbftReplica) -> None:
+    def resend(self) -> list[Any]:
         """Retransmit our VIEW-CHANGE while waiting (messages get lost); peers that
         already installed the view answer with their NEW-VIEW."""
         if self.active:
-            return
-        own = self.vc_msgs.get(self.view, {}).get(self.node_id)
+            return []
+        out: list[Any] = []
+        own = self.msgs.get(self.view, {}).get(self.cfg.node_id)
         if own is not None:
-            self._broadcast(own)
-        self._arm_vc_resend()
+            out.append(Broadcast(self.cfg.others, own))
+        out.append(self.resend_timer())
+        return out
 
-    def _make_view_change(self: PbftReplica, v: int) -> ViewChange:
-        certs = []
-        for s in sorted(self.prepared_slots):
-            slot = self.prepared_slots[s]
-            if s <= self.h or slot.pp is None:
-                continue
-            d, prim = slot.digest, slot.view % self.n
-            preps = tuple(p for r, p in slot.prepares.items() if p.digest == d and r != prim)
-            certs.append(PreparedCert(slot.pp, preps[: self.q_prepare]))
-        prepared = tuple(certs)
-        me = self.node_id
-        sig = self.auth.sign(view_change_body(v, self.h, self.stable_proof, prepared, me))
-        return ViewChange(v, self.h, self.stable_proof, prepared, me, sig)
-
-    def _prune_view_changes(self: PbftReplica) -> None:
-        for w in [w for w in self.vc_msgs if w < self.view or (w == self.view and self.active)]:
-            del self.vc_msgs[w]
-        for r in [r for r, w in self.vc_future.items() if w <= self.view]:
-            del self.vc_future[r]
+    def _prune(self) -> None:
+        view, active = self.view, self.active
+        for w in [w for w in self.msgs if w < view or (w == view and active)]:
+            del self.msgs[w]
+        for r in [r for r, w in self.future.items() if w <= view]:
+            del self.future[r]
 
     # ------------------------------------------------------ VIEW-CHANGE in
-    def _on_view_change(self: PbftReplica, sender: int, m: ViewChange) -> None:
+    def on_view_change(self, sender: int, m: ViewChange) -> tuple[list[Any], bytes | None]:
+        """Validate and record a VIEW-CHANGE. Returns the actions and, if it was recorded, the digest of
+        its stable checkpoint (the caller adopts it if ours is older, then joins or checks the quorum)."""
         if not well_formed(m):
-            return self._drop("drop.malformed")
+            return self._no("drop.malformed")
         r, v = m.replica, m.view
-        if r != sender or r not in self.replica_set or r == self.node_id:
-            return self._drop("drop.bad_sender")
+        cfg = self.cfg
+        if r != sender or r not in cfg.replica_set or r == cfg.node_id:
+            return self._no("drop.bad_sender")
         if v < self.view or (v == self.view and self.active):
             nv = self.last_nv
+            out: list[Any] = []
             if nv is not None and nv.view == self.view and self.active:
-                self._out.append(Send(sender, nv))  # it missed the NEW-VIEW: relay ours
-            return self._drop("drop.stale_view_change")
-        if r in self.vc_msgs.get(v, ()):
-            return self._drop("drop.duplicate")
-        if v > self.view and self.vc_future.get(r, -1) >= v:
-            return self._drop("drop.stale_view_change")
-        d = self._valid_view_change(m)
+                out.append(Send(sender, nv))  # it missed the NEW-VIEW: relay ours
+            self.drop("drop.stale_view_change")
+            return out, None
+        if r in self.msgs.get(v, ()):
+            return self._no("drop.duplicate")
+        if v > self.view and self.future.get(r, -1) >= v:
+            return self._no("drop.stale_view_change")
+        d = self.valid_view_change(m)
         if d is None:
-            return self._drop("drop.bad_view_change")
+            return self._no("drop.bad_view_change")
         if v > self.view:
-            prev = self.vc_future.get(r)
+            prev = self.future.get(r)
             if prev is not None:
-                old = self.vc_msgs.get(prev)
+                old = self.msgs.get(prev)
                 if old is not None:
                     old.pop(r, None)
                     if not old:
-                        del self.vc_msgs[prev]
-            self.vc_future[r] = v
-        self.vc_msgs.setdefault(v, {})[r] = m
-        if m.stable_seq > self.h:
-            self._stable(m.stable_seq, d, m.checkpoint_proof)  # we are behind: adopt it
-        if v > self.view:
-            self._check_join()
-        else:
-            self._check_vc_quorum()
+                        del self.msgs[prev]
+            self.future[r] = v
+        self.msgs.setdefault(v, {})[r] = m
+        return [], d
 
-    def _valid_view_change(self: PbftReplica, m: ViewChange) -> bytes | None:
+    def _no(self, reason: str) -> tuple[list[Any], None]:
+        self.drop(reason)
+        return [], None
+
+    def valid_view_change(self, m: ViewChange) -> bytes | None:
         """Check a VIEW-CHANGE; return the digest of its stable checkpoint, or None."""
-        if not self.auth.verify(m.replica, view_change_body(m.view, m.stable_seq, m.checkpoint_proof, m.prepared, m.replica), m.sig):
+        body = view_change_body(m.view, m.stable_seq, m.checkpoint_proof, m.prepared, m.replica)
+        if not self.cfg.auth.verify(m.replica, body, m.sig):
             return None
         s0 = m.stable_seq
-        d = self._valid_ckpt_proof(s0, m.checkpoint_proof)
-        if d is None or len(m.prepared) > self.window:
+        d = self.valid_ckpt_proof(s0, m.checkpoint_proof)
+        window = self.cfg.window
+        if d is None or len(m.prepared) > window:
             return None
         last = s0
         for cert in m.prepared:
             pp = cert.pre_prepare
-            if pp.seq <= last or pp.seq > s0 + self.window or not 0 <= pp.view < m.view:
+            if pp.seq <= last or pp.seq > s0 + window or not 0 <= pp.view < m.view:
                 return None
             last = pp.seq
             if not self._valid_cert(cert):
                 return None
         return d
 
-    def _valid_cert(self: PbftReplica, cert: PreparedCert) -> bool:
+    def _valid_cert(self, cert: PreparedCert) -> bool:
+        cfg = self.cfg
         pp = cert.pre_prepare
         w, s, d = pp.view, pp.seq, pp.digest
-        prim = w % self.n
-        if len(pp.batch) > self.batch_max or self.crypto.digest(batch_bytes(pp.batch)) != d:
+        prim = w % cfg.n
+        if len(pp.batch) > cfg.batch_max or cfg.crypto.digest(batch_bytes(pp.batch)) != d:
             return False
-        if not self.auth.check_any(prim, pre_prepare_body(w, s, d), pp.auth):
+        if not cfg.auth.check_any(prim, pre_prepare_body(w, s, d), pp.auth):
             return False
         seen: set[int] = set()
         for p in cert.prepares:
             r = p.replica
-            if p.view != w or p.seq != s or p.digest != d or r == prim or r in seen or r not in self.replica_set:
+            if p.view != w or p.seq != s or p.digest != d or r == prim or r in seen or r not in cfg.replica_set:
                 return False
-            if not self.auth.check(r, vote_body(PREPARE, w, s, d, r), p.auth):
+            if not cfg.auth.check(r, vote_body(PREPARE, w, s, d, r), p.auth):
                 return False
             seen.add(r)
-        return len(seen) >= self.q_prepare
+        return len(seen) >= cfg.q_prepare
 
-    def _check_join(self: PbftReplica) -> None:
+    def join_target(self) -> int | None:
         """§4.5.2: f+1 VIEW-CHANGEs for views above ours make us join the smallest."""
-        higher = [w for w in self.vc_future.values() if w > self.view]
-        if len(higher) >= self.q_join:
-            self._start_view_change(min(higher))
+        higher = [w for w in self.future.values() if w > self.view]
+        return min(higher) if len(higher) >= self.cfg.q_join else None
 
-    def _check_vc_quorum(self: PbftReplica) -> None:
+    def check_quorum(self) -> tuple[list[Any], tuple[NewView, NewViewPlan] | None]:
+        """While waiting for a view: arm the timer at f+1 VIEW-CHANGEs and, as its primary, send the
+        NEW-VIEW at 2f+1. Returns the actions and the NEW-VIEW we sent (for the caller to install)."""
         if self.active:
-            return
-        v = self.view
-        vcs = self.vc_msgs.get(v)
-        if vcs is None or len(vcs) < self.q_join:
-            return
-        self._arm_vc_timer()  # wait this long for the NEW-VIEW (doubles if it never comes)
-        if len(vcs) >= self.q_vc and v % self.n == self.node_id and self.node_id in vcs and self.nv_sent < v:
-            self._send_new_view(v, vcs)
+            return [], None
+        v, cfg = self.view, self.cfg
+        vcs = self.msgs.get(v)
+        if vcs is None or len(vcs) < cfg.q_join:
+            return [], None
+        out = self.arm_timer()  # wait this long for the NEW-VIEW (doubles if it never comes)
+        me = cfg.node_id
+        if len(vcs) >= cfg.q_vc and v % cfg.n == me and me in vcs and self.nv_sent < v:
+            chosen = [vcs[me]] + [vcs[r] for r in sorted(vcs) if r != me]
+            V = tuple(chosen[: cfg.q_vc])
+            plan = compute_new_view(V, self.null_digest)
+            sign = cfg.auth.sign
+            O = tuple(PrePrepare(v, s, d, batch, (sign(pre_prepare_body(v, s, d)),)) for s, d, batch in plan.entries)
+            nv = NewView(v, V, O, me, sign(new_view_body(v, V, O, me)))
+            self.nv_sent = v
+            out.append(Broadcast(cfg.others, nv))
+            return out, (nv, plan)
+        return out, None
 
     # ------------------------------------------------------------ NEW-VIEW
-    def _send_new_view(self: PbftReplica, v: int, vcs: dict[int, ViewChange]) -> None:
-        me = self.node_id
-        chosen = [vcs[me]] + [vcs[r] for r in sorted(vcs) if r != me]
-        V = tuple(chosen[: self.q_vc])
-        plan = compute_new_view(V, self.null_digest)
-        sign = self.auth.sign
-        O = tuple(PrePrepare(v, s, d, batch, (sign(pre_prepare_body(v, s, d)),)) for s, d, batch in plan.entries)
-        nv = NewView(v, V, O, me, sign(new_view_body(v, V, O, me)))
-        self.nv_sent = v
-        self._broadcast(nv)
-        self._install_new_view(nv, plan)
-
-    def _on_new_view(self: PbftReplica, sender: int, m: NewView) -> None:
+    def on_new_view(self, sender: int, m: NewView) -> NewViewPlan | None:
+        """Validate a NEW-VIEW (recomputing its O set); the plan to install, or None (dropped)."""
         if not well_formed(m):
-            return self._drop("drop.malformed")
+            return self.drop("drop.malformed")
+        cfg = self.cfg
         v = m.view  # may be relayed by any replica; it is signed by primary(v)
-        if m.replica != v % self.n or m.replica == self.node_id or sender not in self.replica_set:
-            return self._drop("drop.bad_sender")
+        if m.replica != v % cfg.n or m.replica == cfg.node_id or sender not in cfg.replica_set:
+            return self.drop("drop.bad_sender")
         if v < self.view or (v == self.view and self.active):
-            return self._drop("drop.stale_new_view")
-        if not self.auth.verify(m.replica, new_view_body(v, m.view_changes, m.pre_prepares, m.replica), m.sig):
-            return self._drop("drop.bad_auth")
+            return self.drop("drop.stale_new_view")
+        if not cfg.auth.verify(m.replica, new_view_body(v, m.view_changes, m.pre_prepares, m.replica), m.sig):
+            return self.drop("drop.bad_auth")
         V = m.view_changes
-        if not self.q_vc <= len(V) <= self.n or len({vc.replica for vc in V}) != len(V):
-            return self._drop("drop.bad_new_view")
-        known = self.vc_msgs.get(v, {})
+        if not cfg.q_vc <= len(V) <= cfg.n or len({vc.replica for vc in V}) != len(V):
+            return self.drop("drop.bad_new_view")
+        known = self.msgs.get(v, {})
         for vc in V:
-            if vc.view != v or vc.replica not in self.replica_set:
-                return self._drop("drop.bad_new_view")
-            if known.get(vc.replica) != vc and self._valid_view_change(vc) is None:
-                return self._drop("drop.bad_new_view")
+            if vc.view != v or vc.replica not in cfg.replica_set:
+                return self.drop("drop.bad_new_view")
+            if known.get(vc.replica) != vc and self.valid_view_change(vc) is None:
+                return self.drop("drop.bad_new_view")
         plan = compute_new_view(V, self.null_digest)
         O = m.pre_prepares
         if len(O) != len(plan.entries):
-            return self._drop("drop.bad_new_view")
+            return self.drop("drop.bad_new_view")
         for pp, (s, d, batch) in zip(O, plan.entries):
             if pp.view != v or pp.seq != s or pp.digest != d or pp.batch != batch:
-                return self._drop("drop.bad_new_view")
-            if not self.auth.check_any(m.replica, pre_prepare_body(v, s, d), pp.auth):
-                return self._drop("drop.bad_new_view")
-        self._install_new_view(m, plan)
+                return self.drop("drop.bad_new_view")
+            if not cfg.auth.check_any(m.replica, pre_prepare_body(v, s, d), pp.auth):
+                return self.drop("drop.bad_new_view")
+        return plan
 
-    def _install_new_view(self: PbftReplica, nv: NewView, plan: NewViewPlan) -> None:
-        v, me = nv.view, self.node_id
-        if plan.min_s > self.h:
-            self._stable(plan.min_s, plan.proof[0].state_digest, plan.proof)
-        self.view = v
+    def install(self, nv: NewView) -> list[Any]:
+        """Enter view ``nv.view`` (the caller has checked ``nv``); stop the view-change timers."""
+        self.view = nv.view
         self.active = True
         self.last_nv = nv
-        for key in [k for k in self.slots if k[0] < v]:
-            del self.slots[key]
-        self._prune_view_changes()
-        self._cancel_vc_timer()
-        self._out.append(CancelTimer(VC_RESEND_TIMER))
-        self.view_hints = {}
-        self.proposed = {}
-        self.waiting_seq = 0
-        is_primary = v % self.n == me
-        for pp in nv.pre_prepares:
-            if not self._in_window(pp.seq):
-                continue
-            slot = self._slot(v, pp.seq)
-            if slot.pp is None:
-                self._accept_pre_prepare(slot, pp)
-            if is_primary:
-                for req in pp.batch:
-                    if req.ts > self.proposed.get(req.client, -1):
-                        self.proposed[req.client] = req.ts
-        self.seq_next = max(plan.max_s, self.h) + 1
-        early = sorted((k, val) for k, val in self.future_pp.items() if k[0] == v)
-        self.future_pp = {}
-        for _key, (sender, pp) in early:
-            self._on_pre_prepare(sender, pp)
-        self._observe(ViewChanged(me, v))
-        if self._waiting():
-            self._arm_vc_timer()
-        self.queue = {}
-        for req in list(self.pending.values()):
-            if is_primary:
-                self._enqueue(req)
-            else:
-                self._out.append(Send(v % self.n, req))
-        self._try_propose()
+        self._prune()
+        out = self.cancel_timer()
+        out.append(CancelTimer(VC_RESEND_TIMER))
+        self.hints = {}
+        return out

@@ -12,11 +12,11 @@ from .helpers import assert_live, assert_no_surprises, assert_safe, harness, sub
 
 def log_sizes(node) -> dict[str, int]:
     return {
-        "slots": len(node.slots),
-        "prepared": len(node.prepared_slots),
-        "committed": len(node.committed),
-        "ckpt_votes": len(node.ckpt_votes),
-        "own_ckpts": len(node.own_ckpts),
+        "slots": len(node.log.slots),
+        "prepared": len(node.log.prepared_slots),
+        "committed": len(node.log.committed),
+        "ckpt_votes": len(node.checkpoints.votes),
+        "own_ckpts": len(node.checkpoints.own),
     }
 
 
@@ -41,8 +41,8 @@ def test_checkpoints_become_stable_and_logs_stay_bounded_over_a_long_run():
     for r in h.replicas:
         node = h.nodes[r]
         assert node.h >= node.last_exec - 16 and node.h % 16 == 0
-        assert len(node.stable_proof) == 3 and {c.seq for c in node.stable_proof} == {node.h}
-        assert all(s > node.h for s in node.prepared_slots)
+        assert len(node.checkpoints.stable_proof) == 3 and {c.seq for c in node.checkpoints.stable_proof} == {node.h}
+        assert all(s > node.h for s in node.log.prepared_slots)
         assert max(log_sizes(node).values()) <= window
 
 
@@ -113,5 +113,5 @@ def test_far_checkpoints_are_kept_one_per_replica():
             sig = h.crypto(r).sign(checkpoint_body(seq, b"d" * 32, r))
             h.inject(r, 3, Checkpoint(seq, b"d" * 32, r, sig))
     h.deliver(of_type(Checkpoint))
-    assert sorted(node.ckpt_votes) == [48]
+    assert sorted(node.checkpoints.votes) == [48]
     assert node.h == 0  # 2 votes are not a proof

@@ -9,6 +9,7 @@ from bftlab.api import Accepted, Executed, Issued
 from bftlab.testing import of_type, to
 from bftlab.protocols.pbft import PROTOCOL, op_get, op_put
 from bftlab.protocols.pbft.kvstore import decode_result
+from bftlab.protocols.pbft.log import PREPARE_PHASE
 from bftlab.protocols.pbft.messages import PREPARE, PrePrepare, Prepare, Request, vote_body
 
 from .helpers import assert_live, assert_no_surprises, assert_safe, harness, submit_round
@@ -155,14 +156,14 @@ def test_prepare_quorum_counts_only_matching_digests():
     h.advance(0.002)  # batch timeout
     h.deliver(of_type(PrePrepare))
     node = h.nodes[1]
-    slot = node.slots[(0, 1)]
-    assert slot.n_prep == 1 and not slot.prepared  # own prepare only
+    slot = node.log.slots[(0, 1)]
+    assert slot.matching[PREPARE_PHASE.index] == 1 and not slot.prepared  # own prepare only
     # Replica 2 (Byzantine) prepares a different digest first: stored, not counted.
     body = vote_body(PREPARE, 0, 1, b"x" * 32, 2)
     h.drop(of_type(Prepare))
     h.inject(2, 1, Prepare(0, 1, b"x" * 32, 2, h.crypto(2).authenticate(body, h.replicas)))
     h.deliver(of_type(Prepare))
-    assert slot.n_prep == 1 and not slot.prepared
+    assert slot.matching[PREPARE_PHASE.index] == 1 and not slot.prepared
     assert 2 in slot.prepares
 
 

@@ -44,7 +44,7 @@ def test_unauthenticated_and_forged_messages_are_dropped_and_counted():
     # A checkpoint with a bad signature.
     node.step(0.0, Receive(2, Checkpoint(64, d, 2, b"sig")))
     assert node.counters == {"drop.bad_auth": 4, "drop.bad_sender": 1, "drop.not_primary": 1}
-    assert node.slots.get((0, 1)) is None or not node.slots[(0, 1)].prepares
+    assert node.log.slots.get((0, 1)) is None or not node.log.slots[(0, 1)].prepares
     assert node.pending == {}
 
 

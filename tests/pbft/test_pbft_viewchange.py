@@ -115,19 +115,19 @@ def test_two_faulty_primaries_in_a_row_with_backoff_n7():
     assert_live(h)
     for r in range(2, 7):
         assert views_installed(h, r) == [0, 2]
-        assert h.nodes[r].vc_attempts == 0  # reset by progress in view 2
+        assert h.nodes[r].view_changer.attempts == 0  # reset by progress in view 2
 
 
 def test_view_change_timer_doubles_while_views_fail():
     h = harness(n=4, clients=1, view_change_timeout_s=1.0)
-    node = h.nodes[1]
-    assert node._vc_timeout() == 1.0
-    node.vc_attempts = 1
-    assert node._vc_timeout() == 1.0
-    node.vc_attempts = 3
-    assert node._vc_timeout() == 4.0
-    node.vc_attempts = 10_000
-    assert node._vc_timeout() == 1.0 * 2**node.params.view_change_backoff_max
+    vc = h.nodes[1].view_changer
+    assert vc.timeout() == 1.0
+    vc.attempts = 1
+    assert vc.timeout() == 1.0
+    vc.attempts = 3
+    assert vc.timeout() == 4.0
+    vc.attempts = 10_000
+    assert vc.timeout() == 1.0 * 2**h.nodes[1].params.view_change_backoff_max
 
 
 def test_f_plus_one_view_changes_make_a_replica_join():
@@ -138,7 +138,7 @@ def test_f_plus_one_view_changes_make_a_replica_join():
     h.deliver_all()
     h.advance(1.0)  # client retransmits to all; replicas 1 and 2 forward it and start their timers
     h.deliver_all()
-    assert h.nodes[3].view == 0 and not h.nodes[3].vc_armed
+    assert h.nodes[3].view == 0 and not h.nodes[3].view_changer.timer_armed
     h.advance(0.5)  # replicas 1 and 2 time out and send VIEW-CHANGE for view 1
     h.deliver(all_of(of_type(ViewChange), to(3), from_(1)))
     assert h.nodes[3].view == 0
@@ -159,7 +159,7 @@ def test_new_view_whose_o_set_does_not_follow_from_v_is_rejected():
     assert nv.pre_prepares == ()  # nothing was prepared in view 0
     # The new primary (replica 1) is Byzantine: it adds a null request at seq 1, properly signed.
     sign = h.crypto(1).sign
-    null = h.nodes[2].null_digest
+    null = h.nodes[2].view_changer.null_digest
     pp = PrePrepare(1, 1, null, (), (sign(pre_prepare_body(1, 1, null)),))
     forged = NewView(1, nv.view_changes, (pp,), 1, sign(new_view_body(1, nv.view_changes, (pp,), 1)))
     h.drop(of_type(NewView))
