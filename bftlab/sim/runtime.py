@@ -15,6 +15,12 @@ again when it recovers.
 Every delivered message is folded into ``trace_digest`` as
 ``(time_ns, src, dst, encoded bytes)``: the same spec and seed give the same
 digest on any machine.
+
+With ``keep_trace`` the runtime also lists every message in :attr:`SimRuntime.trace`
+as ``(time_ns, src, dst, type name, sent_ns, drop)``: ``drop`` is ``""`` for a
+delivery at ``time_ns``, else why it was lost (``network``: partition or loss,
+``adversary``, ``receiver_down``) and ``time_ns`` is when. The send time rides in
+the delivery event, which is one tuple slot whether tracing or not.
 """
 
 from __future__ import annotations
@@ -86,7 +92,7 @@ class SimRuntime:
         self.observer = observer
         self.hosts: dict[NodeId, _Host] = {}
         self._digest = hashlib.blake2b(digest_size=32)
-        self.trace: list[tuple[int, int, int, str]] | None = [] if keep_trace else None
+        self.trace: list[tuple[int, int, int, str, int, str]] | None = [] if keep_trace else None
         self.router: Router | None = None
         self.msgs_by_type: dict[str, int] = {}
         self.msgs_total = 0
@@ -225,30 +231,36 @@ class SimRuntime:
         router = self.router
         for dst in dsts:
             if dst == src:
-                schedule(t, self._deliver, (src, dst, msg, data), PRIO_NET)
+                schedule(t, self._deliver, (src, dst, msg, data, t), PRIO_NET)
                 continue
             if router is not None:
                 times = router(src, dst, msg, data, t)
                 if times is None:
+                    if self.trace is not None:
+                        self.trace.append((t, src, dst, name, t, "adversary"))
                     continue
                 for at in times:  # an adversary's times may lie in the past: the kernel clamps them
-                    self.kernel.schedule(at, self._deliver, (src, dst, msg, data), PRIO_NET)
+                    self.kernel.schedule(at, self._deliver, (src, dst, msg, data, t), PRIO_NET)
                 continue
             at = arrival(src, dst, size, t)
             if at is not None:
-                schedule(at, self._deliver, (src, dst, msg, data), PRIO_NET)
+                schedule(at, self._deliver, (src, dst, msg, data, t), PRIO_NET)
+            elif self.trace is not None:  # only lost messages pay for this check
+                self.trace.append((t, src, dst, name, t, "network"))
 
     def _deliver(self, ev: tuple) -> None:
-        src, dst, msg, data = ev
+        src, dst, msg, data, sent = ev
         h = self.hosts.get(dst)
         if h is None or not h.alive:
             self.dropped["receiver_down"] = self.dropped.get("receiver_down", 0) + 1
+            if self.trace is not None:
+                self.trace.append((self.kernel.now, src, dst, type(msg).__name__, sent, "receiver_down"))
             return
         now = self.kernel.now
         self.delivered += 1
         self._digest.update(_HDR.pack(now, src, dst) + data)
         if self.trace is not None:
-            self.trace.append((now, src, dst, type(msg).__name__))
+            self.trace.append((now, src, dst, type(msg).__name__, sent, ""))
         if not h.scheduled and h.busy_until <= now and not h.inbox:
             self._step(h, Receive(src, msg), len(data))  # idle node: no need for a second heap event
         else:
