@@ -144,14 +144,21 @@ class SelfishMining:
         if lead < 0:  # the others are ahead: adopt their chain
             self.private, self.published = [], 0
             return []
-        if lead == 0:  # publish our block of equal height: a tie race (gamma decides)
-            self.races += 1
-            return self._release(h[b])
+        if lead == 0:
+            if not self.private:
+                return []  # nothing withheld: we simply mine on their block, there is no race
+            # We withheld a block of their height and publish it now: a tie race (Eyal & Sirer's state 0';
+            # gamma or the network decides). Only a publication makes a race, so count the release.
+            out = self._release(h[b])
+            self.races += bool(out)
+            return out
         if lead == 1:  # publish all: we are one longer, the others switch
             return self._win()
         return self._release(h[b])  # comfortable lead: reveal up to their height
 
     def summary(self) -> dict:
+        """``tie_races``: withheld blocks published to match an honest block of their height (state 0');
+        ``overrides``: times the pool published a longer chain that the others adopted."""
         return {"tie_races": self.races, "overrides": self.overrides}
 
 

@@ -2,6 +2,9 @@
 
 * Selfish mining, Eyal & Sirer (FC'14), eq. (8): the relative revenue of an
   SM1 pool with hash share alpha and tie parameter gamma.
+* Selfish mining, the same paper's Markov chain (section 4.2): how often
+  the pool publishes a withheld block to match an honest one (a tie race,
+  state 0').
 * Double spending, Rosenfeld (2012), "Analysis of hashrate-based double
   spending", eq. for r(q, z): success probability of an attacker with share q
   who never gives up against a merchant waiting z confirmations, when the
@@ -20,6 +23,19 @@ def selfish_revenue(alpha: float, gamma: float) -> float:
     """Eyal & Sirer's relative revenue of a selfish pool (valid for alpha < 1/2)."""
     a, g = alpha, gamma
     return (a * (1 - a) ** 2 * (4 * a + g * (1 - 2 * a)) - a ** 3) / (1 - a * (1 + (2 - a) * a))
+
+
+def selfish_tie_race_rate(alpha: float) -> float:
+    """Tie races per mined block under SM1: the stationary probability of Eyal & Sirer's state 0'.
+
+    Each block moves the chain of lead states; state 0' (two public branches
+    of equal height, one the pool's) is entered from state 1 when the others
+    find a block, so p0' = (1 - alpha) p1 = (1 - alpha) alpha p0 with
+    p0 = (1 - 2 alpha) / (2 alpha^3 - 4 alpha^2 + 1) (their section 4.2).
+    Whatever gamma is, a race ends with the next block.
+    """
+    a = alpha
+    return (1 - a) * a * (1 - 2 * a) / (2 * a ** 3 - 4 * a ** 2 + 1)
 
 
 def selfish_threshold(gamma: float) -> float:
