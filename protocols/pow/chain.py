@@ -125,15 +125,32 @@ def hash_shares(params, n: int, attacker=None) -> np.ndarray:
 
 
 class TxStream:
-    """Arrival times (ns) of the Poisson transaction stream, generated on demand."""
+    """Arrival times (ns) of the Poisson transaction stream, generated on demand.
 
-    __slots__ = ("_rng", "_mean_ns", "_times", "_last")
+    The times live in a buffer that doubles when it fills, so a run that asks
+    for N arrivals copies O(N) values in all (appending to a fresh array on
+    every refill copied the whole history each time: quadratic in the run's
+    length). Refills draw exactly what they drew before (same chunk sizes from
+    the same stream), so a seed gives the same transactions.
+    """
+
+    __slots__ = ("_rng", "_mean_ns", "_buf", "_size", "_last")
 
     def __init__(self, rng: np.random.Generator, rate_tps: float) -> None:
         self._rng = rng
         self._mean_ns = 1e9 / rate_tps if rate_tps > 0 else 0.0
-        self._times = np.zeros(0, dtype=np.int64)
+        self._buf = np.zeros(0, dtype=np.int64)
+        self._size = 0
         self._last = 0
+
+    def _append(self, new: np.ndarray) -> None:
+        end = self._size + new.shape[0]
+        if end > self._buf.shape[0]:
+            grown = np.empty(max(end, 2 * self._buf.shape[0]), dtype=np.int64)
+            grown[: self._size] = self._buf[: self._size]
+            self._buf = grown
+        self._buf[self._size: end] = new
+        self._size = end
 
     def count_until(self, t_ns: int) -> int:
         """Number of transactions that arrived at or before ``t_ns``."""
@@ -143,12 +160,13 @@ class TxStream:
             k = max(1024, int((t_ns - self._last) / self._mean_ns * 1.2) + 64)
             gaps = self._rng.exponential(self._mean_ns, k)
             new = self._last + np.cumsum(gaps).astype(np.int64)
-            self._times = np.concatenate([self._times, new])
+            self._append(new)
             self._last = int(new[-1])
-        return int(np.searchsorted(self._times, t_ns, side="right"))
+        return int(np.searchsorted(self._buf[: self._size], t_ns, side="right"))
 
     def times(self, start: int, stop: int) -> np.ndarray:
-        return self._times[start:stop]
+        """Arrival times of transactions ``start .. stop-1`` (all already counted by :meth:`count_until`)."""
+        return self._buf[start: min(stop, self._size)]
 
 
 class Chain:
