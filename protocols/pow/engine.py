@@ -228,7 +228,7 @@ class Engine:
         val = self.base_ns + int(size * cpu.per_byte_ns) + int(count * (cpu.verify_us * 1e3 + cpu.hash_s(64) * NS))
         arr = relay.propagate(self.topo, [(src, t)], self.arrays.get(ch.parent[b]), val,
                               int(size * self.ns_per_byte), self.p.relay == "inv", self.ctrl_ns, self.inv_ns,
-                              self.no_relay)
+                              self.no_relay, self.p.bandwidth_model == "uplink")
         reached = arr < relay.INF
         k = int(reached.sum())
         deg = int(self.degree[reached].sum())

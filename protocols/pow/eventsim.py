@@ -2,8 +2,9 @@
 
 Every inv, getdata and block is a simulator event on :class:`bftlab.sim.runtime.SimRuntime`,
 with the link model of :mod:`bftlab.protocols.pow.topology` as its router (per-link
-latency, per-link bandwidth on the modelled block size) and the spec's CPU
-costs. It is slower than the fast engine and serves as its reference: both
+latency; bandwidth on the modelled block size, shared by a node's messages
+with ``bandwidth_model: uplink``, per link with ``per_link``) and the spec's
+CPU costs. It is slower than the fast engine and serves as its reference: both
 follow the same relay rules (``tests/pow/test_relay.py`` compares them).
 """
 
@@ -42,9 +43,16 @@ class EventRun:
         bw = spec.network.bandwidth_mbps
         ns_per_byte = 8_000.0 / bw if bw > 0 else 0.0
 
+        uplink = params.bandwidth_model == "uplink"
+        free = [0] * n  # uplink: when each node's last queued message has left
+
         def route(src: int, dst: int, msg: Any, data: bytes, t: int) -> list[int]:
             size = msg.size_bytes if type(msg) is BlockMsg else INV_BYTES
-            return [t + int(size * ns_per_byte) + lat[(src, dst)]]
+            if not uplink:
+                return [t + int(size * ns_per_byte) + lat[(src, dst)]]
+            start = t if t > free[src] else free[src]  # first come, first served on the sender's uplink
+            free[src] = start + int(size * ns_per_byte)
+            return [free[src] + lat[(src, dst)]]
 
         self.runtime.router = route
         self.txs = TxStream(seeds.np_rng(spec.seed, "pow/txs"), params.tx_rate_tps)

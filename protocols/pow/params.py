@@ -2,7 +2,8 @@
 
 Everything PoW-specific lives here; the generic spec keeps its meaning where it
 has one: ``n`` is the number of nodes (miners and relay-only nodes), ``network``
-gives the latency model and per-link bandwidth, ``cpu`` prices block validation,
+gives the latency model and the bandwidth (each node's uplink, or each link's:
+``bandwidth_model`` below), ``cpu`` prices block validation,
 ``seed`` drives every random stream. ``f``, ``workload``, ``faults`` and
 ``stop`` are not used by PoW runs: the transaction load is ``tx_rate_tps``
 below (an open Poisson stream, like ``workload.rate_rps`` in open mode, but
@@ -68,6 +69,8 @@ class PowParams:
     """Undirected links [a, b] for topology: edges."""
     relay: Literal["inv", "push"] = "inv"
     """inv: announce, the peer requests with getdata, then the block is sent; push: send the whole block unsolicited."""
+    bandwidth_model: Literal["uplink", "per_link"] = "uplink"
+    """uplink: network.bandwidth_mbps is each node's upload capacity and its messages leave one after another, first come first served (as in the generic simulator and SimBlock), so serving a block to k peers takes k transfer times; per_link: every connection has the full bandwidth_mbps and a node's transfers do not slow each other (faster propagation, fewer stale blocks)."""
     tie_break: Literal["first_seen"] = "first_seen"
     """Among tips of equal cumulative work a node keeps the one it received first (Bitcoin Core's rule)."""
     confirmations: int = 6

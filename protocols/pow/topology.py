@@ -3,9 +3,10 @@
 A link's one-way latency is drawn once per link from the spec's network model
 (:func:`bftlab.sim.network.latency_sampler`): in a peer-to-peer overlay a
 connection's delay is mostly geography, so it is a property of the link,
-not of each message. Bandwidth is per link too (``network.bandwidth_mbps``),
-as in SimBlock: a block of ``size`` bytes takes ``size * 8 / bandwidth``
-seconds on a link, and a node's connections do not slow each other down.
+not of each message. Bandwidth (``network.bandwidth_mbps``) is not stored
+here: a block of ``size`` bytes takes ``size * 8 / bandwidth`` seconds to
+send, on the sender's shared uplink or on each link alone depending on
+``protocol.params.bandwidth_model`` (see :mod:`bftlab.protocols.pow.relay`).
 
 The graph is stored as CSR arrays (``indptr``, ``indices``) with neighbours in
 increasing id order, so iteration order never depends on hashing.
