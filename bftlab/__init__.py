@@ -1,13 +1,20 @@
-"""bftlab: deterministic simulation of Byzantine-fault-tolerant consensus protocols.
+"""bftlab: deterministic simulation and real-network runs of fault-tolerant consensus protocols.
 
-Layers, bottom up (a module imports only from layers below it):
+Layers, bottom up (a package imports only from layers below it; each
+sub-package's docstring says what it may import):
 
-* ``errors``, ``api`` (the sans-IO node contract), ``costs``, ``seeds``, ``wire``
-* ``schema`` (typed YAML loading), ``registry`` (plugins by name), ``spec`` (the experiment spec)
-* ``kernel``, ``network``, ``simnet`` (the simulator), ``checker``, ``metrics``
-* ``runner`` (spec -> report), ``report`` (report -> files and tables)
-* ``cli`` (the ``bftlab`` command)
+* ``errors``, ``api`` (the sans-IO contract every plug-in implements), ``core`` (kernel, seeds, costs, wire, keys)
+* ``oracles`` (judges of runs), ``specs`` (typed YAML loading, the plug-in registry, the experiment spec)
+* ``reports`` (metrics and report layout), ``sim`` (the simulator), ``transport`` (the real runtime)
+* ``pipeline`` (the one dispatcher and the notebook API), ``fuzz``, ``testing`` (the public test harness)
+* ``experiments`` (sweeps, store, executors), ``plots``, ``cli`` (the ``bftlab`` command)
 
+Plug-ins (``bftlab.protocols``, ``bftlab.crypto``, ``bftlab.adversary``, and a
+user's own packages) sit beside the engine: they import its small APIs, and the
+engine finds them by registered name or dotted path, never by import.
+
+For notebooks: ``bftlab.run(spec, overrides=[...])`` returns a typed report and
+``bftlab.load_results(experiment)`` a sweep's results as a pandas DataFrame.
 This package imports nothing heavy on import: the names below load on first use.
 """
 
@@ -29,6 +36,9 @@ _LAZY = {
     "load_spec": "bftlab.specs.spec",
     "spec_to_yaml": "bftlab.specs.spec",
     "write_outputs": "bftlab.reports.report",
+    "run": "bftlab.pipeline",
+    "load_results": "bftlab.pipeline",
+    "RunReport": "bftlab.pipeline",
 }
 
 __all__ = ["BftlabError", "ConfigError", "InvariantError", "UsageError", "__version__", *_LAZY]
