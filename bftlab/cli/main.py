@@ -149,8 +149,14 @@ def _add_node(sub: argparse._SubParsersAction) -> None:
     add_node(sub)
 
 
+def _add_trace(sub: argparse._SubParsersAction) -> None:
+    from bftlab.cli.trace import add_trace  # space-time diagrams; see bftlab.reports.spacetime
+
+    add_trace(sub)
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    _add_run, _add_validate, *EXPERIMENT_COMMANDS, _add_fuzz, _add_node)
+    _add_run, _add_validate, *EXPERIMENT_COMMANDS, _add_fuzz, _add_node, _add_trace)
 
 _MAIN_EPILOG = f"""\
 examples:
