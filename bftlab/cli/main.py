@@ -8,11 +8,17 @@ Exit status: 0 the command finished (a run finished, whatever its verdict);
 1 internal error (a bug: the seed and replay command are printed); 2 bad spec
 or usage (one ``error:`` paragraph on stderr, no traceback); 3 safety violated
 (``run --fail-on-unsafe`` only).
+
+A reader that closes standard output early (``bftlab run SPEC | head -1``) is
+not an error: the rest of the output is discarded and the command ends
+quietly with the status it would have had (0 if it was cut off mid-way); see
+the note on SIGPIPE in the documentation of Python's ``signal`` module.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -87,8 +93,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         _error(f"internal error during the run with seed {spec.seed}; this is a bug in bftlab. Replay it with: {replay}")
         return EXIT_INTERNAL
     if not args.quiet:
-        print(table)
-        print(f"results: {out}")
+        try:
+            print(table)
+            print(f"results: {out}")
+            sys.stdout.flush()  # a closed pipe shows up here rather than at interpreter exit
+        except BrokenPipeError:
+            _discard_stdout()  # the run finished and its files are written: keep its exit status
     if args.fail_on_unsafe and not report["safety"]["ok"]:
         return EXIT_UNSAFE
     return EXIT_OK
@@ -149,14 +159,8 @@ def _add_node(sub: argparse._SubParsersAction) -> None:
     add_node(sub)
 
 
-def _add_trace(sub: argparse._SubParsersAction) -> None:
-    from bftlab.cli.trace import add_trace  # space-time diagrams; see bftlab.reports.spacetime
-
-    add_trace(sub)
-
-
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    _add_run, _add_validate, *EXPERIMENT_COMMANDS, _add_fuzz, _add_node, _add_trace)
+    _add_run, _add_validate, *EXPERIMENT_COMMANDS, _add_fuzz, _add_node)
 
 _MAIN_EPILOG = f"""\
 examples:
@@ -181,18 +185,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _discard_stdout() -> None:
+    """Point stdout at the null device once its reader has gone.
+
+    Python ignores SIGPIPE, so writing to a closed pipe raises BrokenPipeError,
+    and the unflushed rest would raise again when the interpreter exits. This is
+    the recipe of the ``signal`` module's note on SIGPIPE.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bftlab`` command; returns the exit status."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, or a usage error argparse already printed
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    try:
-        return args.handler(args)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version, or a usage error argparse already printed
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        status = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows up here rather than at interpreter exit
+        return status
+    except BrokenPipeError:  # the reader of stdout went away (`| head`): it wants no more output
+        _discard_stdout()
+        return EXIT_OK
     except (ConfigError, UsageError) as exc:
         _error(str(exc))
         return EXIT_USAGE
