@@ -11,10 +11,14 @@ AUTH_MODES = ("mac", "sig")
 
 @dataclass(frozen=True)
 class PbftParams:
+    batch_window: int = 1
+    """The primary proposes a request at once while fewer than this many of its batches are
+    pre-prepared but not yet executed (the window w of TOCS'02 §5.1.4); requests arriving behind
+    a full window queue up and go out together as one batch. 0 = always wait for the batch timer."""
     batch_size_max: int = 16
-    """A primary cuts a batch as soon as this many requests are pending."""
+    """At most this many requests per batch; a full batch of queued requests goes out at once."""
     batch_timeout_s: float = 0.002
-    """...or this long after the first pending request arrived."""
+    """A request queued behind a full window waits at most this long for its batch."""
     checkpoint_interval: int = 64
     """A checkpoint is taken every this many sequence numbers (K in §4.3)."""
     log_window: int = 256
@@ -42,6 +46,7 @@ class PbftParams:
         def is_num(name: str) -> bool:
             return type(getattr(self, name)) in (int, float)
 
+        need(is_int("batch_window") and self.batch_window >= 0, "batch_window", "expected an int >= 0")
         need(is_int("batch_size_max") and self.batch_size_max >= 1, "batch_size_max", "expected an int >= 1")
         need(is_num("batch_timeout_s") and self.batch_timeout_s >= 0, "batch_timeout_s", "expected a number >= 0")
         need(is_int("checkpoint_interval") and self.checkpoint_interval >= 1, "checkpoint_interval", "expected an int >= 1")

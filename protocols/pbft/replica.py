@@ -300,13 +300,21 @@ class PbftReplica:
         self._try_propose()
 
     def _try_propose(self) -> None:
+        """Propose what the queue holds, as far as the batching window and the watermarks allow.
+
+        TOCS'02 §5.1.4: with fewer than ``batch_window`` of our batches in flight
+        (pre-prepared, not yet executed) the queue goes out at once; behind a
+        full window requests queue up and leave together when the window moves
+        (an execution), the batch is full, or the batch timer fires.
+        """
         if not self.is_primary():
             return
-        queue, batch_max = self.queue, self.cfg.batch_max
+        queue, batch_max, window = self.queue, self.cfg.batch_max, self.params.batch_window
         while queue:
             if self.seq_next > self.checkpoints.h + self.cfg.window:
-                return  # window full; resumes when a checkpoint becomes stable
-            if len(queue) < batch_max and not self.batch_due:
+                return  # log window full; resumes when a checkpoint becomes stable
+            in_flight = self.seq_next - 1 - self.last_exec
+            if in_flight >= window and len(queue) < batch_max and not self.batch_due:
                 if not self.batch_armed:
                     self.batch_armed = True
                     self._out.append(SetTimer(BATCH_TIMER, self.params.batch_timeout_s))
@@ -374,6 +382,8 @@ class PbftReplica:
             progressed = True
         if progressed:
             self._after_progress()
+            if self.queue:
+                self._try_propose()  # the batching window moved
 
     def _execute(self, slot: Slot) -> None:
         s = slot.seq

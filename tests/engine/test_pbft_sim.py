@@ -10,6 +10,7 @@ every request completes once faults stop. A failing example prints the
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from bftlab.sim import runner
@@ -37,6 +38,51 @@ def test_crashed_primary_is_replaced_and_nothing_is_lost_or_repeated():
     assert rep["liveness"]["ok"] and m["committed"] == m["issued"]
     assert m["view_changes"] >= 1
     assert m["messages"]["by_type"].get("ViewChange", 0) > 0 and m["messages"]["by_type"].get("NewView", 0) > 0
+
+
+def one_way_spec(latency_ms: float, clients: int, requests: int, cpu: dict | None = None, **params):
+    return spec_from_dict({
+        "name": "batching", "seed": 3, "n": 4,
+        "protocol": {"name": "pbft", "params": params},
+        "network": {"latency_model": "constant", "latency_ms": latency_ms, "bandwidth_mbps": 0},
+        "cpu": ZERO_CPU if cpu is None else cpu,
+        "workload": {"clients": clients, "mode": "closed", "requests": requests},
+        "stop": {"time_limit_s": 60},
+    })
+
+
+ZERO_CPU = {"base_us": 0, "per_byte_ns": 0, "sign_us": 0, "verify_us": 0, "mac_us": 0,
+            "hash_base_us": 0, "hash_per_byte_ns": 0}
+
+
+@pytest.mark.parametrize("latency_ms", [1.0, 10.0, 40.0])
+def test_a_lone_client_waits_five_one_way_delays_and_no_batch_timer(latency_ms):
+    """TOCS'02 §5.1.4: with nothing in flight the primary proposes at once. request, pre-prepare,
+    prepare, commit, reply: 5 one-way delays, and with free CPU nothing else."""
+    rep = runner.run(one_way_spec(latency_ms, clients=1, requests=30, batch_timeout_s=0.05))
+    lat = rep["metrics"]["latency_s"]
+    assert rep["metrics"]["committed"] == 30
+    five_hops = 5 * latency_ms / 1000
+    assert lat["p50"] == lat["max"] == pytest.approx(five_hops, abs=1e-9)
+
+
+def test_a_lone_client_pays_five_one_way_delays_plus_the_cpu_on_its_path():
+    """With the default CPU costs the extra latency is the CPU on the critical path (well under
+    a millisecond here), not the 50 ms batch timer."""
+    rep = runner.run(one_way_spec(10.0, clients=1, requests=30, cpu={}, batch_timeout_s=0.05))
+    lat = rep["metrics"]["latency_s"]
+    assert 0.050 < lat["p50"] <= lat["max"] < 0.051
+
+
+def test_with_many_clients_requests_queue_behind_the_window_and_batches_form():
+    sim = runner.build(one_way_spec(10.0, clients=64, requests=1280, cpu={}))
+    sim.run()
+    rep = sim.report(1.0)
+    assert rep["safety"]["ok"] and rep["liveness"]["ok"]
+    # Seq numbers used at the primary vs requests executed: batches carry > 1 request on average.
+    seqs = sim.nodes[0].last_exec
+    assert rep["metrics"]["committed"] == 1280
+    assert 1280 / seqs > 4, seqs
 
 
 def base(**over):

@@ -6,7 +6,7 @@ import pytest
 
 from bftlab.core import wire
 from bftlab.api import Accepted, Executed, Issued
-from bftlab.testing import of_type, to
+from bftlab.testing import all_of, of_type, to
 from bftlab.protocols.pbft import PROTOCOL, op_get, op_put
 from bftlab.protocols.pbft.kvstore import decode_result
 from bftlab.protocols.pbft.log import PREPARE_PHASE
@@ -61,17 +61,50 @@ def test_client_issues_one_request_at_a_time_in_order():
     assert [e.op_digest for e in issued] == [h.crypto(c).digest(op_put(b"k%d" % i, b"v")) for i in range(4)]
 
 
-def test_batch_is_cut_when_full():
+def test_primary_proposes_at_once_with_nothing_in_flight():
+    h = harness(n=4, clients=1, batch_timeout_s=10.0)
+    h.submit(h.clients[0], op_put(b"k", b"v"))
+    h.deliver(of_type(Request))  # no time passes, and the batch timer is far away
+    pps = [e.msg for e in h.pending(of_type(PrePrepare))]
+    assert [len(pp.batch) for pp in pps] == [1, 1, 1]  # one PRE-PREPARE, to each backup
+
+
+def test_requests_behind_a_full_window_leave_as_one_batch_when_it_moves():
     h = harness(n=4, clients=8, batch_size_max=4, batch_timeout_s=10.0)
     submit_round(h, "b")
-    h.deliver_all()  # no time passes: only full batches can be cut
-    ex = h.executed_by(1)
-    assert [len(e.entries) for e in ex] == [4, 4]
+    h.deliver_all()  # no time passes: the batch timer never fires
+    # The first request goes at once; behind it a full batch of 4 goes at once too; the last 3
+    # wait until the window moves (seq 1 and 2 execute) and then leave together.
+    assert [len(e.entries) for e in h.executed_by(1)] == [1, 4, 3]
     assert len(h.accepted()) == 8
 
 
-def test_batch_is_cut_by_the_timeout():
+@pytest.mark.parametrize("window", [1, 3])
+def test_batching_window_bounds_the_batches_in_flight(window):
+    h = harness(n=4, clients=6, batch_window=window, batch_timeout_s=10.0)
+    submit_round(h, "w")
+    h.deliver(to(0))  # only the requests reach the primary; nothing executes
+    pps = [e.msg for e in h.pending(all_of(of_type(PrePrepare), to(1)))]
+    assert [len(pp.batch) for pp in pps] == [1] * window  # the other requests queue
+    assert len(h.nodes[0].queue) == 6 - window
+
+
+def test_requests_queued_behind_a_full_window_wait_at_most_the_batch_timeout():
     h = harness(n=4, clients=3, batch_size_max=16, batch_timeout_s=0.01)
+    submit_round(h, "t")
+    h.deliver(to(0))  # only the requests reach the primary: seq 1 stays in flight
+    sizes = lambda: [len(e.msg.batch) for e in h.pending(all_of(of_type(PrePrepare), to(1)))]  # noqa: E731
+    assert sizes() == [1]
+    h.advance(0.009)
+    assert sizes() == [1]
+    h.advance(0.002)
+    assert sizes() == [1, 2]
+    assert h.stabilize()
+    assert len(h.accepted()) == 3
+
+
+def test_window_zero_always_waits_for_the_batch_timer():
+    h = harness(n=4, clients=3, batch_window=0, batch_size_max=16, batch_timeout_s=0.01)
     submit_round(h, "t")
     h.deliver_all()
     assert h.executed_by(1) == []
