@@ -18,6 +18,13 @@ order on the key-value store; each request is executed at most once per
 (client, timestamp) thanks to the last-reply table, and its result is sent to
 the client in a REPLY. A null batch (empty) executes nothing.
 
+Batching follows TOCS'02 §5.1.4: while fewer than ``batch_window`` of the
+primary's batches are pre-prepared but not yet executed, a request is proposed
+at once (a lone client pays five one-way delays, nothing more); requests that
+arrive behind a full window queue and go out together when an execution moves
+the window, ``batch_size_max`` of them have queued, or ``batch_timeout_s``
+after the first queued (the timer only bounds the wait of queued requests).
+
 The replica is a composition of parts that each own their state and return
 actions: the message log and agreement rules (:class:`~.log.MessageLog`,
 §4.2), checkpoints, watermarks, garbage collection and state transfer
