@@ -2,7 +2,7 @@
 
 Operations are key-value commands encoded with msgpack, the format the
 replicated key-value services understand: ``["put", key, value]`` or
-``["get", key]`` with ``bytes`` keys and values, where a put's value pads the operation to
+``["get", key]`` (see :mod:`bftlab.core.kv`), where a put's value pads the operation to
 ``request_size_bytes``.
 
 Two modes: *closed* loop (each client has one request outstanding and submits
@@ -17,28 +17,8 @@ import random
 from collections import deque
 from typing import Callable
 
-import msgpack
-
 from bftlab.core.kernel import NS
-
-
-def encode_op(kind: str, key: bytes, value: bytes = b"") -> bytes:
-    return msgpack.packb([kind, key, value] if kind == "put" else [kind, key], use_bin_type=True)
-
-
-def decode_op(op: bytes) -> tuple[str, bytes, bytes]:
-    """Parse an operation; raises ``ValueError`` when it is not one."""
-    try:
-        items = msgpack.unpackb(op, raw=False)
-    except Exception as exc:
-        raise ValueError(f"not an operation: {exc}") from None
-    if not isinstance(items, list) or not items or items[0] not in ("put", "get"):
-        raise ValueError("not an operation")
-    if items[0] == "put" and len(items) == 3 and isinstance(items[1], bytes) and isinstance(items[2], bytes):
-        return "put", items[1], items[2]
-    if items[0] == "get" and len(items) == 2 and isinstance(items[1], bytes):
-        return "get", items[1], b""
-    raise ValueError("malformed operation")
+from bftlab.core.kv import encode_op
 
 
 class OpGenerator:

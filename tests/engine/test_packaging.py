@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -110,9 +111,13 @@ def test_no_import_cycles():
 
 def test_a_wheel_installs_only_bftlab_at_the_top_level(tmp_path):
     """``pip install .`` adds the bftlab package and its dist-info to site-packages, nothing else."""
+    # Built from a copy: setuptools writes build/ and egg-info folders next to the sources.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "results", "build", "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache", "docs"))
     wheel_dir = tmp_path / "wheel"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
-                    "-w", str(wheel_dir), str(ROOT)], check=True, timeout=120, capture_output=True)
+                    "-w", str(wheel_dir), str(source)], check=True, timeout=120, capture_output=True)
     (wheel,) = wheel_dir.glob("bftlab-*.whl")
     target = tmp_path / "site-packages"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target),
