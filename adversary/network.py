@@ -28,18 +28,7 @@ from typing import Literal, Optional
 from bftlab.specs.schema import FieldError
 
 from bftlab.adversary.api import DELIVER, DROP, AdversaryContext, Envelope, NetworkStrategy, Route
-
-
-def _window(start_s: float, end_s: Optional[float]) -> None:
-    if start_s < 0:
-        raise FieldError("start_s", f"must be >= 0, got {start_s!r}.")
-    if end_s is not None and end_s <= start_s:
-        raise FieldError("end_s", f"must be after start_s ({start_s!r}), got {end_s!r}.")
-
-
-def _prob(name: str, p: float) -> None:
-    if not 0.0 <= p <= 1.0:
-        raise FieldError(name, f"must be a probability in [0, 1], got {p!r}.")
+from bftlab.adversary.checks import nonempty, nonnegative, positive, probability, time_window
 
 
 def _active(env: Envelope, start_s: float, end_s: Optional[float]) -> bool:
@@ -63,9 +52,11 @@ class RandomDelayParams:
     """Window end; null = until the run ends."""
 
     def __post_init__(self) -> None:
-        _window(self.start_s, self.end_s)
-        _prob("drop", self.drop)
-        if not 0 <= self.delay_min_s <= self.delay_max_s:
+        time_window(self.start_s, self.end_s)
+        probability("drop", self.drop)
+        nonnegative("delay_min_s", self.delay_min_s)
+        nonnegative("delay_max_s", self.delay_max_s)
+        if self.delay_min_s > self.delay_max_s:
             raise FieldError("delay_max_s", f"needs 0 <= delay_min_s <= delay_max_s, got "
                                             f"{self.delay_min_s!r} and {self.delay_max_s!r}.")
 
@@ -103,9 +94,10 @@ class TargetedDelayParams:
     """Window end; null = until the run ends."""
 
     def __post_init__(self) -> None:
-        _window(self.start_s, self.end_s)
-        if self.delay_s < 0:
-            raise FieldError("delay_s", f"must be >= 0, got {self.delay_s!r}.")
+        time_window(self.start_s, self.end_s)
+        nonnegative("delay_s", self.delay_s)
+        if self.node is not None and self.node < 0:
+            raise FieldError("node", f"must be a node id (>= 0), got {self.node!r}.")
         if self.node is None and not self.msg_types:
             raise FieldError("node", "set a target: a node id, msg_types, or both.")
 
@@ -140,9 +132,10 @@ class Window:
     """Groups of node ids that can talk among themselves; unlisted nodes form one more group."""
 
     def __post_init__(self) -> None:
-        _window(self.start_s, self.end_s)
-        if not self.groups:
-            raise FieldError("groups", "needs at least one group of node ids.")
+        time_window(self.start_s, self.end_s)
+        nonempty("groups", self.groups, "group of node ids")
+        for i, group in enumerate(self.groups):
+            nonempty(f"groups[{i}]", group, "node id")
 
 
 class _Partitions(NetworkStrategy):
@@ -169,6 +162,9 @@ class PartitionParams:
     """The schedule: [{start_s, end_s, groups}, ...]."""
     mode: Literal["drop", "hold"] = "drop"
     """drop: lost like a broken link; hold: delivered when the partition heals."""
+
+    def __post_init__(self) -> None:
+        nonempty("partitions", self.partitions, "{start_s, end_s, groups} window")
 
 
 class Partition(_Partitions):
@@ -198,10 +194,11 @@ class RandomPartitionParams:
     """drop or hold messages across the cut."""
 
     def __post_init__(self) -> None:
-        _window(self.start_s, self.end_s)
+        time_window(self.start_s, self.end_s)
         if self.count < 0:
             raise FieldError("count", f"must be >= 0, got {self.count!r}.")
-        if not 0 < self.min_duration_s <= self.max_duration_s <= self.end_s - self.start_s:
+        positive("min_duration_s", self.min_duration_s)
+        if not self.min_duration_s <= self.max_duration_s <= self.end_s - self.start_s:
             raise FieldError("max_duration_s", "needs 0 < min_duration_s <= max_duration_s <= end_s - start_s.")
 
 
@@ -236,9 +233,8 @@ class RotatingPartitionParams:
     """drop or hold messages across the cut."""
 
     def __post_init__(self) -> None:
-        _window(self.start_s, self.end_s)
-        if self.period_s <= 0:
-            raise FieldError("period_s", f"must be > 0, got {self.period_s!r}.")
+        time_window(self.start_s, self.end_s)
+        positive("period_s", self.period_s)
 
 
 class RotatingPartition(_Partitions):
@@ -272,10 +268,9 @@ class GstParams:
     """A message sent before GST and not dropped arrives by GST + bound_s (the DLS model)."""
 
     def __post_init__(self) -> None:
-        _prob("drop", self.drop)
+        probability("drop", self.drop)
         for name in ("gst_s", "max_delay_s", "bound_s"):
-            if getattr(self, name) < 0:
-                raise FieldError(name, f"must be >= 0, got {getattr(self, name)!r}.")
+            nonnegative(name, getattr(self, name))
 
 
 class Gst(NetworkStrategy):
@@ -308,8 +303,9 @@ class ReorderParams:
     """Window end; null = until the run ends."""
 
     def __post_init__(self) -> None:
-        _window(self.start_s, self.end_s)
-        _prob("fraction", self.fraction)
+        time_window(self.start_s, self.end_s)
+        probability("fraction", self.fraction)
+        nonnegative("max_hold_s", self.max_hold_s)
 
 
 class Reorder(NetworkStrategy):
@@ -340,9 +336,11 @@ class ReplayParams:
     """Window end; null = until the run ends."""
 
     def __post_init__(self) -> None:
-        _window(self.start_s, self.end_s)
-        _prob("fraction", self.fraction)
-        if not 0 <= self.min_age_s <= self.max_age_s:
+        time_window(self.start_s, self.end_s)
+        probability("fraction", self.fraction)
+        nonnegative("min_age_s", self.min_age_s)
+        nonnegative("max_age_s", self.max_age_s)
+        if self.min_age_s > self.max_age_s:
             raise FieldError("max_age_s", "needs 0 <= min_age_s <= max_age_s.")
         if self.copies < 1:
             raise FieldError("copies", f"must be >= 1, got {self.copies!r}.")

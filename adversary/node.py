@@ -22,6 +22,7 @@ from bftlab.api import Broadcast, CancelTimer, Input, NodeId, Receive, Send, Set
 from bftlab.specs.schema import FieldError
 
 from bftlab.adversary.api import AdversaryContext, Controlled, NodeStrategy
+from bftlab.adversary.checks import nonempty, nonnegative, time_window
 
 
 # ----------------------------------------------------------------------- silent
@@ -31,6 +32,9 @@ class SilentParams:
     """Silent from this time ..."""
     end_s: Optional[float] = None
     """... until this time (null: for good)."""
+
+    def __post_init__(self) -> None:
+        time_window(self.start_s, self.end_s)
 
 
 class Silent(NodeStrategy):
@@ -53,8 +57,11 @@ class CrashRecoverParams:
     """[crash_s, recover_s] pairs, in order; while down the replica hears and says nothing."""
 
     def __post_init__(self) -> None:
-        last = -1.0
+        nonempty("windows", self.windows, "[crash_s, recover_s] pair")
+        last = 0.0
         for i, (down, up) in enumerate(self.windows):
+            nonnegative(f"windows[{i}][0]", down)
+            nonnegative(f"windows[{i}][1]", up)
             if not last <= down < up:
                 raise FieldError(f"windows[{i}]", f"needs increasing, non-overlapping [crash_s, recover_s], "
                                                   f"got {[down, up]}.")
@@ -96,6 +103,12 @@ class TwinsParams:
     """After this time both twins talk to everyone; null: the split lasts the whole run."""
 
     def __post_init__(self) -> None:
+        if self.end_s is not None:
+            nonnegative("end_s", self.end_s)
+        for side in ("side_a", "side_b"):
+            bad = [x for x in getattr(self, side) if x < 0]
+            if bad:
+                raise FieldError(side, f"node ids are >= 0, got {bad}.")
         both = set(self.side_a) & set(self.side_b)
         if both:
             raise FieldError("side_b", f"nodes {sorted(both)} are on both sides.")
