@@ -20,8 +20,14 @@ does (withhold, redirect, send different messages to different peers, or
 replaces the replica entirely.
 
 Every strategy declares its parameters as a frozen dataclass ``Params`` (typed
-fields with defaults), validated like the rest of the spec, and gets its own
+fields with defaults), validated like the rest of the spec (range checks go in
+its ``__post_init__``, see :mod:`bftlab.adversary.checks`), and gets its own
 random stream ``seeds.rng(spec.seed, "adversary/<name>")``.
+
+What a strategy did shows in the report's ``adversary`` section: the network
+counts (``dropped``, ``delayed``, ``copies``) come from the routes, and any
+strategy may add its own counters with :meth:`AdversaryContext.count`
+(``self.ctx.count("withheld")``), reported under ``counters.<strategy name>``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 from bftlab.api import Action, Input, Node, NodeContext, NodeCrypto, NodeId
+from bftlab.errors import UsageError
 
 Route = tuple[float, ...]
 """Extra delay (seconds, >= 0) of each delivered copy; empty means drop."""
@@ -70,7 +77,11 @@ class Envelope:
 
 @dataclass(frozen=True)
 class AdversaryContext:
-    """What every strategy knows about the run: sizes, roles, its stream. No node state."""
+    """What every strategy knows about the run: sizes, roles, its stream. No node state.
+
+    It also keeps the strategy's own counters (:meth:`count`), which the report
+    lists under ``adversary.counters.<name>``.
+    """
 
     name: str
     n: int
@@ -82,6 +93,20 @@ class AdversaryContext:
     rng: random.Random
     protocol: str
     time_limit_s: float
+    counters: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    """What this strategy counted, by counter name (read it; add with :meth:`count`)."""
+
+    def count(self, name: str, k: int = 1) -> None:
+        """Add ``k`` to this strategy's counter ``name`` (``count("withheld")``); ``k=0`` shows it at 0.
+
+        Counters are namespaced by the strategy's name in the report, so two
+        strategies may both count ``"dropped"`` without mixing their numbers.
+        """
+        if type(name) is not str or not name:
+            raise UsageError(f"AdversaryContext.count: name must be a non-empty string, got {name!r}.")
+        if type(k) is not int:
+            raise UsageError(f"AdversaryContext.count({name!r}, k): k must be an int, got {k!r}.")
+        self.counters[name] = self.counters.get(name, 0) + k
 
 
 @dataclass(frozen=True, slots=True)

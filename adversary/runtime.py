@@ -5,8 +5,10 @@ strategy its context and random stream, wraps every controlled replica in a
 :class:`ByzantineNode`, and composes the network strategies into the
 simulator's router: the network model decides first (its partitions, loss,
 latency and bandwidth), then each network strategy in list order transforms
-every surviving copy. What the adversary did is counted in :meth:`Attack.summary`;
-messages it dropped also appear in the report's ``dropped`` as ``adversary``.
+every surviving copy. What the adversary did is counted in :meth:`Attack.summary`
+(the network counts, and each strategy's own counters from
+:meth:`~bftlab.adversary.api.AdversaryContext.count`); messages it dropped also
+appear in the report's ``dropped`` as ``adversary``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class Attack:
         self.spec = spec
         self.network: list[NetworkStrategy] = []
         self.by_node: dict[NodeId, NodeStrategy] = {}
+        self.strategies: list[NetworkStrategy | NodeStrategy] = []
+        """Every strategy, in spec order."""
         self.counts = {"dropped": 0, "delayed": 0, "copies": 0}
         n = spec.n
         replicas = tuple(range(n))
@@ -70,6 +74,7 @@ class Attack:
                                    seeds.rng(spec.seed, f"adversary/{name}"), spec.protocol.name,
                                    spec.stop.time_limit_s)
             strategy = cls(params, ctx)
+            self.strategies.append(strategy)
             if cls.kind == "network":
                 self.network.append(strategy)
             else:
@@ -129,6 +134,8 @@ class Attack:
         return route
 
     def summary(self) -> dict[str, Any]:
-        """Counts for the report: what the network adversary did, and who was Byzantine."""
+        """Counts for the report: what the network adversary did, who was Byzantine, and each
+        strategy's own counters (by strategy name, ``name#2`` for a repeat; only those that counted)."""
+        counters = {s.ctx.name: dict(sorted(s.ctx.counters.items())) for s in self.strategies if s.ctx.counters}
         return {"strategies": [e.strategy for e in self.spec.adversary], "byzantine": list(self.byzantine),
-                "network": dict(self.counts)}
+                "network": dict(self.counts), "counters": counters}

@@ -257,13 +257,15 @@ cell = _cell
 
 
 def _adversary(adv: Mapping[str, Any]) -> str:
-    """One line: strategies, controlled replicas and what the network strategies did."""
+    """One line: strategies, controlled replicas, what the network strategies did, each strategy's own counters."""
     parts = [", ".join(f"`{name}`" for name in adv.get("strategies", ())) or "none"]
     if adv.get("byzantine"):
         parts.append(f"Byzantine replicas {list(adv['byzantine'])}")
     net = {k: v for k, v in (adv.get("network") or {}).items() if v}
     if net:
         parts.append(", ".join(f"{k} {_num(v)}" for k, v in net.items()) + " messages")
+    for name, counts in (adv.get("counters") or {}).items():
+        parts.append(f"`{name}` " + ", ".join(f"{k} {_num(v)}" for k, v in counts.items()))
     return "; ".join(parts)
 
 
