@@ -1,11 +1,15 @@
 """Adversaries for bftlab experiments: a strategy API, a built-in attack library, a fuzzer's building blocks.
 
 Layering: :mod:`bftlab.adversary.api` (the two seams, no dependencies beyond
-:mod:`bftlab.api`) < :mod:`bftlab.adversary.network`, :mod:`bftlab.adversary.node`,
+:mod:`bftlab.api`), :mod:`bftlab.adversary.checks` (range checks for ``Params``) < :mod:`bftlab.adversary.network`, :mod:`bftlab.adversary.node`,
 :mod:`bftlab.adversary.pbft`, :mod:`bftlab.adversary.pow`, :mod:`bftlab.adversary.scripted` (built-in
 strategies; ``pow`` holds the proof-of-work attackers and their base class
 :class:`~bftlab.adversary.pow.PowAttacker`, exported here lazily so that importing
-``adversary`` does not import the PoW protocol) <
+``adversary`` does not import the PoW protocol; likewise the PBFT helpers
+:func:`~bftlab.adversary.pbft.reseal`, :func:`~bftlab.adversary.pbft.conflicting_pre_prepare`,
+:func:`~bftlab.adversary.pbft.other_digest`, :func:`~bftlab.adversary.pbft.corrupt_auth` and
+:func:`~bftlab.adversary.pbft.pbft_auth` that a Byzantine strategy uses to
+re-authenticate what it changes) <
 :mod:`bftlab.adversary.config` (spec phase two) < :mod:`bftlab.adversary.runtime` (wiring
 into a simulated run). Built-ins are registered under the entry point group
 ``bftlab.adversaries``; a user's own strategy is referenced by dotted path
@@ -37,6 +41,9 @@ from bftlab.adversary.api import (
     NoParams,
     Route,
 )
+from bftlab.adversary.checks import FieldError, nonempty, nonnegative, positive, probability, time_window
+
+_PBFT_HELPERS = ("conflicting_pre_prepare", "corrupt_auth", "other_digest", "pbft_auth", "reseal")
 
 __all__ = [
     "DELIVER",
@@ -44,18 +51,34 @@ __all__ = [
     "AdversaryContext",
     "Controlled",
     "Envelope",
+    "FieldError",
     "Later",
     "NetworkStrategy",
     "NoParams",
     "NodeStrategy",
     "PowAttacker",
     "Route",
+    "conflicting_pre_prepare",
+    "corrupt_auth",
+    "nonempty",
+    "nonnegative",
+    "other_digest",
+    "pbft_auth",
+    "positive",
+    "probability",
+    "reseal",
+    "time_window",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    # Imported on first use, so that importing the adversary package imports no protocol.
     if name == "PowAttacker":
         from bftlab.adversary.pow import PowAttacker
 
         return PowAttacker
-    raise AttributeError(f"module 'adversary' has no attribute {name!r}")
+    if name in _PBFT_HELPERS:
+        from bftlab.adversary import pbft
+
+        return getattr(pbft, name)
+    raise AttributeError(f"module 'bftlab.adversary' has no attribute {name!r}")

@@ -6,6 +6,13 @@ controls and rewrites what it sends; it signs only with those replicas' keys
 Reading the controlled replica's state (its view, whether it is primary) is
 fair: it is the attacker's own node.
 
+Your own PBFT strategies use the same public helpers (also exported from
+:mod:`bftlab.adversary`): :func:`reseal` re-authenticates a changed message
+with the controlled replica's keys, :func:`conflicting_pre_prepare` builds a
+valid PRE-PREPARE with another batch, :func:`other_digest` a wrong digest,
+:func:`corrupt_auth` a forged authenticator, :func:`pbft_auth` PBFT's
+authenticator itself.
+
 =====================  =========================================================
 equivocating-primary   different PRE-PREPAREs for one seq to two sides; colluders vote both ways
 censoring-primary      the primary never orders one client's requests
@@ -32,42 +39,99 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 from bftlab.api import Broadcast, Input, NodeId, Receive, Send, SetTimer, Start, TimerFired
+from bftlab.errors import UsageError
 from bftlab.specs.schema import FieldError
 
 from bftlab.adversary.api import AdversaryContext, Controlled, Later, NodeStrategy
+from bftlab.adversary.checks import nonnegative, positive, probability, time_window
 from bftlab.protocols.pbft.auth import Auth
-from bftlab.protocols.pbft.messages import (COMMIT, PREPARE, Commit, PrePrepare, Prepare, Request, batch_bytes,
-                                     pre_prepare_body, vote_body)
+from bftlab.protocols.pbft.messages import (COMMIT, PREPARE, Checkpoint, Commit, FetchState, NewView, PrePrepare,
+                                            Prepare, Reply, Request, StateReply, ViewChange, batch_bytes,
+                                            checkpoint_body, new_view_body, pre_prepare_body, reply_body,
+                                            view_change_body, vote_body)
+
+__all__ = ["conflicting_pre_prepare", "corrupt_auth", "mutate", "other_digest", "pbft_auth", "reseal"]
+
+M = TypeVar("M")
 
 
-def _auth(c: Controlled) -> Auth:
-    """PBFT's sealing with the controlled replica's own keys."""
+# ------------------------------------------------------------ public helpers
+# A Byzantine replica that changes a message must authenticate the new content
+# with its own keys, or every correct receiver drops it (``drop.bad_auth``)
+# and the attack tests nothing but the MAC check. These helpers do that.
+
+def pbft_auth(c: Controlled) -> Auth:
+    """PBFT's authenticator (MAC vectors or signatures, as the run's ``auth`` param says) with the
+    keys of controlled replica ``c``, and no others'."""
     return Auth(c.crypto, getattr(c.context.params, "auth", "mac"), tuple(c.context.replicas))
 
 
-def reseal(c: Controlled, msg: Any) -> Any:
-    """``msg`` re-authenticated by controlled replica ``c`` (PRE-PREPARE, PREPARE, COMMIT)."""
-    a = _auth(c)
-    if type(msg) is PrePrepare:
-        return dataclasses.replace(msg, auth=a.seal(pre_prepare_body(msg.view, msg.seq, msg.digest)))
-    if type(msg) in (Prepare, Commit):
-        code = PREPARE if type(msg) is Prepare else COMMIT
-        return dataclasses.replace(msg, auth=a.seal(vote_body(code, msg.view, msg.seq, msg.digest, msg.replica)))
-    return msg
+def reseal(c: Controlled, msg: M) -> M:
+    """``msg``, a PBFT message that replica ``c`` sends, with its authenticator recomputed over its
+    current fields by ``c``'s keys: what a Byzantine replica does after changing a field.
+
+    PRE-PREPARE, PREPARE and COMMIT get a MAC vector for all replicas (a signature in ``sig`` mode),
+    REPLY one for its client; CHECKPOINT, VIEW-CHANGE and NEW-VIEW are signed (a NEW-VIEW's
+    PRE-PREPAREs too). A PRE-PREPARE's ``digest`` must still match its batch: see
+    :func:`conflicting_pre_prepare`. FETCH-STATE and STATE-REPLY carry no authenticator and are
+    returned unchanged. Raises :class:`~bftlab.errors.UsageError` for a client's REQUEST (only the
+    client can sign it) or a message that is not PBFT's.
+    """
+    a = pbft_auth(c)
+    m: Any = msg
+    kind = type(m)
+    if kind is PrePrepare:
+        return dataclasses.replace(m, auth=a.seal(pre_prepare_body(m.view, m.seq, m.digest)))
+    if kind is Prepare or kind is Commit:
+        code = PREPARE if kind is Prepare else COMMIT
+        return dataclasses.replace(m, auth=a.seal(vote_body(code, m.view, m.seq, m.digest, m.replica)))
+    if kind is Reply:
+        return dataclasses.replace(m, auth=a.seal(reply_body(m.view, m.ts, m.client, m.replica, m.result),
+                                                  (m.client,)))
+    if kind is Checkpoint:
+        return dataclasses.replace(m, sig=a.sign(checkpoint_body(m.seq, m.state_digest, m.replica)))
+    if kind is ViewChange:
+        body = view_change_body(m.view, m.stable_seq, m.checkpoint_proof, m.prepared, m.replica)
+        return dataclasses.replace(m, sig=a.sign(body))
+    if kind is NewView:
+        pps = tuple(dataclasses.replace(pp, auth=(a.sign(pre_prepare_body(pp.view, pp.seq, pp.digest)),))
+                    for pp in m.pre_prepares)
+        return dataclasses.replace(m, pre_prepares=pps,
+                                   sig=a.sign(new_view_body(m.view, m.view_changes, pps, m.replica)))
+    if kind is FetchState or kind is StateReply:
+        return msg
+    if kind is Request:
+        raise UsageError("reseal: a REQUEST is signed by its client, and a replica holds only its own keys.")
+    raise UsageError(f"reseal: {kind.__name__} is not a PBFT message.")
 
 
 def other_digest(digest: bytes) -> bytes:
+    """A made-up digest, different from ``digest`` and fixed by it (a wrong vote, not a random one)."""
     return hashlib.sha256(b"bftlab.adversary/conflict" + digest).digest()
 
 
-def mutate(c: Controlled, msg: Any, field: str) -> Any:
-    """One small-scope mutation of ``msg`` (``view``/``seq`` +1, or another ``digest``), re-sealed.
+def conflicting_pre_prepare(c: Controlled, pp: PrePrepare) -> PrePrepare:
+    """A valid PRE-PREPARE for the same (view, seq) with another batch (reversed, or a null batch),
+    its digest recomputed and sealed by ``c``: an equivocation correct backups accept."""
+    batch: tuple[Request, ...] = pp.batch[::-1] if len(pp.batch) > 1 else ()
+    digest = c.crypto.digest(batch_bytes(batch))
+    return reseal(c, PrePrepare(pp.view, pp.seq, digest, batch, ()))
 
-    A PRE-PREPARE whose digest changes gets a matching (reversed or empty) batch,
-    so it is a valid, conflicting proposal rather than garbage.
+
+_MUTATE_RESEALS = (PrePrepare, Prepare, Commit)
+
+
+def mutate(c: Controlled, msg: Any, field: str) -> Any:
+    """One small-scope mutation of ``msg`` (``view``/``seq`` +1, or another ``digest``).
+
+    A PRE-PREPARE, PREPARE or COMMIT is re-sealed, and a PRE-PREPARE whose digest
+    changes gets a matching (reversed or empty) batch, so it is a valid,
+    conflicting proposal rather than garbage. Other messages keep their old
+    authenticator, so receivers drop them as forged (the fuzzer's saved
+    schedules rely on this meaning). A message without ``field`` is returned as is.
     """
     if field == "digest" and type(msg) is PrePrepare:
         return conflicting_pre_prepare(c, msg)
@@ -78,14 +142,19 @@ def mutate(c: Controlled, msg: Any, field: str) -> Any:
         msg = dataclasses.replace(msg, **{field: value + 1})
     elif type(value) is bytes:
         msg = dataclasses.replace(msg, **{field: other_digest(value)})
-    return reseal(c, msg)
+    return reseal(c, msg) if type(msg) in _MUTATE_RESEALS else msg
 
 
-def conflicting_pre_prepare(c: Controlled, pp: PrePrepare) -> PrePrepare:
-    """A valid PRE-PREPARE for the same (view, seq) with another batch (reversed, or a null batch)."""
-    batch: tuple[Request, ...] = pp.batch[::-1] if len(pp.batch) > 1 else ()
-    digest = c.crypto.digest(batch_bytes(batch))
-    return reseal(c, PrePrepare(pp.view, pp.seq, digest, batch, ()))
+def corrupt_auth(msg: M) -> M:
+    """``msg`` with the first byte of every authenticator entry (MAC vector or signature) flipped:
+    the opposite of :func:`reseal`, for testing that receivers reject it."""
+    m: Any = msg
+    flip = lambda b: bytes([b[0] ^ 0xFF]) + b[1:] if b else b"\x00"  # noqa: E731
+    if hasattr(m, "auth") and type(m.auth) is tuple:
+        return dataclasses.replace(m, auth=tuple(flip(x) for x in m.auth))
+    if hasattr(m, "sig") and type(m.sig) is bytes:
+        return dataclasses.replace(m, sig=flip(m.sig))
+    return msg
 
 
 def _window(now: float, start_s: float, end_s: Optional[float]) -> bool:
@@ -114,8 +183,7 @@ class WindowParams:
     """... until this time (null: for good)."""
 
     def __post_init__(self) -> None:
-        if self.start_s < 0 or (self.end_s is not None and self.end_s <= self.start_s):
-            raise FieldError("end_s", f"needs 0 <= start_s < end_s, got {self.start_s!r}, {self.end_s!r}.")
+        time_window(self.start_s, self.end_s)
 
 
 # -------------------------------------------------------- equivocating primary
@@ -183,6 +251,11 @@ class CensoringPrimaryParams(WindowParams):
     client: int = 0
     """Which client to censor, counted from the first client (0 = the first)."""
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.client < 0:
+            raise FieldError("client", f"counts clients from 0, got {self.client!r}.")
+
 
 class CensoringPrimary(NodeStrategy):
     """Never orders one client's requests (Aardvark, NSDI'09 section 2: a faulty primary can
@@ -231,15 +304,9 @@ class ForgedAuthParams(WindowParams):
     impersonate: bool = True
     """Also send, for each PREPARE, one claiming to come from another replica."""
 
-
-def _corrupt(msg: Any) -> Any:
-    """Flip the first byte of every authenticator entry (MAC vector or signature)."""
-    flip = lambda b: bytes([b[0] ^ 0xFF]) + b[1:] if b else b"\x00"  # noqa: E731
-    if hasattr(msg, "auth") and type(msg.auth) is tuple:
-        return dataclasses.replace(msg, auth=tuple(flip(x) for x in msg.auth))
-    if hasattr(msg, "sig") and type(msg.sig) is bytes:
-        return dataclasses.replace(msg, sig=flip(msg.sig))
-    return msg
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        probability("fraction", self.fraction)
 
 
 class ForgedAuth(NodeStrategy):
@@ -260,7 +327,7 @@ class ForgedAuth(NodeStrategy):
                 out.append(a)
                 continue
             if self.rng.random() < p.fraction:
-                out += _to(_dsts(a), _corrupt(m))
+                out += _to(_dsts(a), corrupt_auth(m))
             else:
                 out.append(a)
             if p.impersonate and type(m) is Prepare:
@@ -279,6 +346,13 @@ class StaleReplayParams(WindowParams):
     """Only messages at least this old are replayed."""
     history: int = 500
     """How many past messages are remembered."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        probability("probability", self.probability)
+        nonnegative("min_age_s", self.min_age_s)
+        if self.history < 1:
+            raise FieldError("history", f"must be >= 1, got {self.history!r}.")
 
 
 class StaleReplay(NodeStrategy):
@@ -313,6 +387,10 @@ class NeedlessViewChangeParams(WindowParams):
     period_s: float = 0.3
     """How often the replica starts a view change."""
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        positive("period_s", self.period_s)
+
 
 _NVC = "bftlab.adversary.needless-vc"
 
@@ -341,6 +419,11 @@ class NeedlessViewChange(NodeStrategy):
 class SlowPrimaryParams(WindowParams):
     delay_s: Optional[float] = None
     """Delay of each PRE-PREPARE; null = 90% of the view-change timeout (just under it)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.delay_s is not None:
+            nonnegative("delay_s", self.delay_s)
 
 
 class SlowPrimary(NodeStrategy):
