@@ -17,7 +17,7 @@ already refuses NaN and infinities in YAML; these checks refuse them too, so a
 from __future__ import annotations
 
 import math
-from typing import Optional, Sized
+from collections.abc import Sized
 
 from bftlab.specs.schema import FieldError
 
@@ -52,7 +52,7 @@ def nonempty(name: str, items: Sized, what: str) -> None:
         raise FieldError(name, f"is empty: list at least one {what}, or leave this strategy out.")
 
 
-def time_window(start_s: float, end_s: Optional[float]) -> None:
+def time_window(start_s: float, end_s: float | None) -> None:
     """``0 <= start_s < end_s``, finite; ``end_s`` None means until the run ends."""
     nonnegative("start_s", start_s)
     if end_s is not None:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-import bftlab.adversary as adversary
+from bftlab import adversary
 from bftlab.adversary import corrupt_auth, other_digest, pbft_auth, reseal
 from bftlab.errors import UsageError
 from bftlab.protocols.pbft.messages import (PREPARE, Checkpoint, Prepare, PrePrepare, Request, ViewChange,
