@@ -12,7 +12,7 @@ from pathlib import Path
 
 DEFAULT_MAX_MESSAGES = 500
 
-_EPILOG = f"""\
+_EPILOG = """\
 INPUT is either
   a run directory written by `bftlab run SPEC --out DIR` with `trace.keep: true`
     (it holds spec.yaml, report.json and trace.jsonl), or
@@ -39,7 +39,7 @@ examples:
   bftlab run configs/pbft-quickstart.yaml --set workload.requests=5 --set trace.keep=true --out results/qs
   bftlab trace results/qs                                  # results/qs/trace.svg
   bftlab trace results/fuzz-x/counterexample-1.yaml        # replay and draw a fuzzer counterexample
-  bftlab trace configs/pbft-crash-primary.yaml --set workload.requests=20 --from-s 0.9 --to-s 1.4
+  bftlab trace configs/pbft-crash-primary.yaml --set workload.requests=80 --from-s 2.0 --to-s 2.15   # the view change
   bftlab trace results/qs --format png -o qs.png           # needs matplotlib: pip install 'bftlab[plot]'
   bftlab trace results/big --shiviz big.shiviz.log         # a run too large to draw
 
@@ -98,9 +98,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
                              f"which is run first.")
         run_dir = source
     elif source.is_file():
-        run_dir = _run_spec(source, args)
-        if run_dir is None:
+        ran = _run_spec(source, args)
+        if ran is None:
             return EXIT_INTERNAL
+        run_dir = ran
     else:
         raise UsageError(f"{source}: no such run directory or spec file.")
     trace = spacetime.load_run(run_dir)
@@ -162,7 +163,8 @@ def _run_spec(path: Path, args: argparse.Namespace) -> Path | None:
     (out / "trace.jsonl").unlink(missing_ok=True)  # never draw a previous run's trace
     replay = replay_command(out / SPEC_YAML, spec.seed)
     try:
-        from bftlab.pipeline import execute  # as `bftlab run` does: the simulator, or the protocol's own path
+        # as `bftlab run` does: the simulator, or the protocol's own run path
+        from bftlab.pipeline import execute
 
         report = execute(spec, out_dir=out)
         write_outputs(out, report, spec_yaml)

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from bftlab.errors import UsageError
@@ -547,11 +548,11 @@ def layout(trace: RunTrace, from_s: float | None = None, to_s: float | None = No
 
     # violations, on top
     labelled: set[int] = set()
-    for v, node, t in marks:
+    for v, at, t in marks:
         if not inside(t):
             continue
         cx = x(t)
-        y = y_of.get(node, top + 8) if node is not None else top + 8
+        y = y_of.get(at, top + 8) if at is not None else top + 8  # no replica named: above the lanes
         add(Line(cx, top, cx, bottom, _RED, 1.2, (5.0, 4.0), opacity=0.6, cls="violation-line"))
         add(Circle(cx, y, 9.0, _RED, width=2.6, cls="violation", tip=f"{v.kind}: {v.detail}"))
         if id(v) not in labelled:
@@ -638,8 +639,8 @@ def svg(scene: Scene) -> str:
     w, h = _n(scene.width), _n(scene.height)
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
-        f'font-family="DejaVu Sans, Helvetica, Arial, sans-serif">',
+        (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+         f'font-family="DejaVu Sans, Helvetica, Arial, sans-serif">'),
         f"<title>{escape(scene.title)}</title>",
         "<defs>",
     ]
@@ -696,9 +697,8 @@ def png(scene: Scene, path: str | Path, dpi: int = 150) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
         from matplotlib.patches import Circle as MCircle
-        from matplotlib.patches import FancyArrowPatch
+        from matplotlib.patches import FancyArrowPatch, Rectangle
         from matplotlib.patches import Polygon as MPolygon
-        from matplotlib.patches import Rectangle
     except ImportError:
         raise UsageError("--format png needs matplotlib, which is not installed: pip install 'bftlab[plot]' "
                          "(or draw the default SVG, which needs nothing).") from None
@@ -824,9 +824,9 @@ def vector_clocks(trace: RunTrace) -> list[ClockedEvent]:
             if gid not in sent_clock:  # delivered at the instant it was sent: the send comes first
                 send(gid)
             c = clocks.setdefault(m.dst, {})
-            for k, v in sent_clock[gid].items():
-                if c.get(k, 0) < v:
-                    c[k] = v
+            for k, n in sent_clock[gid].items():
+                if c.get(k, 0) < n:
+                    c[k] = n
             c = tick(m.dst)
             emit(m.dst, c, f"recv {m.kind} #{gid} from {trace.host(m.src)}", t, "recv", gid)
         else:
