@@ -9,9 +9,18 @@ a *schedule*: a list of atoms, each one fault that fits in a spec --
   duplicates of one message type on one link, in windows of whole rounds
   (``round_s``) that all end by ``heal_s``;
 - node atoms, for at most the spec's fault budget of Byzantine replicas: a
-  built-in strategy for that replica (Twins, silent, crash-recover, and the PBFT
-  ones when the protocol is PBFT), or small-scope changes to what it sends
-  (``scripted-node``: omit, delay, stale, mutate).
+  node strategy for that replica (the generic Twins, silent and crash-recover,
+  and whatever the protocol lists in ``ProtocolSpec.fuzz_strategies``), or
+  small-scope changes to what it sends (``scripted-node``: omit, delay, stale,
+  and mutations derived from the message schemas -- one mutant instead of the
+  message, both the message and a mutant to one receiver, or different mutants
+  to complementary receiver sets: equivocation).
+
+The engine knows no protocol: message types come from the protocol's
+``ProtocolSpec``, their mutations from the field types (see
+``bftlab.adversary.scripted.mutation_sites``, reached through the strategy
+registry as ``scripted-node``), and protocol-aware attacks from the names the
+protocol registers.
 
 The run (seed ``derive(S, "fuzz/i")``) is judged by the checker: any safety
 violation, an internal error, or (unless ``safety_only``) requests still
@@ -21,20 +30,27 @@ with each distinct failure is shrunk by delta debugging (Zeller and Hildebrandt,
 then by halving the workload, and written as a self-contained spec that
 ``bftlab run`` replays: shrinking only removes atoms, and nothing in a schedule
 draws random numbers of its own, so what is written is exactly what failed.
+The printed replay command sets ``PYTHONPATH`` when the spec names code by a
+dotted path that is not installed (a protocol in a test folder, say).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import json
+import os
 import random
+import shlex
+import site
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from bftlab.core import seeds
-from bftlab.errors import UsageError
+from bftlab.errors import ConfigError, UsageError
 from bftlab.specs.spec import ExperimentSpec, spec_from_dict, spec_to_dict, spec_to_yaml
 
 Atom = tuple  # ("net", NetFault) | ("node", nid, strategy, params) | ("act", nid, NodeFault)
@@ -53,6 +69,12 @@ class FuzzOptions:
     safety_only: bool = False
     shrink: bool = True
     max_shrink_runs: int = 300
+    max_failures: int | None = None
+    """Stop after this many distinct failures (None: run all ``runs``)."""
+    strategies: tuple[str, ...] | None = None
+    """Node strategies to try; None: the generic ones plus the protocol's ``fuzz_strategies``."""
+    byzantine_from: tuple[int, ...] | None = None
+    """Replicas the fuzzer may make Byzantine (to focus on a leader, say); None: any the spec leaves correct."""
 
 
 @dataclass
@@ -82,19 +104,63 @@ class FuzzSummary:
 
 
 # ------------------------------------------------------------------ schedules
-_GENERIC = ("twins", "silent", "crash-recover", "scripted-node")
-_PBFT = ("equivocating-primary", "censoring-primary", "conflicting-votes", "forged-auth", "stale-replay",
-         "needless-view-change", "slow-primary")
+GENERIC_STRATEGIES = ("twins", "silent", "crash-recover", "scripted-node")
+"""Node strategies tried against every protocol; a protocol adds its own in ``ProtocolSpec.fuzz_strategies``."""
+
+_NODE_KINDS = ("omit", "delay", "stale", "mutate", "mutate", "equivocate", "equivocate", "split")
+"""Weights of scripted-node fault kinds; ``split`` is two mutations for complementary receiver sets."""
 
 
-def _is_pbft(spec: ExperimentSpec) -> bool:
+@dataclass(frozen=True)
+class Toolkit:
+    """What a schedule is drawn from, looked up once per fuzz from the protocol and the registry."""
+
+    msg_types: tuple[type, ...]
+    """The protocol's message classes, by name."""
+    sites: Mapping[str, tuple[tuple[str, str], ...]]
+    """Per message type name, its schema-derived ``(path, op)`` mutations."""
+    strategies: tuple[str, ...]
+    """Node strategies the fuzzer may give a Byzantine replica."""
+    has_end: frozenset[str]
+    """Strategies whose params have an ``end_s`` (set to the heal time so they stop)."""
+    net_fault: type
+    node_fault: type
+
+
+def _strategy(name: str) -> type:
+    from bftlab.specs.registry import GROUPS, resolve
+
+    return resolve(GROUPS["adversary"], name, "adversary strategy")
+
+
+def toolkit(spec: ExperimentSpec, strategies: Sequence[str] | None = None) -> Toolkit:
+    """The fuzzer's material for ``spec``: message schemas, mutation sites and node strategies.
+
+    ``strategies`` None means :data:`GENERIC_STRATEGIES` plus the protocol's
+    ``fuzz_strategies``; the scripted strategies are reached through the
+    registry like any other, so the engine names no protocol and no module.
+    """
     from bftlab.specs.registry import load_protocol
 
-    try:
-        from bftlab.protocols.pbft.messages import PrePrepare
-    except ImportError:
-        return False
-    return PrePrepare in load_protocol(spec.protocol.name).message_types
+    proto = load_protocol(spec.protocol.name)
+    names = tuple(dict.fromkeys(strategies if strategies is not None
+                                else (*GENERIC_STRATEGIES, *proto.fuzz_strategies)))
+    has_end = set()
+    for name in names:
+        try:
+            cls = _strategy(name)
+        except ConfigError as exc:
+            whose = "--strategies" if strategies is not None else f"protocol {proto.name!r} fuzz_strategies"
+            raise UsageError(f"{whose}: {exc}") from None
+        if getattr(cls, "kind", None) != "node":
+            raise UsageError(f"fuzz strategy {name!r} is not a node strategy (kind {getattr(cls, 'kind', None)!r}); "
+                             f"the fuzzer draws its network faults itself.")
+        if "end_s" in {f.name for f in dataclasses.fields(cls.Params)}:
+            has_end.add(name)
+    scripted_node = _strategy("scripted-node")
+    types = tuple(sorted(proto.message_types, key=lambda t: t.__name__))
+    return Toolkit(types, {t.__name__: scripted_node.sites(t) for t in types}, names, frozenset(has_end),
+                   _strategy("scripted-network").Fault, scripted_node.Fault)
 
 
 def _window(rng: random.Random, opts: FuzzOptions) -> tuple[float, float]:
@@ -115,46 +181,76 @@ def budget(spec: ExperimentSpec) -> int:
     return max(0, spec.f + (1 if spec.allow_exceeding_f else 0) - len(taken))
 
 
-def generate(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, msg_types: Sequence[str],
-             pbft: bool) -> list[Atom]:
-    """One random schedule within the spec's fault budget."""
-    from bftlab.adversary.scripted import NetFault, NodeFault
+def _site(rng: random.Random, sites: Sequence[tuple[str, str]]) -> tuple[str, str]:
+    """A field path, each equally likely, then one of its operations: a field with many ways to
+    change (an int) is not tried more often than one with few (a digest)."""
+    paths = list(dict.fromkeys(p for p, _ in sites))
+    path = rng.choice(paths)
+    return path, rng.choice([op for p, op in sites if p == path])
 
+
+def _node_faults(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: Toolkit, nid: int) -> list[Atom]:
+    """Scripted faults of replica ``nid``: omissions, delays, replays and schema-derived mutations."""
+    others = [r for r in spec.replicas if r != nid]
+    atoms: list[Atom] = []
+    for _ in range(rng.randint(1, opts.max_node_faults)):
+        start, end = _window(rng, opts)
+        to = tuple(sorted(rng.sample(others, rng.randint(1, len(others))))) if others else ()
+        cls = rng.choice(kit.msg_types) if kit.msg_types else None
+        msg_type = cls.__name__ if cls is not None and rng.random() < 0.8 else None
+        sites = kit.sites[cls.__name__] if cls is not None else ()
+        kind = rng.choice(_NODE_KINDS)
+        if kind in ("omit", "delay", "stale") or not sites:
+            atoms.append(("act", nid, kit.node_fault(kind=kind if kind in ("omit", "delay", "stale") else "omit",
+                                                      start_s=start, end_s=end, to=to, msg_type=msg_type,
+                                                      delay_s=round(rng.uniform(0, 4 * opts.round_s), 6))))
+            continue
+        groups = [to]
+        if kind == "split":  # one mutant to some receivers, another to the rest: equivocation
+            a, b = _split(rng, others)
+            groups, kind = [g for g in (a, b) if g], "mutate"
+        for group in groups:
+            path, op = _site(rng, sites)
+            arg = rng.randrange(len(spec.replicas)) if op == "node" else rng.randrange(32)
+            atoms.append(("act", nid, kit.node_fault(kind=kind, start_s=start, end_s=end, to=group, msg_type=msg_type,
+                                                      field=path, op=op, arg=arg,
+                                                      first=kind == "equivocate" and rng.random() < 0.5)))
+    return atoms
+
+
+def generate(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: Toolkit) -> list[Atom]:
+    """One random schedule within the spec's fault budget."""
     nodes = spec.replicas + spec.clients
+    names = [t.__name__ for t in kit.msg_types]
     atoms: list[Atom] = []
     for _ in range(rng.randint(0, opts.max_net_faults)):
         start, end = _window(rng, opts)
         kind = rng.choice(("partition", "partition", "drop", "delay", "duplicate"))
         if kind == "partition":
             a, b = _split(rng, nodes)
-            atoms.append(("net", NetFault(kind=kind, start_s=start, end_s=end, groups=tuple(g for g in (a, b) if g))))
+            atoms.append(("net", kit.net_fault(kind=kind, start_s=start, end_s=end,
+                                               groups=tuple(g for g in (a, b) if g))))
         else:
-            atoms.append(("net", NetFault(kind=kind, start_s=start, end_s=end, src=rng.choice(spec.replicas),
-                                          dst=rng.choice((None, *spec.replicas)),
-                                          msg_type=rng.choice(msg_types) if msg_types else None,
-                                          delay_s=round(rng.uniform(0, 4 * opts.round_s), 6))))
-    free = [r for r in spec.replicas if r not in set(spec.byzantine) | {f.node for f in spec.faults}]
-    k = min(len(free), budget(spec))
+            atoms.append(("net", kit.net_fault(kind=kind, start_s=start, end_s=end, src=rng.choice(spec.replicas),
+                                               dst=rng.choice((None, *spec.replicas)),
+                                               msg_type=rng.choice(names) if names else None,
+                                               delay_s=round(rng.uniform(0, 4 * opts.round_s), 6))))
+    taken = set(spec.byzantine) | {f.node for f in spec.faults}
+    free = [r for r in spec.replicas if r not in taken and (opts.byzantine_from is None or r in opts.byzantine_from)]
+    k = min(len(free), budget(spec)) if kit.strategies else 0
     k = k if rng.random() < 0.5 else rng.randint(0, k)
     for nid in sorted(rng.sample(free, k)):
-        choice = rng.choice(_GENERIC + (_PBFT if pbft else ()))
+        choice = rng.choice(kit.strategies)
         if choice == "scripted-node":
-            for _ in range(rng.randint(1, opts.max_node_faults)):
-                start, end = _window(rng, opts)
-                others = [r for r in spec.replicas if r != nid]
-                to = tuple(sorted(rng.sample(others, rng.randint(1, len(others))))) if others else ()
-                atoms.append(("act", nid, NodeFault(
-                    kind=rng.choice(("omit", "delay", "stale", "mutate")), start_s=start, end_s=end, to=to,
-                    msg_type=rng.choice(msg_types) if msg_types and rng.random() < 0.8 else None,
-                    delay_s=round(rng.uniform(0, 4 * opts.round_s), 6), field=rng.choice(("view", "seq", "digest")))))
+            atoms += _node_faults(spec, rng, opts, kit, nid)
         elif choice == "twins":
             a, b = _split(rng, [x for x in nodes if x != nid])
             atoms.append(("node", nid, "twins", {"side_a": list(a), "side_b": list(b), "end_s": opts.heal_s}))
         elif choice == "crash-recover":
             start, end = _window(rng, opts)
             atoms.append(("node", nid, choice, {"windows": [[start, end]]}))
-        else:
-            atoms.append(("node", nid, choice, {"end_s": opts.heal_s}))
+        else:  # a protocol's own strategy: its defaults, stopped at the heal time when it has an end
+            atoms.append(("node", nid, choice, {"end_s": opts.heal_s} if choice in kit.has_end else {}))
     return atoms
 
 
@@ -250,25 +346,83 @@ def shrink(base: ExperimentSpec, atoms: list[Atom], seed: int, target: str, opts
     return assemble(base, atoms, seed), atoms
 
 
+# -------------------------------------------------------------------- replay
+def _dotted_paths(spec: ExperimentSpec) -> list[str]:
+    names = [spec.protocol.name, spec.crypto, *(a.strategy for a in spec.adversary)]
+    return [n for n in names if ":" in n]
+
+
+def _installed_roots() -> set[Path]:
+    paths = [*site.getsitepackages(), site.getusersitepackages()]
+    return {Path(p).resolve() for p in paths}
+
+
+def _import_root(module: str) -> Path | None:
+    """The folder to put on ``sys.path`` so that a fresh interpreter imports ``module``; None if installed."""
+    top = module.split(".")[0]
+    if top in importlib.metadata.packages_distributions():
+        return None
+    mod = sys.modules.get(top)
+    spec = getattr(mod, "__spec__", None)
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        where = Path(next(iter(spec.submodule_search_locations))).resolve().parent
+    elif spec.origin and os.path.isfile(spec.origin):
+        where = Path(spec.origin).resolve().parent
+    else:
+        return None  # built in or frozen
+    return None if where in _installed_roots() else where
+
+
+def import_path(spec: ExperimentSpec, cwd: Path | None = None) -> str:
+    """``PYTHONPATH`` for a shell in ``cwd`` to import the dotted-path plug-ins of ``spec`` ("" if none needed).
+
+    The spec's modules are imported by the time a counterexample is written, so
+    the folder each was found in is known. Folders inside ``cwd`` are given
+    relative to it (``.`` for ``tests.engine.buggyproto`` run from the checkout),
+    others absolute; installed packages need nothing.
+    """
+    here = (cwd or Path.cwd()).resolve()
+    shown: list[str] = []
+    for name in _dotted_paths(spec):
+        root = _import_root(name.partition(":")[0])
+        if root is None:
+            continue
+        text = os.path.relpath(root, here) if root == here or here in root.parents else str(root)
+        if text not in shown:
+            shown.append(text)
+    return os.pathsep.join(shown)
+
+
+def replay_command(path: str | Path, spec: ExperimentSpec) -> str:
+    """The shell command, for the working directory, that replays counterexample ``path`` of ``spec``."""
+    from bftlab.reports.report import replay_command as run_command
+
+    pythonpath = import_path(spec)
+    command = run_command(path, spec.seed)
+    return f"PYTHONPATH={shlex.quote(pythonpath)} {command}" if pythonpath else command
+
+
 # ---------------------------------------------------------------------- loop
 def fuzz(spec: ExperimentSpec, opts: FuzzOptions, out_dir: str | Path, *, progress: bool = True,
          echo: Callable[[str], None] = print) -> FuzzSummary:
     """Run ``opts.runs`` random schedules against ``spec``; write a counterexample per distinct failure."""
     from tqdm import tqdm
 
-    from bftlab.specs.registry import load_protocol
-    from bftlab.reports.report import replay_command
-
     if opts.runs < 1:
         raise UsageError(f"--runs must be >= 1, got {opts.runs}.")
+    if opts.max_failures is not None and opts.max_failures < 1:
+        raise UsageError(f"--max-failures must be >= 1, got {opts.max_failures}.")
+    if opts.byzantine_from is not None and not set(opts.byzantine_from) <= set(spec.replicas):
+        raise UsageError(f"--byzantine-from {list(opts.byzantine_from)}: not all are replicas of the spec "
+                         f"(0..{spec.n - 1}).")
     if spec.stop.time_limit_s <= opts.heal_s:
         raise UsageError(f"stop.time_limit_s ({spec.stop.time_limit_s:g}) must exceed the heal time "
                          f"{opts.heal_s:g} s, so liveness can be judged after the faults heal.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    proto = load_protocol(spec.protocol.name)
-    msg_types = sorted({t.__name__ for t in proto.message_types})
-    pbft = _is_pbft(spec)
+    kit = toolkit(spec, opts.strategies)
     summary = FuzzSummary()
     seen: dict[str, Failure] = {}
     t0 = time.perf_counter()
@@ -276,7 +430,7 @@ def fuzz(spec: ExperimentSpec, opts: FuzzOptions, out_dir: str | Path, *, progre
     for i in bar:
         rng = seeds.rng(opts.seed, f"fuzz/schedule/{i}")
         run_seed = seeds.derive(opts.seed, f"fuzz/{i}") % (1 << 31)
-        atoms = generate(spec, rng, opts, msg_types, pbft)
+        atoms = generate(spec, rng, opts, kit)
         sig, detail = judge(assemble(spec, atoms, run_seed), opts.safety_only)
         summary.runs += 1
         if sig is None:
@@ -291,7 +445,7 @@ def fuzz(spec: ExperimentSpec, opts: FuzzOptions, out_dir: str | Path, *, progre
             assemble(spec, atoms, run_seed), atoms)
         k = len(seen) + 1
         path = out / f"counterexample-{k}.yaml"
-        replay = replay_command(path, minimal.seed)
+        replay = replay_command(path, minimal)
         header = (f"# bftlab fuzz counterexample {k}: {sig} (run {i} of seed {opts.seed}, "
                   f"{len(kept)} of {len(atoms)} faults kept)\n# {detail}\n# replay: {replay}\n")
         path.write_text(header + spec_to_yaml(minimal), encoding="utf-8")
@@ -301,6 +455,8 @@ def fuzz(spec: ExperimentSpec, opts: FuzzOptions, out_dir: str | Path, *, progre
         bar.set_postfix(failures=len(seen))
         echo(f"failure {k}: {sig} in run {i} -- {detail}\n  shrunk to {len(kept)} of {len(atoms)} faults; "
              f"replay: {replay}")
+        if opts.max_failures is not None and len(seen) >= opts.max_failures:
+            break
     bar.close()
     summary.wall_s = round(time.perf_counter() - t0, 3)
     (out / "fuzz-summary.json").write_text(json.dumps(summary.to_dict(), indent=2, sort_keys=True), encoding="utf-8")

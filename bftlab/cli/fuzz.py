@@ -12,13 +12,21 @@ from pathlib import Path
 
 _EPILOG = """\
 Each run draws random partitions, message drops/delays/duplicates and, within
-the spec's fault budget (f, or f+1 with allow_exceeding_f), Byzantine replicas
-(Twins, silent, crash-recover, small message mutations, and the PBFT attacks
-for PBFT). All faults heal by --heal-s; the checker then judges safety and
-(unless --safety-only) liveness. The first run of each distinct failure is
-shrunk to a minimal schedule and written as a spec that replays it:
+the spec's fault budget (f, or f+1 with allow_exceeding_f), Byzantine replicas:
+Twins, silent, crash-recover, the protocol's own attacks (its fuzz_strategies),
+or scripted faults on what the replica sends -- omissions, delays, stale
+replays, and mutations derived from the message schemas (ints +1/-1/0/large or
+another replica's id, bytes flipped/emptied/taken from another message, tuple
+items dropped or repeated, nested fields), sent instead of the message, as
+well as it, or differently to different receivers (equivocation). All faults
+heal by --heal-s; the checker then judges safety and (unless --safety-only)
+liveness. The first run of each distinct failure is shrunk to a minimal
+schedule and written as a spec that replays it:
 
   bftlab run OUT/counterexample-1.yaml --seed N     (printed for every failure)
+
+For a protocol given by dotted path that is not installed, the printed command
+starts with the PYTHONPATH it needs, relative to the current directory.
 
 Outputs (in --out, default results/fuzz-<spec name>-seed<S>):
   counterexample-<k>.yaml   one self-contained spec per distinct failure
@@ -27,6 +35,7 @@ Outputs (in --out, default results/fuzz-<spec name>-seed<S>):
 examples:
   bftlab fuzz configs/pbft-quickstart.yaml --runs 200 --set workload.requests=50
   bftlab fuzz my-broken.yaml --runs 50 --seed 7 --safety-only
+  bftlab fuzz my-broken.yaml --strategies scripted-node     (schema mutations only)
 
 exit status:
   0  no failure found
@@ -51,6 +60,13 @@ def add_fuzz(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--round-s", metavar="T", type=float, default=0.1, help="fault windows are whole rounds of T s")
     p.add_argument("--safety-only", action="store_true", help="do not count pending requests as failures")
     p.add_argument("--no-shrink", action="store_true", help="save failing schedules as found")
+    p.add_argument("--strategies", metavar="NAMES",
+                   help="comma-separated node strategies to try (default: twins, silent, crash-recover, "
+                        "scripted-node and the protocol's fuzz_strategies)")
+    p.add_argument("--byzantine-from", metavar="IDS",
+                   help="comma-separated replica ids the fuzzer may make Byzantine (default: any correct one)")
+    p.add_argument("--max-failures", metavar="K", type=int,
+                   help="stop after K distinct failures (default: run all N schedules)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_fuzz)
 
@@ -65,8 +81,20 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else spec.seed
     if args.heal_s <= 0 or args.round_s <= 0:
         raise UsageError("--heal-s and --round-s must be > 0.")
+    strategies = None
+    if args.strategies is not None:
+        strategies = tuple(n.strip() for n in args.strategies.split(",") if n.strip())
+        if not strategies:
+            raise UsageError(f"--strategies needs at least one strategy name, got {args.strategies!r}.")
+    byzantine_from = None
+    if args.byzantine_from is not None:
+        try:
+            byzantine_from = tuple(int(x) for x in args.byzantine_from.split(",") if x.strip())
+        except ValueError:
+            raise UsageError(f"--byzantine-from takes replica ids like 0,2; got {args.byzantine_from!r}.") from None
     opts = FuzzOptions(runs=args.runs, seed=seed, heal_s=args.heal_s, round_s=args.round_s,
-                       safety_only=args.safety_only, shrink=not args.no_shrink)
+                       safety_only=args.safety_only, shrink=not args.no_shrink, strategies=strategies,
+                       byzantine_from=byzantine_from, max_failures=args.max_failures)
     out = Path(args.out) if args.out else Path("results") / f"fuzz-{spec.name}-seed{seed}"
     s = fuzz(spec, opts, out, progress=not args.quiet and sys.stderr.isatty())
     first = (f"run {s.first_failure_run} after {s.first_failure_s:.1f} s" if s.first_failure_run is not None

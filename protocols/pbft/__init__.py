@@ -35,6 +35,8 @@ PROTOCOL = ProtocolSpec(
     make_client=make_client,
     message_types=MESSAGE_TYPES,
     description="PBFT (Castro & Liskov): 3-phase agreement with batching, checkpoints, view change, state transfer",
+    fuzz_strategies=("equivocating-primary", "censoring-primary", "conflicting-votes", "forged-auth", "stale-replay",
+                     "needless-view-change", "slow-primary"),
 )
 
 __all__ = [

@@ -27,4 +27,4 @@ def make_replica(ctx: NodeContext) -> F1Replica:
 
 
 PROTOCOL = ProtocolSpec("pbft-f1", PBFT.params, make_replica, PBFT.make_client, PBFT.message_types,
-                        "PBFT with f+1 quorums (broken on purpose)")
+                        "PBFT with f+1 quorums (broken on purpose)", fuzz_strategies=PBFT.fuzz_strategies)
