@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bftlab.sim import runner
+from bftlab import pipeline
 from bftlab.specs.spec import spec_from_dict
 
 TOY = "tests.engine.toyproto:TOY"
@@ -15,7 +15,7 @@ def run(adv, seed=3, **over):
          "workload": {"clients": 3, "requests": 60}, "stop": {"time_limit_s": 30}, "adversary": adv,
          "network": {"latency_model": "uniform", "latency_ms": 10, "jitter_ms": 2}}
     d.update(over)
-    return runner.run(spec_from_dict(d))
+    return pipeline.execute(spec_from_dict(d))
 
 
 ALL = [
@@ -74,7 +74,7 @@ def test_replay_duplicates_are_counted_and_harmless():
 
 def test_each_adversary_has_its_own_stream():
     """seeds.rng(seed, "adversary/<name>"): adding a strategy does not shift another's stream."""
-    from bftlab.adversary.runtime import Attack
+    from bftlab.attack.wiring import Attack
     from bftlab.core import seeds
 
     def first_draw(adv):

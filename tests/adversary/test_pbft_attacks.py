@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from bftlab.sim import runner
+from bftlab import pipeline
 from bftlab.specs.spec import spec_from_dict
 
 PRIMARY = ["equivocating-primary", "censoring-primary", "slow-primary"]
@@ -44,7 +44,7 @@ def pbft_spec(strategy: str, seed: int, network: str, requests: int = 40, **over
 
 
 def check_within_budget(strategy: str, seed: int, network: str) -> dict:
-    rep = runner.run(pbft_spec(strategy, seed, network))
+    rep = pipeline.execute(pbft_spec(strategy, seed, network))
     assert rep["safety"]["ok"], (strategy, seed, network, rep["safety"]["violations"][:2])
     assert rep["liveness"]["ok"], (strategy, seed, network, rep["liveness"]["pending_count"])
     return rep
@@ -83,7 +83,7 @@ def test_f_plus_one_byzantine_break_agreement(adv):
     spec = spec_from_dict({"name": "f1", "protocol": {"name": "pbft"}, "n": 4, "seed": 3, "allow_exceeding_f": True,
                            "workload": {"clients": 2, "requests": 20}, "stop": {"time_limit_s": 10},
                            "adversary": adv})
-    rep = runner.run(spec)
+    rep = pipeline.execute(spec)
     assert not rep["safety"]["ok"]
     assert "agreement" in {v["kind"] for v in rep["safety"]["violations"]}
     assert {2, 3} <= set(rep["safety"]["violations"][0]["replicas"])  # the two correct replicas disagree
@@ -93,8 +93,8 @@ def test_slow_primary_cuts_throughput():
     """Aardvark's attack: each PRE-PREPARE held 0.45 s (90% of the 0.5 s view-change timeout)."""
     base = {"name": "slow", "protocol": {"name": "pbft"}, "n": 4, "seed": 1,
             "workload": {"clients": 4, "requests": 200}, "stop": {"time_limit_s": 60}}
-    honest = runner.run(spec_from_dict(base))
-    slow = runner.run(spec_from_dict({**base, "adversary": {"strategy": "slow-primary", "byzantine": [0]}}))
+    honest = pipeline.execute(spec_from_dict(base))
+    slow = pipeline.execute(spec_from_dict({**base, "adversary": {"strategy": "slow-primary", "byzantine": [0]}}))
     assert slow["safety"]["ok"] and slow["liveness"]["ok"] and slow["metrics"]["view_changes"] == 0
     factor = honest["metrics"]["throughput_rps"] / slow["metrics"]["throughput_rps"]
     assert factor > 5, factor

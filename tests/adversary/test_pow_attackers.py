@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from bftlab.adversary import PowAttacker
-from bftlab.adversary.config import load_strategy
+from bftlab.attack.config import load_strategy
 from bftlab import cli
-from bftlab.sim import runner
+from bftlab import pipeline
 from bftlab.errors import ConfigError
 from bftlab.specs.schema import FieldError
 from bftlab.specs.spec import spec_from_dict
@@ -73,7 +73,7 @@ def test_builtins_are_registered_strategies(name):
 
 def test_own_attacker_by_dotted_path_drives_the_engine():
     path = f"{__name__}:Withhold"
-    report = runner.run(spec({"strategy": path, "byzantine": [3], "params": {"hash_share": 0.3, "label": "x"}}))
+    report = pipeline.execute(spec({"strategy": path, "byzantine": [3], "params": {"hash_share": 0.3, "label": "x"}}))
     m = report["metrics"]["pow"]
     assert m["attack"]["withheld"] == m["blocks_withheld"] > 50  # ~30% of 400 blocks, none published
     assert m["revenue"]["attacker"] == {"node": 3, "hash_share": 0.3, "blocks": 0, "revenue_share": 0.0}
@@ -89,7 +89,7 @@ def test_own_attacker_params_are_validated():
 
 def test_same_seed_same_attack():
     adv = {"strategy": "selfish-mining", "byzantine": [0], "params": {"hash_share": 0.35, "gamma": 0.5}}
-    a, b = runner.run(spec(adv)), runner.run(spec(adv))
+    a, b = pipeline.execute(spec(adv)), pipeline.execute(spec(adv))
     assert a["trace_digest"] == b["trace_digest"] and a["metrics"]["pow"]["attack"] == b["metrics"]["pow"]["attack"]
 
 

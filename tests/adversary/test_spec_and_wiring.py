@@ -10,6 +10,7 @@ import pytest
 from bftlab.adversary import DROP, FieldError, NetworkStrategy, NodeStrategy
 from bftlab.api import Send
 from bftlab import cli
+from bftlab import pipeline
 from bftlab.sim import runner
 from bftlab.errors import ConfigError
 from bftlab.specs.spec import load_spec, spec_from_dict, spec_to_yaml
@@ -52,7 +53,7 @@ def test_network_and_node_strategies_together():
 
 def test_dotted_path_strategy_from_outside_the_project():
     spec = spec_from_dict(data(adversary={"strategy": "tests.adversary.test_spec_and_wiring:DropAll"}))
-    rep = runner.run(spec)
+    rep = pipeline.execute(spec)
     assert rep["metrics"]["dropped"]["adversary"] > 0 and rep["metrics"]["committed"] == 0
 
 
@@ -189,7 +190,7 @@ def test_node_strategy_counters_reach_the_report_json_markdown_and_terminal(tmp_
 
 
 def test_counters_are_per_strategy_and_checked():
-    from bftlab.adversary.runtime import Attack
+    from bftlab.attack.wiring import Attack
     from bftlab.errors import UsageError
 
     attack = Attack(spec_from_dict(data(adversary=[{"strategy": "reorder"}, {"strategy": "reorder"}])))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bftlab.sim import runner
+from bftlab import pipeline
 from bftlab.specs.spec import load_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -23,8 +23,8 @@ def on_path(monkeypatch):
 
 def test_tutorial_attack_delays_the_view_change(on_path):
     spec = load_spec(EXAMPLES / "first-attack.yaml")
-    attacked = runner.run(spec)
-    baseline = runner.run(load_spec(EXAMPLES / "first-attack.yaml", overrides=["adversary=[]"]))
+    attacked = pipeline.execute(spec)
+    baseline = pipeline.execute(load_spec(EXAMPLES / "first-attack.yaml", overrides=["adversary=[]"]))
     for rep in (attacked, baseline):
         assert rep["safety"]["ok"] and rep["liveness"]["ok"] and rep["metrics"]["view_changes"] == 1
     # every VIEW-CHANGE is 1 s late, so the slowest request (the one caught by the crash) waits 1 s longer
@@ -42,8 +42,8 @@ def test_tutorial_byzantine_primary_reseals_what_it_changes(on_path, tmp_path, c
     assert cli.main(["run", str(spec), "--out", str(tmp_path / "resealed")]) == 0
     terminal = capsys.readouterr().out
     resealed = json.loads((tmp_path / "resealed" / "report.json").read_text())
-    forged = runner.run(load_spec(spec, overrides=["adversary[0].params.reseal=false"]))
-    baseline = runner.run(load_spec(spec, overrides=["adversary=[]"]))
+    forged = pipeline.execute(load_spec(spec, overrides=["adversary[0].params.reseal=false"]))
+    baseline = pipeline.execute(load_spec(spec, overrides=["adversary=[]"]))
     for rep in (resealed, forged, baseline):
         assert rep["safety"]["ok"] and rep["liveness"]["ok"]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
+from bftlab import pipeline
 from bftlab.sim import runner
 from bftlab.specs.spec import load_spec, spec_from_dict, spec_to_yaml
 from tests.pbft.test_pbft_checkpoint import log_sizes
@@ -21,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_quickstart_commits_every_request_safely():
-    rep = runner.run(load_spec(REPO / "configs" / "pbft-quickstart.yaml"))
+    rep = pipeline.execute(load_spec(REPO / "configs" / "pbft-quickstart.yaml"))
     m = rep["metrics"]
     assert rep["safety"]["ok"] and rep["liveness"]["ok"]
     assert m["committed"] == m["issued"] == 1000
@@ -32,7 +33,7 @@ def test_quickstart_commits_every_request_safely():
 
 
 def test_crashed_primary_is_replaced_and_nothing_is_lost_or_repeated():
-    rep = runner.run(load_spec(REPO / "configs" / "pbft-crash-primary.yaml"))
+    rep = pipeline.execute(load_spec(REPO / "configs" / "pbft-crash-primary.yaml"))
     m = rep["metrics"]
     assert rep["safety"]["ok"], rep["safety"]["violations"]
     assert rep["liveness"]["ok"] and m["committed"] == m["issued"]
@@ -59,7 +60,7 @@ ZERO_CPU = {"base_us": 0, "per_byte_ns": 0, "sign_us": 0, "verify_us": 0, "mac_u
 def test_a_lone_client_waits_five_one_way_delays_and_no_batch_timer(latency_ms):
     """TOCS'02 §5.1.4: with nothing in flight the primary proposes at once. request, pre-prepare,
     prepare, commit, reply: 5 one-way delays, and with free CPU nothing else."""
-    rep = runner.run(one_way_spec(latency_ms, clients=1, requests=30, batch_timeout_s=0.05))
+    rep = pipeline.execute(one_way_spec(latency_ms, clients=1, requests=30, batch_timeout_s=0.05))
     lat = rep["metrics"]["latency_s"]
     assert rep["metrics"]["committed"] == 30
     five_hops = 5 * latency_ms / 1000
@@ -69,7 +70,7 @@ def test_a_lone_client_waits_five_one_way_delays_and_no_batch_timer(latency_ms):
 def test_a_lone_client_pays_five_one_way_delays_plus_the_cpu_on_its_path():
     """With the default CPU costs the extra latency is the CPU on the critical path (well under
     a millisecond here), not the 50 ms batch timer."""
-    rep = runner.run(one_way_spec(10.0, clients=1, requests=30, cpu={}, batch_timeout_s=0.05))
+    rep = pipeline.execute(one_way_spec(10.0, clients=1, requests=30, cpu={}, batch_timeout_s=0.05))
     lat = rep["metrics"]["latency_s"]
     assert 0.050 < lat["p50"] <= lat["max"] < 0.051
 
@@ -96,7 +97,7 @@ def base(**over):
 
 def test_same_seed_same_digest_different_seed_different_digest():
     net = {"latency_model": "lognormal", "latency_ms": 8, "lognormal_sigma": 0.6}
-    a, b, c = (runner.run(base(seed=s, network=net)) for s in (5, 5, 6))
+    a, b, c = (pipeline.execute(base(seed=s, network=net)) for s in (5, 5, 6))
     assert a["trace_digest"] == b["trace_digest"]
     assert a["trace_digest"] != c["trace_digest"]
     assert a["metrics"] == b["metrics"]
@@ -160,7 +161,7 @@ def test_faults_within_f_never_break_safety_and_every_request_completes(
             faults.append({"node": node % n, "crash_at_s": at})
     adversary = [{"strategy": "random-delay", "params": {"drop": loss, "delay_max_s": 0.0, "end_s": 2.0}}]
     spec = base(seed=seed, n=n, network=net, faults=faults, adversary=adversary if loss else [])
-    rep = runner.run(spec)
+    rep = pipeline.execute(spec)
     if not rep["safety"]["ok"]:
         raise AssertionError(f"{rep['safety']['violations'][:3]}\n{replay_file(spec)}")
     if not persistent_loss and not rep["liveness"]["ok"]:

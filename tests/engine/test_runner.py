@@ -2,7 +2,7 @@
 
 import pytest
 
-from bftlab.sim import runner
+from bftlab import pipeline
 from bftlab.api import Send
 from bftlab.specs.spec import spec_from_dict
 
@@ -18,7 +18,7 @@ def spec(**over):
 
 
 def test_toy_run_commits_everything_safely():
-    rep = runner.run(spec())
+    rep = pipeline.execute(spec())
     m = rep["metrics"]
     assert m["committed"] == m["issued"] == 60
     assert rep["safety"]["ok"] and rep["liveness"]["ok"]
@@ -28,55 +28,55 @@ def test_toy_run_commits_everything_safely():
 
 
 def test_same_seed_same_digest_different_seed_different_digest():
-    a = runner.run(spec(network={"latency_model": "uniform", "latency_ms": 10, "jitter_ms": 5}))
-    b = runner.run(spec(network={"latency_model": "uniform", "latency_ms": 10, "jitter_ms": 5}))
-    c = runner.run(spec(seed=4, network={"latency_model": "uniform", "latency_ms": 10, "jitter_ms": 5}))
+    a = pipeline.execute(spec(network={"latency_model": "uniform", "latency_ms": 10, "jitter_ms": 5}))
+    b = pipeline.execute(spec(network={"latency_model": "uniform", "latency_ms": 10, "jitter_ms": 5}))
+    c = pipeline.execute(spec(seed=4, network={"latency_model": "uniform", "latency_ms": 10, "jitter_ms": 5}))
     assert a["trace_digest"] == b["trace_digest"] != c["trace_digest"]
     assert a["metrics"] == b["metrics"]
 
 
 def test_cpu_cost_saturates_the_leader():
     """At 1 ms per input the leader (2 inputs per request) caps throughput near 500 requests/s."""
-    fast = runner.run(spec(workload={"clients": 100, "requests": 1000}))
-    slow = runner.run(spec(workload={"clients": 100, "requests": 1000}, cpu={"base_us": 1000.0}))
+    fast = pipeline.execute(spec(workload={"clients": 100, "requests": 1000}))
+    slow = pipeline.execute(spec(workload={"clients": 100, "requests": 1000}, cpu={"base_us": 1000.0}))
     assert slow["metrics"]["throughput_rps"] < 1000
     assert fast["metrics"]["throughput_rps"] > 2 * slow["metrics"]["throughput_rps"]
 
 
 def test_loss_is_survived_by_client_retransmission():
-    rep = runner.run(spec(network={"loss": 0.05}, protocol={"name": TOY, "params": {"retry_s": 0.1}}))
+    rep = pipeline.execute(spec(network={"loss": 0.05}, protocol={"name": TOY, "params": {"retry_s": 0.1}}))
     # the toy leader ignores duplicates, so lost Orders can stall; what we check is the engine's accounting
     assert rep["metrics"]["dropped"].get("loss", 0) > 0
 
 
 def test_crashed_leader_stalls_and_liveness_reports_pending():
-    rep = runner.run(spec(faults=[{"node": 0, "crash_at_s": 0.2}], stop={"time_limit_s": 3}))
+    rep = pipeline.execute(spec(faults=[{"node": 0, "crash_at_s": 0.2}], stop={"time_limit_s": 3}))
     assert rep["safety"]["ok"]
     assert not rep["liveness"]["ok"] and rep["liveness"]["pending_count"] > 0
     assert rep["metrics"]["dropped"]["receiver_down"] > 0
 
 
 def test_checker_catches_a_lying_replica():
-    rep = runner.run(spec(protocol={"name": "tests.engine.toyproto:LYING"}))
+    rep = pipeline.execute(spec(protocol={"name": "tests.engine.toyproto:LYING"}))
     kinds = {v["kind"] for v in rep["safety"]["violations"]}
     assert not rep["safety"]["ok"] and "divergence" in kinds
 
 
 def test_partition_delays_until_heal():
     part = {"partitions": [{"start_s": 0.0, "end_s": 1.0, "groups": [[0]]}]}
-    rep = runner.run(spec(network=part, protocol={"name": TOY, "params": {"retry_s": 0.25}}))
+    rep = pipeline.execute(spec(network=part, protocol={"name": TOY, "params": {"retry_s": 0.25}}))
     assert rep["liveness"]["ok"]
     assert rep["metrics"]["latency_s"]["max"] >= 1.0
 
 
 def test_clients_boot_before_their_first_request():
     """Start is the first input of every node, so a client's first request goes to the leader only."""
-    rep = runner.run(spec(workload={"clients": 3, "requests": 3}))
+    rep = pipeline.execute(spec(workload={"clients": 3, "requests": 3}))
     assert rep["metrics"]["messages"]["by_type"]["Req"] == 3
 
 
 def test_open_loop_with_a_request_cap_stops_when_the_last_request_completes():
-    rep = runner.run(spec(workload={"clients": 2, "mode": "open", "rate_rps": 100.0, "requests": 20}))
+    rep = pipeline.execute(spec(workload={"clients": 2, "mode": "open", "rate_rps": 100.0, "requests": 20}))
     assert rep["liveness"]["ok"] and rep["metrics"]["committed"] == 20
     assert rep["run"]["sim_time_s"] < 1.0  # not the 30 s time limit
 

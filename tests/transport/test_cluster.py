@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from bftlab.sim import runner
+from bftlab import pipeline
 from tests.transport import helpers
 
 
@@ -21,7 +21,7 @@ def _gone(report) -> None:
 
 def test_toy_cluster_commits_and_reports_like_the_simulator():
     s = helpers.spec(helpers.TOY, n=4, clients=3, workload={"clients": 3, "requests": 300})
-    rep = runner.run(s)
+    rep = pipeline.execute(s)
     m = rep["metrics"]
     assert rep["transport"] == "real" and rep["trace_digest"] is None
     assert m["committed"] == m["issued"] == 300
@@ -33,8 +33,8 @@ def test_toy_cluster_commits_and_reports_like_the_simulator():
 
 def test_sim_and_real_commit_the_same_requests():
     s = helpers.spec("pbft", n=4, clients=4, workload={"clients": 4, "requests": 200})
-    sim = runner.run(dataclasses.replace(s, transport=dataclasses.replace(s.transport, kind="sim")))
-    real = runner.run(s)
+    sim = pipeline.execute(dataclasses.replace(s, transport=dataclasses.replace(s.transport, kind="sim")))
+    real = pipeline.execute(s)
     for rep in (sim, real):
         assert rep["metrics"]["committed"] == rep["metrics"]["issued"] == 200
         assert rep["safety"]["ok"] and rep["liveness"]["ok"]
@@ -49,7 +49,7 @@ def test_pbft_survives_sigkill_of_a_backup_then_the_primary():
         workload={"clients": 6, "requests": 0, "duration_s": 7.0},
         faults=[{"node": 2, "crash_at_s": 1.0, "recover_at_s": 2.5}, {"node": 0, "crash_at_s": 5.0}],
     )
-    rep = runner.run(s)
+    rep = pipeline.execute(s)
     m, run = rep["metrics"], rep["run"]
     assert rep["safety"]["ok"], rep["safety"]["violations"][:3]
     assert rep["liveness"]["ok"], rep["liveness"]["pending"][:5]
