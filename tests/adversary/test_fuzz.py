@@ -19,7 +19,7 @@ import yaml
 
 from bftlab import cli
 from bftlab.adversary import scripted
-from bftlab.adversary.api import AdversaryContext, Controlled
+from bftlab.adversary import AdversaryContext, Controlled
 from bftlab.api import Broadcast, Observe, Receive, Send
 from bftlab.core import wire
 from bftlab.core.wire import message
