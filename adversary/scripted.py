@@ -43,7 +43,7 @@ from typing import Any, Iterable, Literal, Optional
 from bftlab.api import Broadcast, Input, NodeId, Receive, Send
 from bftlab.specs.schema import FieldError
 
-from bftlab.adversary.api import DELIVER, DROP, AdversaryContext, Envelope, Later, NetworkStrategy, NodeStrategy, Route
+from bftlab.attack.api import DELIVER, DROP, AdversaryContext, Envelope, Later, NetworkStrategy, NodeStrategy, Route
 
 
 @dataclass(frozen=True, kw_only=True)
