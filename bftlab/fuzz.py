@@ -277,10 +277,10 @@ def assemble(base: ExperimentSpec, atoms: Sequence[Atom], seed: int) -> Experime
 # ------------------------------------------------------------------- judging
 def judge(spec: ExperimentSpec, safety_only: bool) -> tuple[str | None, str]:
     """Run ``spec``; return (failure signature or None, a one-line detail)."""
-    from bftlab.sim import runner
+    from bftlab.pipeline import execute
 
     try:
-        report = runner.run(spec)
+        report = execute(spec)
     except Exception as exc:  # a protocol or engine bug is a finding too
         return f"error:{type(exc).__name__}", " ".join(str(exc).split())[:300]
     safety = report["safety"]
