@@ -224,6 +224,14 @@ def _pending(report: Mapping[str, Any]) -> list[str]:
 
 
 
+def _faults(report: Mapping[str, Any]) -> str:
+    """", f=1 (crash)" for the header; nothing when the budget is not a number of replicas (hash power)."""
+    f, model = report["spec"].get("f"), report.get("fault_model")
+    if f is None or model == HASH_POWER.name:
+        return ""
+    return f", f={f}" + (f" ({model})" if model else "")
+
+
 def _sections(report: Mapping[str, Any]) -> list[tuple[ReportSection, Any]]:
     """The report sections plug-ins contribute, with their data: the protocol's, then each oracle's.
 
@@ -278,7 +286,7 @@ def report_markdown(report: Mapping[str, Any], spec_path: str | Path) -> str:
     out += [
         "| | |",
         "|---|---|",
-        f"| Protocol | {report['protocol']}, n={spec['n']}, f={spec['f']} |",
+        f"| Protocol | {report['protocol']}, n={spec['n']}{_faults(report)} |",
         f"| Transport | {report['transport']} |",
         *([f"| Adversary | {_adversary(report['adversary'])} |"] if report.get("adversary") else []),
         f"| bftlab version | {report['version']} |",
@@ -378,7 +386,6 @@ def summary_table(report: Mapping[str, Any], *, color: bool | None = None) -> st
     if report.get("adversary"):
         rows.insert(1 if replaced else 2, ("adversary", _adversary(report["adversary"]).replace("`", "")))
     width = max(len(k) for k, _ in rows)
-    counted = report.get("fault_model") != HASH_POWER.name  # a hash-power budget is not a number of replicas
-    faults = f" f={spec['f']}" if counted and spec.get("f") is not None else ""
+    faults = _faults(report).replace(",", "")
     head = f"{_title(report)}  {report['protocol']} n={spec['n']}{faults}  [{report['transport']}]"
     return "\n".join([head, *(f"  {k.ljust(width)}  {v}" for k, v in rows)])

@@ -475,7 +475,7 @@ def _resolve_plugins(spec: ExperimentSpec, source: str, lines: schema.Lines | No
         raise schema.error(source, lines, "crypto", str(exc)) from None
     spec = dataclasses.replace(spec, protocol=ProtocolConfig(name=spec.protocol.name, params=params))
     if spec.adversary:  # adversary params depend on the strategy, like protocol.params on the protocol
-        from bftlab.adversary.config import resolve_adversary
+        from bftlab.attack.config import resolve_adversary
 
         spec = dataclasses.replace(spec, adversary=resolve_adversary(spec.adversary, source, lines))
     for i, name in enumerate(spec.oracles):
@@ -546,9 +546,20 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), seed: int | None 
 
 
 # ------------------------------------------------------------------ output
+def _unused(spec: ExperimentSpec) -> tuple[str, ...]:
+    """The sections the spec's protocol ignores: left out of the resolved spec, so it reloads."""
+    try:
+        return registry.load_protocol(spec.protocol.name).unused_sections
+    except ConfigError:
+        return ()
+
+
 def spec_to_dict(spec: ExperimentSpec) -> dict:
-    """The resolved spec as plain data (what reports embed)."""
-    return schema.dump(spec)
+    """The resolved spec as plain data (what reports embed), without the sections its protocol ignores."""
+    data = schema.dump(spec)
+    for key in _unused(spec):
+        data.pop(key, None)
+    return data
 
 
 def spec_digest(spec: ExperimentSpec) -> str:
@@ -563,11 +574,11 @@ def _flow(value: Any) -> str:
     return text.strip()[1:-1]
 
 
-def _emit(obj: Any, indent: int, comments: bool, out: list[str]) -> None:
+def _emit(obj: Any, indent: int, comments: bool, out: list[str], skip: tuple[str, ...] = ()) -> None:
     pad = " " * indent
     docs = schema.field_docs(type(obj)) if comments else {}
     for f in dataclasses.fields(obj):
-        if not f.init:
+        if not f.init or f.name in skip:
             continue
         value = getattr(obj, f.name)
         if comments and f.name in docs:
@@ -582,5 +593,5 @@ def _emit(obj: Any, indent: int, comments: bool, out: list[str]) -> None:
 def spec_to_yaml(spec: ExperimentSpec, *, comments: bool = False) -> str:
     """The resolved spec as YAML; ``comments`` adds each field's docstring above it."""
     out = ["# Resolved experiment spec: every default filled in. Run it again with: bftlab run <this file>"]
-    _emit(spec, 0, comments, out)
+    _emit(spec, 0, comments, out, skip=_unused(spec))
     return "\n".join(out) + "\n"
