@@ -1,7 +1,14 @@
 """Adversaries for bftlab experiments: a strategy API, a built-in attack library, a fuzzer's building blocks.
 
-Layering: :mod:`bftlab.adversary.api` (the two seams, no dependencies beyond
-:mod:`bftlab.api`), :mod:`bftlab.adversary.checks` (range checks for ``Params``) < :mod:`bftlab.adversary.network`, :mod:`bftlab.adversary.node`,
+The strategy API and its wiring into a run belong to the engine
+(:mod:`bftlab.attack`: the seams in :mod:`bftlab.attack.api`, spec phase two in
+:mod:`bftlab.attack.config`, the one wiring for the simulator and the real
+transport in :mod:`bftlab.attack.wiring`); this package re-exports the API, so
+a strategy imports everything it needs from ``bftlab.adversary``, and holds the
+built-in strategies, which import the engine and never the reverse.
+
+Layering: :mod:`bftlab.attack` < :mod:`bftlab.adversary.checks` (range checks
+for ``Params``) < :mod:`bftlab.adversary.network`, :mod:`bftlab.adversary.node`,
 :mod:`bftlab.adversary.pbft`, :mod:`bftlab.adversary.pow`, :mod:`bftlab.adversary.scripted` (built-in
 strategies; ``pow`` holds the proof-of-work attackers and their base class
 :class:`~bftlab.adversary.pow.PowAttacker`, exported here lazily so that importing
@@ -9,9 +16,7 @@ strategies; ``pow`` holds the proof-of-work attackers and their base class
 :func:`~bftlab.adversary.pbft.reseal`, :func:`~bftlab.adversary.pbft.conflicting_pre_prepare`,
 :func:`~bftlab.adversary.pbft.other_digest`, :func:`~bftlab.adversary.pbft.corrupt_auth` and
 :func:`~bftlab.adversary.pbft.pbft_auth` that a Byzantine strategy uses to
-re-authenticate what it changes) <
-:mod:`bftlab.adversary.config` (spec phase two) < :mod:`bftlab.adversary.runtime` (wiring
-into a simulated run). Built-ins are registered under the entry point group
+re-authenticate what it changes). Built-ins are registered under the entry point group
 ``bftlab.adversaries``; a user's own strategy is referenced by dotted path
 (``strategy: mypkg.attacks:DelayViewChange``).
 
@@ -29,7 +34,7 @@ A proof-of-work spec takes one miner strategy, whose ``byzantine`` is the node i
 
 from typing import Any
 
-from bftlab.adversary.api import (
+from bftlab.attack.api import (
     DELIVER,
     DROP,
     AdversaryContext,

@@ -27,7 +27,7 @@ from typing import Literal, Optional
 
 from bftlab.specs.schema import FieldError
 
-from bftlab.adversary.api import DELIVER, DROP, AdversaryContext, Envelope, NetworkStrategy, Route
+from bftlab.attack.api import DELIVER, DROP, AdversaryContext, Envelope, NetworkStrategy, Route
 from bftlab.adversary.checks import nonempty, nonnegative, positive, probability, time_window
 
 

@@ -21,7 +21,7 @@ from typing import Any, Optional
 from bftlab.api import Broadcast, CancelTimer, Input, NodeId, Receive, Send, SetTimer, Start, TimerFired
 from bftlab.specs.schema import FieldError
 
-from bftlab.adversary.api import AdversaryContext, Controlled, NodeStrategy
+from bftlab.attack.api import AdversaryContext, Controlled, NodeStrategy
 from bftlab.adversary.checks import nonempty, nonnegative, time_window
 
 

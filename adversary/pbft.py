@@ -45,7 +45,7 @@ from bftlab.api import Broadcast, Input, NodeId, Receive, Send, SetTimer, Start,
 from bftlab.errors import UsageError
 from bftlab.specs.schema import FieldError
 
-from bftlab.adversary.api import AdversaryContext, Controlled, Later, NodeStrategy
+from bftlab.attack.api import AdversaryContext, Controlled, Later, NodeStrategy
 from bftlab.adversary.checks import nonnegative, positive, probability, time_window
 from bftlab.protocols.pbft.auth import Auth
 from bftlab.protocols.pbft.messages import (COMMIT, PREPARE, Checkpoint, Commit, FetchState, NewView, PrePrepare,

@@ -53,7 +53,7 @@ from bftlab.core import seeds
 from bftlab.errors import ConfigError
 from bftlab.specs.schema import FieldError
 
-from bftlab.adversary.api import AdversaryContext, Controlled, NodeStrategy
+from bftlab.attack.api import AdversaryContext, Controlled, NodeStrategy
 from bftlab.protocols.pow import theory
 from bftlab.protocols.pow.chain import Chain, hash_shares
 from bftlab.protocols.pow.strategies import Eclipse as EclipseLinks
@@ -270,7 +270,7 @@ def attacker_for(spec: Any, pow_params: Any) -> PowAttacker | None:
     fast engine does not simulate), more than one attacker or controlled node,
     an attacker on the (honest-only) events engine.
     """
-    from bftlab.adversary.config import load_strategy
+    from bftlab.attack.config import load_strategy
 
     entries = tuple(spec.adversary)
     for i, entry in enumerate(entries):

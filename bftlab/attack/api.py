@@ -1,5 +1,7 @@
 """The two adversary seams: what a strategy sees and what it may do.
 
+Users import these names from :mod:`bftlab.adversary`, which re-exports them.
+
 A **network strategy** (``kind = "network"``) sees every envelope the network
 model would deliver (sender, receiver, message, encoded size, send time and the
 model's arrival time) and returns a :data:`Route`: the extra delays, in
@@ -21,7 +23,7 @@ replaces the replica entirely.
 
 Every strategy declares its parameters as a frozen dataclass ``Params`` (typed
 fields with defaults), validated like the rest of the spec (range checks go in
-its ``__post_init__``, see :mod:`bftlab.adversary.checks`), and gets its own
+its ``__post_init__``; :mod:`bftlab.adversary.checks` has helpers), and gets its own
 random stream ``seeds.rng(spec.seed, "adversary/<name>")``.
 
 What a strategy did shows in the report's ``adversary`` section: the network
@@ -33,8 +35,9 @@ strategy may add its own counters with :meth:`AdversaryContext.count`
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from bftlab.api import Action, Input, Node, NodeContext, NodeCrypto, NodeId
 from bftlab.errors import UsageError

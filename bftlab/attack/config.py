@@ -10,27 +10,31 @@ frozen dataclass, so a bad parameter names its YAML line like any other field.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, cast
 
-from bftlab.specs import registry, schema
+from bftlab.attack.api import NetworkStrategy, NodeStrategy, strategy_kind
 from bftlab.errors import ConfigError
+from bftlab.specs import registry, schema
 
-from bftlab.adversary.api import strategy_kind
+StrategyClass = type[NetworkStrategy] | type[NodeStrategy]
+"""A strategy class (or one that only quacks like it: ``kind`` and ``Params``, checked here)."""
 
 
-def load_strategy(name: str) -> type:
+def load_strategy(name: str) -> StrategyClass:
     """The strategy class registered as ``name`` (or at dotted path ``name``)."""
     obj = registry.resolve(registry.GROUPS["adversary"], name, "adversary strategy")
     kind = strategy_kind(obj)
     if kind is None:
         raise ConfigError(
             f"adversary strategy {name!r} is {type(obj).__name__}, not a strategy class; subclass "
-            f"adversary.NetworkStrategy or adversary.NodeStrategy (or set kind = 'network' / 'node')."
+            f"bftlab.adversary.NetworkStrategy or bftlab.adversary.NodeStrategy (or set kind = 'network' / 'node')."
         )
     params = getattr(obj, "Params", None)
-    if not (isinstance(params, type) and dataclasses.is_dataclass(params) and params.__dataclass_params__.frozen):
+    frozen = getattr(getattr(params, "__dataclass_params__", None), "frozen", False)
+    if not (isinstance(params, type) and dataclasses.is_dataclass(params) and frozen):
         raise ConfigError(f"adversary strategy {name!r}: its Params must be a frozen dataclass type, got {params!r}.")
-    return obj
+    return cast(StrategyClass, obj)
 
 
 def resolve_adversary(entries: Sequence[Any], source: str, lines: schema.Lines | None) -> tuple[Any, ...]:

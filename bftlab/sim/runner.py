@@ -16,6 +16,7 @@ from typing import Any
 
 from bftlab.core import seeds, wire
 from bftlab.api import Accepted, Executed, Issued, NodeContext, RunOptions, Submit, Submitted, ViewChanged
+from bftlab.attack.wiring import Attack
 from bftlab.oracles.base import OracleContext, Panel
 from bftlab.core.costs import ZERO_COSTS
 from bftlab.errors import ConfigError
@@ -68,11 +69,9 @@ class Simulation:
         if isinstance(params, dict):
             params = self.proto.params(**params)
         self.nodes: dict[int, Any] = {}
-        # ---- adversary (see the adversary package): wraps Byzantine replicas, routes messages ----
-        self.adversary: Any = None
+        # ---- adversary (see bftlab.attack): wraps Byzantine replicas, routes messages ----
+        self.adversary: Attack | None = None
         if spec.adversary:
-            from bftlab.adversary.runtime import Attack
-
             self.adversary = Attack(spec)
             self.byzantine = self.adversary.byzantine
             self.runtime.router = self.adversary.router(self.network)

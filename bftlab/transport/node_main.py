@@ -14,8 +14,9 @@ process outlives its launcher. SIGTERM and SIGINT stop it the same way.
 Without ``--control`` the nodes boot at once and time 0 is the process start.
 
 The spec's adversary section applies here too (:mod:`bftlab.transport.adversary`):
-network strategies act on this process's outgoing messages, and a replica that
-a node strategy controls runs wrapped by it.
+network strategies act on this process's outgoing messages, a replica that
+a node strategy controls runs wrapped by it, and the ``stats`` line carries
+what they counted (``adversary``: network counts and each strategy's counters).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import trio
 
 from bftlab.core import seeds
 from bftlab.api import Accepted, Issued, NodeContext, Submit
+from bftlab.attack.wiring import Attack
 from bftlab.core.costs import ZERO_COSTS
 from bftlab.errors import ConfigError, UsageError
 from bftlab.specs.registry import load_crypto, load_protocol
@@ -69,10 +71,12 @@ def cluster_id(spec: Any) -> bytes:
     return bytes.fromhex(spec_digest(spec))[:16]
 
 
-def build_nodes(spec: Any, ids: Sequence[int], proc_name: str | None = None) -> dict[int, Any]:
+def build_nodes(spec: Any, ids: Sequence[int], proc_name: str | None = None,
+                attack: Attack | None = None) -> dict[int, Any]:
     """Fresh sans-IO nodes for ``ids``, built exactly as the simulator builds them.
 
-    A replica controlled by one of the spec's node strategies comes wrapped by it.
+    A replica controlled by one of the spec's node strategies comes wrapped by
+    it: by ``attack``'s, or by a new one for this process if none is given.
     """
     proto = load_protocol(spec.protocol.name)
     n, f = spec.n, spec.f
@@ -82,14 +86,13 @@ def build_nodes(spec: Any, ids: Sequence[int], proc_name: str | None = None) -> 
     params = spec.protocol.params
     if isinstance(params, dict) or params is None:
         params = proto.params(**(params or {}))
-    nodes, contexts = {}, {}
+    if attack is None:
+        attack = adversary.attack_for(spec, ids, proc_name or "-".join(str(i) for i in sorted(ids)))
+    nodes = {}
     for nid in ids:
         ctx = NodeContext(nid, n, f, replicas, clients, cryptos[nid], seeds.rng(spec.seed, f"node/{nid}"), params)
-        nodes[nid] = proto.make_replica(ctx) if nid < n else proto.make_client(ctx)
-        contexts[nid] = ctx
-    if any(nid in spec.byzantine for nid in ids):
-        name = proc_name or "-".join(str(i) for i in sorted(ids))
-        nodes = adversary.wrap_byzantine(spec, nodes, contexts, proto.make_replica, name)
+        node = proto.make_replica(ctx) if nid < n else proto.make_client(ctx)
+        nodes[nid] = attack.wrap(nid, ctx, node, proto.make_replica) if attack is not None and nid < n else node
     return nodes
 
 
@@ -200,7 +203,8 @@ async def serve(spec: Any, ids: Sequence[int], events: str | None, control: bool
         lis = parse_hostport(listen, "--listen") if listen else addrs[ids[0]]
     cfg = HostConfig(cluster_id(spec), tuple(ids), addrs, lis, max_frame_bytes=t.max_frame_bytes,
                      send_queue_bytes=t.send_queue_bytes)
-    nodes = build_nodes(spec, ids, proc_name)
+    attack = adversary.attack_for(spec, ids, proc_name)
+    nodes = build_nodes(spec, ids, proc_name, attack)
     keyring = Keyring.derived(seeds.derive(spec.seed, "keys"), range(n_nodes), ids)  # = the ed25519 scheme's keys
     log = EventLog(events)
     driver: ClientDriver | None = None
@@ -211,8 +215,7 @@ async def serve(spec: Any, ids: Sequence[int], events: str | None, control: bool
         if driver is not None:
             driver.on_event(nid, event)
 
-    adv_counts: dict[str, int] = {}
-    router = adversary.network_router(spec, proc_name, adv_counts)
+    router = adversary.network_router(attack)
     host = Host(cfg, nodes, keyring, on_event, seeds.rng(spec.seed, f"transport/{proc_name}"), router,
                 wait_for_epoch=control)
     if not is_replica[0]:
@@ -253,7 +256,7 @@ async def serve(spec: Any, ids: Sequence[int], events: str | None, control: bool
                 "inputs": host.inputs, "counters": dict(sorted(host.counters.items())),
                 "node_counters": _node_counters(nodes), "sent_by_type": dict(sorted(host.sent_by_type.items())),
                 "bytes_sent": host.bytes_sent, "writes": host.writes, "messages_sent": host.messages_sent,
-                "events": log.records, "adversary": adv_counts,
+                "events": log.records, "adversary": attack.tally() if attack is not None else None,
             })
     return 0
 

@@ -202,3 +202,29 @@ def test_counters_are_per_strategy_and_checked():
     for bad in [("", 1), ("held", 1.5), (None, 1)]:
         with pytest.raises(UsageError):
             first.ctx.count(*bad)
+
+
+def test_one_process_of_a_real_run_builds_its_share_and_the_report_sums_the_shares():
+    """The real transport's wiring is this one: per process, only the node strategies it hosts, its own streams."""
+    from bftlab.attack.wiring import Attack, summarize
+    from bftlab.core import seeds
+
+    spec = spec_from_dict(data(adversary=[{"strategy": "reorder"}, {"strategy": "silent", "byzantine": [0, 1]}],
+                               allow_exceeding_f=True))
+    sim = Attack(spec)
+    p0, p2 = Attack(spec, hosted=[0], process="0"), Attack(spec, hosted=[2], process="2")
+    assert sim.byzantine == (0, 1) and p0.byzantine == (0,) and p2.byzantine == ()
+    assert [s.ctx.name for s in p2.strategies] == ["reorder"]  # network strategies act in every sender
+    assert p0.network[0].rng.random() == seeds.rng(3, "adversary/reorder/node0").random()
+    for attack, k in [(p0, 1), (p2, 2)]:
+        attack.network[0].ctx.count("held", k)
+        attack.counts["dropped"] += k
+    p0.by_node[0].ctx.count("muted", 5)
+    total = summarize(spec, [p0.tally(), p2.tally(), None], spec.byzantine)
+    assert total == {"strategies": ["reorder", "silent"], "byzantine": [0, 1],
+                     "network": {"dropped": 3, "delayed": 0, "copies": 0},
+                     "counters": {"reorder": {"held": 3}, "silent": {"muted": 5}}}
+    sim.network[0].ctx.count("held", 3)
+    sim.by_node[0].ctx.count("muted", 5)
+    sim.counts["dropped"] = 3
+    assert sim.summary() == total  # the simulator's report shows the same section
