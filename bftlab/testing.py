@@ -14,8 +14,11 @@ script::
     assert h.accepted()
 
 Delivery order is FIFO by insertion; timers fire in (deadline, insertion)
-order. Messages are round-tripped through :mod:`bftlab.core.wire` by default, so a
-test also checks that every message encodes and decodes. Every loop is bounded.
+order. Actions go through the interpreter and the timer table every runtime
+shares (:mod:`bftlab.core.host`), so a node behaves here as it does in the
+simulator and on the real transport. Messages are round-tripped through
+:mod:`bftlab.core.wire` by default, so a test also checks that every message
+encodes and decodes. Every loop is bounded.
 Faults: :meth:`drop` (or a ``drop`` filter installed with :meth:`add_filter`),
 :meth:`crash`/:meth:`recover` (messages and timers to a crashed node are lost),
 :meth:`partition`/:meth:`heal` (messages across groups are dropped).
@@ -30,21 +33,18 @@ from typing import Any, Callable, Iterable
 from bftlab.core import seeds, wire
 from bftlab.api import (
     Accepted,
-    Broadcast,
-    CancelTimer,
     Executed,
     NodeContext,
     NodeId,
-    Observe,
     ProtocolSpec,
     Receive,
-    Send,
-    SetTimer,
     Start,
     Submit,
     TimerFired,
+    TimerName,
 )
 from bftlab.core.costs import ZERO_COSTS, CpuCosts
+from bftlab.core.host import TimerQueue, run_actions
 from bftlab.errors import InvariantError, UsageError
 
 
@@ -113,8 +113,7 @@ class Harness:
         self.nodes: dict[NodeId, Any] = {}
         self.now = 0.0
         self.queue: deque[Envelope] = deque()
-        self.timers: dict[tuple[NodeId, Any], tuple[float, int]] = {}
-        self._tick = 0
+        self.timers = TimerQueue()  # deadlines in seconds of :attr:`now`
         self.history: list[Any] = []
         self.crashed: set[NodeId] = set()
         self.groups: list[frozenset[NodeId]] | None = None
@@ -153,22 +152,21 @@ class Harness:
             return
         actions = self.nodes[node].step(self.now, inp)
         self._crypto[node].meter.drain()
-        for a in actions:
-            t = type(a)
-            if t is Send:
-                self._enqueue(node, a.to, a.msg)
-            elif t is Broadcast:
-                for r in a.to:
-                    self._enqueue(node, r, a.msg)
-            elif t is SetTimer:
-                self._tick += 1
-                self.timers[(node, a.name)] = (self.now + a.delay_s, self._tick)
-            elif t is CancelTimer:
-                self.timers.pop((node, a.name), None)
-            elif t is Observe:
-                self.history.append(a.event)
-            else:
-                raise InvariantError(f"node {node} returned an unknown action {a!r}")
+        run_actions(node, self.now, actions, self._send, self._set_timer, self._cancel_timer, self._observe)
+
+    # The action sink (see bftlab.core.host.ActionSink); ``t`` is :attr:`now`.
+    def _send(self, node: NodeId, t: float, to: tuple[NodeId, ...], msg: Any) -> None:
+        for r in to:
+            self._enqueue(node, r, msg)
+
+    def _set_timer(self, node: NodeId, t: float, name: TimerName, delay_s: float) -> None:
+        self.timers.schedule(node, name, t + delay_s)
+
+    def _cancel_timer(self, node: NodeId, t: float, name: TimerName) -> None:
+        self.timers.cancel(node, name)
+
+    def _observe(self, node: NodeId, t: float, event: Any) -> None:
+        self.history.append(event)
 
     def _enqueue(self, sender: NodeId, receiver: NodeId, msg: Any) -> None:
         if receiver not in self.nodes:
@@ -243,19 +241,18 @@ class Harness:
 
     # ---------------------------------------------------------------- timers
     def next_deadline(self) -> float | None:
-        return min((d for d, _ in self.timers.values()), default=None)
+        """The earliest deadline of an armed timer, or None."""
+        return self.timers.next_deadline()
 
     def fire_timers(self, max_fires: int = 100_000) -> int:
         """Fire every timer whose deadline has passed, in (deadline, insertion) order."""
         fired = 0
         while fired < max_fires:
-            due = [(d, tick, key) for key, (d, tick) in self.timers.items() if d <= self.now]
-            if not due:
+            due = self.timers.pop_due(self.now)
+            if due is None:
                 break
-            d, tick, key = min(due)
-            del self.timers[key]
             fired += 1
-            self._step(key[0], TimerFired(key[1]))
+            self._step(due[0], TimerFired(due[1]))
         return fired
 
     def advance(self, seconds: float, max_fires: int = 100_000) -> int:
@@ -278,8 +275,7 @@ class Harness:
         """Stop ``node``: queued messages to it and its timers are lost."""
         self.crashed.add(node)
         self.queue = deque(e for e in self.queue if e.receiver != node)
-        for key in [k for k in self.timers if k[0] == node]:
-            del self.timers[key]
+        self.timers.clear(node)
 
     def recover(self, node: NodeId, *, amnesia: bool = False) -> None:
         """Restart ``node`` with its state (or a fresh one if ``amnesia``) and deliver Start."""

@@ -8,6 +8,12 @@ the step finishes: messages depart then, timers are armed from then. So a
 replica that has more work than time queues up, and throughput saturates as
 it does on a real machine.
 
+Actions go through the interpreter every runtime shares
+(:func:`bftlab.core.host.run_actions`); this module is its sink on the kernel:
+a timer is a kernel event carrying the generation the shared
+:class:`~bftlab.core.host.TimerTable` gave it, so a re-armed, cancelled or
+crashed node's timer fires into nothing.
+
 A crashed node loses its inbox, its armed timers and every message sent to it
 while down; it keeps its state (as if persisted) and receives :class:`Start`
 again when it recovers.
@@ -31,20 +37,9 @@ from collections import deque
 from typing import Any, Callable
 
 from bftlab.core import wire
-from bftlab.api import (
-    Broadcast,
-    CancelTimer,
-    Node,
-    NodeId,
-    Observe,
-    Receive,
-    Send,
-    SetTimer,
-    Start,
-    TimerFired,
-)
+from bftlab.api import Node, NodeId, Receive, Start, TimerFired, TimerName
 from bftlab.core.costs import CpuCosts
-from bftlab.errors import InvariantError
+from bftlab.core.host import TimerTable, node_raised, run_actions
 from bftlab.core.kernel import NS, PRIO_CONTROL, PRIO_NET, PRIO_TIMER, Kernel
 from bftlab.sim.network import Network
 
@@ -57,8 +52,7 @@ Router = Callable[[int, int, Any, bytes, int], "list[int] | None"]
 class _Host:
     """Runtime bookkeeping for one node."""
 
-    __slots__ = ("node", "inbox", "busy_until", "scheduled", "alive", "timers", "epoch", "costed", "meter",
-                 "crash_pending")
+    __slots__ = ("node", "inbox", "busy_until", "scheduled", "alive", "costed", "meter", "crash_pending")
 
     def __init__(self, node: Node, costed: bool) -> None:
         self.node = node
@@ -66,8 +60,6 @@ class _Host:
         self.busy_until = 0
         self.scheduled = False
         self.alive = True
-        self.timers: dict[Any, int] = {}
-        self.epoch = 0
         self.costed = costed
         self.meter: Any = None
         self.crash_pending = False
@@ -99,7 +91,9 @@ class SimRuntime:
         self.bytes_total = 0
         self.delivered = 0
         self.dropped: dict[str, int] = {}
-        self._timer_seq = 0
+        self.timers = TimerTable()
+        # The action sink's methods, bound once: the interpreter is called on every step.
+        self._sink = (self._send, self._set_timer, self._cancel_timer, self._observe)
 
     # ------------------------------------------------------------ set-up
     def add_node(self, node: Node, meter: Any = None, costed: bool = True) -> None:
@@ -129,8 +123,7 @@ class SimRuntime:
         h.crash_pending = False
         h.alive = False
         h.inbox.clear()
-        h.timers.clear()
-        h.epoch += 1
+        self.timers.clear(nid)
 
     def _crash_when_idle(self, nid: NodeId) -> None:
         if self.hosts[nid].crash_pending:  # a recovery in between cancels it
@@ -171,9 +164,7 @@ class SimRuntime:
         try:
             actions = h.node.step(now / NS, inp)
         except Exception as exc:  # a protocol bug, not a peer's fault
-            raise InvariantError(
-                f"node {h.node.node_id} raised {type(exc).__name__} at t={now / NS:.6f}s on {inp!r:.200}"
-            ) from exc
+            raise node_raised(h.node.node_id, now / NS, inp, exc) from exc
         done = now
         if h.costed:
             cost = self._base_ns + int(nbytes * self._byte_ns)
@@ -184,41 +175,29 @@ class SimRuntime:
             h.meter.drain()
         h.busy_until = done
         if actions:
-            self._execute(h, actions, done)
+            run_actions(h.node.node_id, done, actions, *self._sink)
         if h.inbox and not h.scheduled:
             h.scheduled = True
             self.kernel.schedule_unchecked(done, self._process, h, PRIO_NET)
 
-    def _execute(self, h: _Host, actions: list, t: int) -> None:
-        src = h.node.node_id
-        for a in actions:
-            cls = type(a)
-            if cls is Send:
-                self._send(src, (a.to,), a.msg, t)
-            elif cls is Broadcast:
-                self._send(src, a.to, a.msg, t)
-            elif cls is SetTimer:
-                self._timer_seq += 1
-                h.timers[a.name] = self._timer_seq
-                self.kernel.schedule(
-                    t + int(a.delay_s * NS), self._fire, (h, a.name, self._timer_seq, h.epoch), PRIO_TIMER
-                )
-            elif cls is CancelTimer:
-                h.timers.pop(a.name, None)
-            elif cls is Observe:
-                self.observer(t, a.event)
-            else:
-                raise InvariantError(f"node {src} returned an unknown action {a!r:.200}")
+    # ------------------------------------------------------------ the action sink
+    def _set_timer(self, nid: NodeId, t: int, name: TimerName, delay_s: float) -> None:
+        gen = self.timers.arm(nid, name)
+        self.kernel.schedule(t + int(delay_s * NS), self._fire, (nid, name, gen), PRIO_TIMER)
+
+    def _cancel_timer(self, nid: NodeId, t: int, name: TimerName) -> None:
+        self.timers.cancel(nid, name)
+
+    def _observe(self, nid: NodeId, t: int, event: Any) -> None:
+        self.observer(t, event)
 
     def _fire(self, arg: tuple) -> None:
-        h, name, seq, epoch = arg
-        if epoch != h.epoch or h.timers.get(name) != seq or not h.alive:
-            return
-        del h.timers[name]
-        self._enqueue(h, TimerFired(name), 0)
+        nid, name, gen = arg
+        if self.timers.take(nid, name, gen):  # a crashed node's timers were cleared, so they are stale here
+            self._enqueue(self.hosts[nid], TimerFired(name), 0)
 
     # ------------------------------------------------------------ network
-    def _send(self, src: NodeId, dsts: tuple, msg: Any, t: int) -> None:
+    def _send(self, src: NodeId, t: int, dsts: tuple, msg: Any) -> None:
         data = wire.encode(msg)
         size = len(data)
         name = type(msg).__name__

@@ -1,8 +1,11 @@
 """The trio runtime: hosts sans-IO nodes in one process and connects them over TCP.
 
-One :class:`Host` runs one replica (or a group of clients) and executes the
-same actions as :mod:`bftlab.sim.runtime`: ``Send``/``Broadcast`` become messages
-queued on per-peer connections, ``SetTimer``/``CancelTimer`` run on trio's
+One :class:`Host` runs one replica (or a group of clients) and executes its
+actions with the interpreter every runtime shares
+(:func:`bftlab.core.host.run_actions`), so they mean what they mean in
+:mod:`bftlab.sim.runtime`: ``Send``/``Broadcast`` become messages queued on
+per-peer connections, ``SetTimer``/``CancelTimer`` arm and disarm timers in the
+shared :class:`~bftlab.core.host.TimerQueue`, whose deadlines are on trio's
 clock, ``Observe`` goes to a callback. Inputs are stepped one at a time by a
 single task, so a node never sees concurrency.
 
@@ -54,8 +57,8 @@ from typing import Any, Callable, Iterable
 import trio
 
 from bftlab.core import wire
-from bftlab.api import Broadcast, CancelTimer, Node, Observe, Receive, Send, SetTimer, Start, TimerFired
-from bftlab.errors import InvariantError
+from bftlab.api import Node, Receive, Start, TimerFired, TimerName
+from bftlab.core.host import TimerQueue, node_raised, run_actions
 from bftlab.transport import handshake
 from bftlab.transport.framing import ITEM_OVERHEAD, MAX_FRAME_BYTES, OVERHEAD, FrameError
 from bftlab.transport.handshake import HandshakeError, Keyring, Session
@@ -146,9 +149,8 @@ class Host:
         self.inputs = 0
         self._local: list[tuple[int, Any]] = []
         self._inbox_send, self._inbox_recv = trio.open_memory_channel(cfg.inbox_chunks)
-        self._timers: list[tuple[float, int, int, Any]] = []
-        self._timer_gen: dict[tuple[int, Any], int] = {}
-        self._timer_seq = 0
+        self.timers = TimerQueue()  # deadlines on trio's clock (not the nodes' clock, which starts at the epoch)
+        self._sink = (self._send, self._set_timer, self._cancel_timer, self._observe)
         self._delayed: list[tuple[float, int, int, int, bytes]] = []  # (due, seq, src, dst, payload)
         self._delayed_bytes: dict[int, int] = {}
         self._delay_seq = 0
@@ -229,8 +231,8 @@ class Host:
             if worked:
                 await trio.lowlevel.checkpoint()  # let writers flush and readers refill
                 continue
-            deadline = self._next_deadline()
-            if deadline == float("inf"):
+            deadline = self.timers.next_deadline()  # re-armed or cancelled timers cause no wake-up
+            if deadline is None:
                 batch = await recv.receive()
             else:
                 batch = None
@@ -241,17 +243,6 @@ class Host:
             for nid, inp in batch:
                 step(nid, inp)
 
-    def _next_deadline(self) -> float:
-        """The earliest live timer; cancelled or re-armed timers left in the heap are discarded here,
-        so they cause no wake-up (a client re-arms its retransmission timer per request)."""
-        heap, gen = self._timers, self._timer_gen
-        while heap:
-            due, seq, nid, name = heap[0]
-            if gen.get((nid, name)) == seq:
-                return due
-            heapq.heappop(heap)
-        return float("inf")
-
     def _drain_local(self) -> None:
         while self._local:
             todo, self._local = self._local, []
@@ -259,43 +250,34 @@ class Host:
                 self._step(nid, inp)
 
     def _fire_timers(self) -> None:
-        heap = self._timers
-        if not heap:
+        timers = self.timers
+        if not len(timers):
             return
         now = trio.current_time()
-        while heap and heap[0][0] <= now:
-            _, seq, nid, name = heapq.heappop(heap)
-            if self._timer_gen.get((nid, name)) == seq:
-                del self._timer_gen[(nid, name)]
-                self._step(nid, TimerFired(name))
+        while (due := timers.pop_due(now)) is not None:
+            self._step(due[0], TimerFired(due[1]))
 
     def _step(self, nid: int, inp: Any) -> None:
         node = self.nodes[nid]
-        t = self._clock()
-        now = t - self.epoch  # type: ignore[operator]  # the stepper starts only once the epoch is set
+        now = self._clock() - self.epoch  # type: ignore[operator]  # the stepper starts only once the epoch is set
         self.inputs += 1
         try:
             actions = node.step(now, inp)
         except Exception as exc:  # a protocol bug, not a peer's fault: stop this process loudly
-            raise InvariantError(f"node {nid} raised {type(exc).__name__} on {inp!r:.200}") from exc
-        for a in actions:
-            cls = type(a)
-            if cls is Send:
-                self._send(nid, (a.to,), a.msg, now)
-            elif cls is Broadcast:
-                self._send(nid, a.to, a.msg, now)
-            elif cls is SetTimer:
-                self._timer_seq += 1
-                self._timer_gen[(nid, a.name)] = self._timer_seq
-                heapq.heappush(self._timers, (t + a.delay_s, self._timer_seq, nid, a.name))
-            elif cls is CancelTimer:
-                self._timer_gen.pop((nid, a.name), None)
-            elif cls is Observe:
-                self.on_event(nid, a.event)
-            else:
-                raise InvariantError(f"node {nid} returned an unknown action {a!r:.200}")
+            raise node_raised(nid, now, inp, exc) from exc
+        run_actions(nid, now, actions, *self._sink)
 
-    def _send(self, src: int, dsts: tuple[int, ...], msg: Any, now: float) -> None:
+    # ------------------------------------------------------------ the action sink (``now``: the nodes' clock)
+    def _set_timer(self, nid: int, now: float, name: TimerName, delay_s: float) -> None:
+        self.timers.schedule(nid, name, now + self.epoch + delay_s)  # type: ignore[operator]  # set before any step
+
+    def _cancel_timer(self, nid: int, now: float, name: TimerName) -> None:
+        self.timers.cancel(nid, name)
+
+    def _observe(self, nid: int, now: float, event: Any) -> None:
+        self.on_event(nid, event)
+
+    def _send(self, src: int, now: float, dsts: tuple[int, ...], msg: Any) -> None:
         payload = wire.encode(msg)
         name = type(msg).__name__
         route = self._router
