@@ -4,6 +4,11 @@
 :class:`Simulation` so tests, the fuzzer and benchmarks can drive it.
 Every random stream is derived from ``spec.seed`` by component name
 (``network``, ``workload``, ``node/<id>``, ...).
+
+History events reach the oracles and the metrics through the
+:class:`~bftlab.reports.recorder.Recorder` the real transport's report uses
+too; the simulator adds the workload's submission times and stops the kernel
+once every submitted request has been accepted.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from bftlab.core import seeds, wire
-from bftlab.api import Accepted, Executed, Issued, NodeContext, RunOptions, Submit, Submitted, ViewChanged
+from bftlab.api import Accepted, Issued, NodeContext, RunOptions, Submit, Submitted
 from bftlab.attack.wiring import Attack
 from bftlab.oracles.base import OracleContext, Panel
 from bftlab.core.costs import ZERO_COSTS
 from bftlab.errors import ConfigError
 from bftlab.core.kernel import NS, PRIO_CONTROL, Kernel, to_ns
 from bftlab.reports.metrics import Metrics
+from bftlab.reports.recorder import Recorder
 from bftlab.sim.network import Network, latency_sampler, partition_window
 from bftlab.reports.report import make_report
 from bftlab.specs.registry import load_crypto, load_oracles, load_protocol
@@ -49,6 +55,7 @@ class Simulation:
         self.history: list[tuple[int, Any]] = []
         self.oracle_plugins = load_oracles((*self.proto.oracles, *spec.oracles))
         self.panel: Panel | None = None
+        self.recorder: Recorder | None = None  # built with the panel, in run()
         # Operation contents matter only to oracles that judge values (linearizability), not to the SMR checker.
         self._record_ops = any(p.name != "smr" for p in self.oracle_plugins)
         self.metrics = Metrics()
@@ -120,27 +127,24 @@ class Simulation:
         self.runtime.inject(client, Submit(op))
 
     def _observe(self, t: int, ev: Any) -> None:
-        if self.keep_history:
-            self.history.append((t, ev))
-        self.panel.observe(t, ev)
-        kind = type(ev)
-        if kind is Issued:
-            q = self.workload.submit_times.get(ev.client)
-            self.metrics.issued(ev.client, ev.ts, q.popleft() if q else t)
-        elif kind is Accepted:
-            if self.metrics.accepted(ev.client, ev.ts, t):
-                self._accepted += 1
-                self.workload.on_accepted(ev.client, t)
-                if self.workload.finished_issuing and self._accepted >= self.workload.submitted:
-                    self.kernel.stop()
-        elif kind is Executed:
-            self.metrics.executed(ev, t)
-        elif kind is ViewChanged:
-            self.metrics.view_changed(ev)
+        self.recorder.observe(t, ev)  # type: ignore[union-attr]  # nodes step only inside run()
+
+    def _submitted_at(self, ev: Issued, t: int) -> int:
+        """When the workload handed the request to its client (a client issues its submissions in order)."""
+        q = self.workload.submit_times.get(ev.client)
+        return q.popleft() if q else t
+
+    def _on_accepted(self, ev: Accepted, t: int) -> None:
+        self._accepted += 1
+        self.workload.on_accepted(ev.client, t)
+        if self.workload.finished_issuing and self._accepted >= self.workload.submitted:
+            self.kernel.stop()
 
     # ------------------------------------------------------------ running
     def run(self) -> None:
         self.panel = Panel(self.oracle_plugins, OracleContext(self.replicas, self.clients, self.byzantine, self.spec.f))
+        self.recorder = Recorder(self.panel, self.metrics, submitted_at=self._submitted_at,
+                                 on_accepted=self._on_accepted, history=self.history if self.keep_history else None)
         self.runtime.start_all()
         # Scheduled after the boot events at t=0, so every client sees Start before its first Submit.
         self.kernel.schedule(0, lambda _: self.workload.start(), None, PRIO_CONTROL)

@@ -31,16 +31,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from bftlab.api import Executed, RunOptions, StateTransferred
+from bftlab.api import Executed, RunOptions, StateTransferred, ViewChanged
 from bftlab.oracles.base import OracleContext, Panel
 from bftlab.errors import ConfigError, InvariantError
 from bftlab.reports.metrics import Metrics
+from bftlab.reports.recorder import Recorder
 from bftlab.reports.report import make_report
 from bftlab.specs.registry import load_oracles, load_protocol
 from bftlab.transport.adversary import summary as adversary_summary
@@ -350,7 +352,12 @@ def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
 # ---------------------------------------------------------------------- the report
 def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float,
                  options: RunOptions = RunOptions()) -> dict[str, Any]:
-    """Judge the collected histories and lay them out like the simulator's report."""
+    """Judge the collected histories and lay them out like the simulator's report.
+
+    The events reach the oracles and the metrics through the simulator's
+    :class:`~bftlab.reports.recorder.Recorder`: every client's ``Issued`` first
+    (validity looks requests up), then the replicas' logs, then the acceptances.
+    """
     from bftlab.specs.spec import spec_to_dict
 
     restarts = range(1 + len(spec.faults))  # a Byzantine replica stays Byzantine in every incarnation
@@ -362,33 +369,40 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float,
     clients = [p for p in cluster.procs if p.ids[0] >= spec.n]
     replicas = [p for p in cluster.procs if p.ids[0] < spec.n]
     client_logs = [list(_read(p)) for p in clients]
-    for log in client_logs:  # every Issued first: the checker's validity test looks requests up
-        for kind, t, ev, submitted in log:
+    # The simulator's recorder. A client's log stores each Issued with its submission time: hand them back in order.
+    submitted: dict[tuple[int, int], deque[int]] = {}
+    for log in client_logs:
+        for kind, _, ev, sub in log:
             if kind == "I":
-                checker.observe(t, ev)
-                metrics.issued(ev.client, ev.ts, submitted)
+                submitted.setdefault((ev.client, ev.ts), deque()).append(sub)
+    recorder = Recorder(checker, metrics, submitted_at=lambda ev, t: submitted[(ev.client, ev.ts)].popleft())
+    for log in client_logs:  # every Issued first: the checker's validity test looks requests up
+        for kind, t, ev, _ in log:
+            if kind == "I":
+                recorder.observe(t, ev)
     progress: dict[str, dict[str, Any]] = {}
     for proc in replicas:
         mine = progress[f"{proc.name}.{proc.incarnation}"] = {"max_seq": None, "state_transfers": [], "view": 0}
+        offset = INCARNATION_STRIDE * proc.incarnation  # oracles judge each incarnation as its own replica
         for kind, t, ev, _ in _read(proc):
             if kind == "X":
                 mine["max_seq"] = max(ev.seq, mine["max_seq"] or 0)
                 if proc.incarnation:
-                    ev = Executed(ev.node + INCARNATION_STRIDE * proc.incarnation, ev.seq, ev.view, ev.entries)
-                checker.observe(t, ev)
-                metrics.executed(ev, t)
+                    ev = Executed(ev.node + offset, ev.seq, ev.view, ev.entries)
             elif kind == "V":
                 mine["view"] = max(mine["view"], ev.view)
-                metrics.view_changed(ev)
+                ev = ViewChanged(ev.node + offset, ev.view)
             elif kind == "S":
                 mine["state_transfers"].append(ev.seq)
                 # the checker allows a gap in a replica's executions only after a state transfer
-                checker.observe(t, StateTransferred(ev.node + INCARNATION_STRIDE * proc.incarnation, ev.seq))
+                ev = StateTransferred(ev.node + offset, ev.seq)
+            else:
+                continue
+            recorder.observe(t, ev)
     for log in client_logs:
         for kind, t, ev, _ in log:
             if kind == "A":
-                checker.observe(t, ev)
-                metrics.accepted(ev.client, ev.ts, t)
+                recorder.observe(t, ev)
     by_type: dict[str, int] = {}
     dropped: dict[str, int] = {}
     bytes_total = 0
