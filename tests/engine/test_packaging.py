@@ -125,6 +125,10 @@ def test_a_wheel_installs_only_bftlab_at_the_top_level(tmp_path):
     top = sorted(p.name for p in target.iterdir() if p.name != "bin")
     assert len(top) == 2 and top[0] == "bftlab" and top[1].startswith("bftlab-") and top[1].endswith(".dist-info")
     names = zipfile.ZipFile(wheel).namelist()
+    for pkg, folder in SOURCES.items():  # every package of the source tree is in the wheel
+        for init in folder.rglob("__init__.py"):
+            rel = init.relative_to(folder)
+            assert "/".join([*pkg.split("."), *rel.parts]) in names, f"{pkg}: {rel} is missing from the wheel"
     assert "bftlab/protocols/pbft/replica.py" in names and "bftlab/adversary/network.py" in names
     assert "bftlab/crypto/ed25519.py" in names
     # The installed copy imports from its own location, not from the source tree.
