@@ -1,10 +1,11 @@
 # Two entry points: `make demo` and `make test`. Both create .venv on first use.
+# `make test` runs the static checks (`make lint`: ruff, then mypy) before the test suite.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test install bench clean
+.PHONY: demo test lint install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +20,15 @@ install: $(STAMP)
 demo: install
 	$(BIN)/bftlab run configs/pbft-quickstart.yaml --out results/quickstart
 
-test: install
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python -m benchmarks.run_all
 
 clean:
-	rm -rf $(VENV) results .pytest_cache .hypothesis
+	rm -rf $(VENV) results .pytest_cache .hypothesis .mypy_cache .ruff_cache
