@@ -34,6 +34,7 @@ A proof-of-work spec takes one miner strategy, whose ``byzantine`` is the node i
 
 from typing import Any
 
+from bftlab.adversary.checks import FieldError, nonempty, nonnegative, positive, probability, time_window
 from bftlab.attack.api import (
     DELIVER,
     DROP,
@@ -46,7 +47,6 @@ from bftlab.attack.api import (
     NoParams,
     Route,
 )
-from bftlab.adversary.checks import FieldError, nonempty, nonnegative, positive, probability, time_window
 
 _PBFT_HELPERS = ("conflicting_pre_prepare", "corrupt_auth", "other_digest", "pbft_auth", "reseal")
 

@@ -23,15 +23,14 @@ replay              deliver extra copies of messages much later (duplication, re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal
 
+from bftlab.adversary.checks import nonempty, nonnegative, positive, probability, time_window
+from bftlab.attack.api import DELIVER, DROP, AdversaryContext, Envelope, NetworkStrategy, Route
 from bftlab.specs.schema import FieldError
 
-from bftlab.attack.api import DELIVER, DROP, AdversaryContext, Envelope, NetworkStrategy, Route
-from bftlab.adversary.checks import nonempty, nonnegative, positive, probability, time_window
 
-
-def _active(env: Envelope, start_s: float, end_s: Optional[float]) -> bool:
+def _active(env: Envelope, start_s: float, end_s: float | None) -> bool:
     return env.sent_s >= start_s and (end_s is None or env.sent_s < end_s)
 
 
@@ -48,7 +47,7 @@ class RandomDelayParams:
     """Leave client traffic alone."""
     start_s: float = 0.0
     """Window start."""
-    end_s: Optional[float] = None
+    end_s: float | None = None
     """Window end; null = until the run ends."""
 
     def __post_init__(self) -> None:
@@ -78,7 +77,7 @@ class RandomDelay(NetworkStrategy):
 # -------------------------------------------------------------- targeted delay
 @dataclass(frozen=True, kw_only=True)
 class TargetedDelayParams:
-    node: Optional[int] = None
+    node: int | None = None
     """Target node id; null = any node."""
     direction: Literal["from", "to", "both"] = "both"
     """Messages sent by the node, to it, or both."""
@@ -90,7 +89,7 @@ class TargetedDelayParams:
     """Drop targeted messages instead of delaying them."""
     start_s: float = 0.0
     """Window start."""
-    end_s: Optional[float] = None
+    end_s: float | None = None
     """Window end; null = until the run ends."""
 
     def __post_init__(self) -> None:
@@ -299,7 +298,7 @@ class ReorderParams:
     """A held message waits uniform in [0, max_hold_s], so later messages overtake it."""
     start_s: float = 0.0
     """Window start."""
-    end_s: Optional[float] = None
+    end_s: float | None = None
     """Window end; null = until the run ends."""
 
     def __post_init__(self) -> None:
@@ -332,7 +331,7 @@ class ReplayParams:
     """Extra copies per replayed message."""
     start_s: float = 0.0
     """Window start."""
-    end_s: Optional[float] = None
+    end_s: float | None = None
     """Window end; null = until the run ends."""
 
     def __post_init__(self) -> None:

@@ -16,13 +16,12 @@ Byzantine node could do then happens naturally.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
-from bftlab.api import Broadcast, CancelTimer, Input, NodeId, Receive, Send, SetTimer, Start, TimerFired
-from bftlab.specs.schema import FieldError
-
-from bftlab.attack.api import AdversaryContext, Controlled, NodeStrategy
 from bftlab.adversary.checks import nonempty, nonnegative, time_window
+from bftlab.api import Broadcast, CancelTimer, Input, NodeId, Receive, Send, SetTimer, Start, TimerFired
+from bftlab.attack.api import AdversaryContext, Controlled, NodeStrategy
+from bftlab.specs.schema import FieldError
 
 
 # ----------------------------------------------------------------------- silent
@@ -30,7 +29,7 @@ from bftlab.adversary.checks import nonempty, nonnegative, time_window
 class SilentParams:
     start_s: float = 0.0
     """Silent from this time ..."""
-    end_s: Optional[float] = None
+    end_s: float | None = None
     """... until this time (null: for good)."""
 
     def __post_init__(self) -> None:
@@ -99,7 +98,7 @@ class TwinsParams:
     side_b: tuple[int, ...] = ()
     """Nodes that only the second twin talks to. Nodes on neither side talk to both twins.
     If both sides are empty, the other replicas are split in half."""
-    end_s: Optional[float] = None
+    end_s: float | None = None
     """After this time both twins talk to everyone; null: the split lasts the whole run."""
 
     def __post_init__(self) -> None:

@@ -39,19 +39,35 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Optional, TypeVar
+from typing import Any, TypeVar
 
-from bftlab.api import Broadcast, Input, NodeId, Receive, Send, SetTimer, Start, TimerFired
-from bftlab.errors import UsageError
-from bftlab.specs.schema import FieldError
-
-from bftlab.attack.api import AdversaryContext, Controlled, Later, NodeStrategy
 from bftlab.adversary.checks import nonnegative, positive, probability, time_window
+from bftlab.api import Broadcast, Input, NodeId, Receive, Send, SetTimer, Start, TimerFired
+from bftlab.attack.api import AdversaryContext, Controlled, Later, NodeStrategy
+from bftlab.errors import UsageError
 from bftlab.protocols.pbft.auth import Auth
-from bftlab.protocols.pbft.messages import (COMMIT, PREPARE, Checkpoint, Commit, FetchState, NewView, PrePrepare,
-                                            Prepare, Reply, Request, StateReply, ViewChange, batch_bytes,
-                                            checkpoint_body, new_view_body, pre_prepare_body, reply_body,
-                                            view_change_body, vote_body)
+from bftlab.protocols.pbft.messages import (
+    COMMIT,
+    PREPARE,
+    Checkpoint,
+    Commit,
+    FetchState,
+    NewView,
+    Prepare,
+    PrePrepare,
+    Reply,
+    Request,
+    StateReply,
+    ViewChange,
+    batch_bytes,
+    checkpoint_body,
+    new_view_body,
+    pre_prepare_body,
+    reply_body,
+    view_change_body,
+    vote_body,
+)
+from bftlab.specs.schema import FieldError
 
 __all__ = ["conflicting_pre_prepare", "corrupt_auth", "mutate", "other_digest", "pbft_auth", "reseal"]
 
@@ -157,7 +173,7 @@ def corrupt_auth(msg: M) -> M:
     return msg
 
 
-def _window(now: float, start_s: float, end_s: Optional[float]) -> bool:
+def _window(now: float, start_s: float, end_s: float | None) -> bool:
     return now >= start_s and (end_s is None or now < end_s)
 
 
@@ -179,7 +195,7 @@ def _to(dsts: list[NodeId] | tuple[NodeId, ...], msg: Any) -> list:
 class WindowParams:
     start_s: float = 0.0
     """Active from this time ..."""
-    end_s: Optional[float] = None
+    end_s: float | None = None
     """... until this time (null: for good)."""
 
     def __post_init__(self) -> None:
@@ -417,7 +433,7 @@ class NeedlessViewChange(NodeStrategy):
 # ---------------------------------------------------------------- slow primary
 @dataclass(frozen=True, kw_only=True)
 class SlowPrimaryParams(WindowParams):
-    delay_s: Optional[float] = None
+    delay_s: float | None = None
     """Delay of each PRE-PREPARE; null = 90% of the view-change timeout (just under it)."""
 
     def __post_init__(self) -> None:

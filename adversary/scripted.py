@@ -37,13 +37,13 @@ import dataclasses
 import enum
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal, Optional
+from typing import Any, Literal
 
 from bftlab.api import Broadcast, Input, NodeId, Receive, Send
-from bftlab.specs.schema import FieldError
-
 from bftlab.attack.api import DELIVER, DROP, AdversaryContext, Envelope, Later, NetworkStrategy, NodeStrategy, Route
+from bftlab.specs.schema import FieldError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,11 +56,11 @@ class NetFault:
     """Window end."""
     groups: tuple[tuple[int, ...], ...] = ()
     """partition only: groups of node ids; unlisted nodes form one more group."""
-    src: Optional[int] = None
+    src: int | None = None
     """Match messages from this node (null = any)."""
-    dst: Optional[int] = None
+    dst: int | None = None
     """Match messages to this node (null = any)."""
-    msg_type: Optional[str] = None
+    msg_type: str | None = None
     """Match this message type name (null = any)."""
     delay_s: float = 0.0
     """delay: extra delay; duplicate: when the copy arrives after the original."""
@@ -329,11 +329,11 @@ class NodeFault:
     """Window start."""
     end_s: float
     """Window end."""
-    node: Optional[int] = None
+    node: int | None = None
     """Which controlled replica (null = every one)."""
     to: tuple[int, ...] = ()
     """Receivers affected (empty = all): the others still get the honest message."""
-    msg_type: Optional[str] = None
+    msg_type: str | None = None
     """Message type affected (null = any)."""
     delay_s: float = 0.0
     """delay only."""

@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import json
 import time
-
 from dataclasses import dataclass
 
 from benchmarks.bench_crypto import RESULTS, machine, median_seconds

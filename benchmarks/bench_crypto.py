@@ -19,8 +19,8 @@ import platform
 import statistics
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 RESULTS = Path(__file__).parent / "results"
 

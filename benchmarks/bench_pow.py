@@ -58,8 +58,8 @@ def one(load: str, n: int, blocks: int, bandwidth_model: str = "uplink") -> dict
     """Run one case in this process; return its measurements."""
     import numpy as np
 
-    from bftlab.specs.spec import spec_from_dict
     from bftlab.protocols.pow.run import build_engine, resolve_params
+    from bftlab.specs.spec import spec_from_dict
 
     # the relay kernel compiles (or loads from its cache) on first use: warm it up outside the timing
     warm = spec_from_dict({"name": "warm", "n": 20, "protocol": {"name": "pow", "params": {"blocks": 5}}})

@@ -14,8 +14,6 @@ window, not by run length).
 from __future__ import annotations
 
 import argparse
-import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -23,16 +21,15 @@ import time
 from dataclasses import dataclass
 
 from benchmarks.common import write
-from bftlab.sim import runner
 from bftlab.api import Broadcast, Receive, Send, Start
 from bftlab.core.costs import CpuCosts
 from bftlab.core.kernel import Kernel
-from bftlab.sim.network import Network, latency_sampler
 from bftlab.core.seeds import rng
+from bftlab.core.wire import message
+from bftlab.sim import runner
+from bftlab.sim.network import Network, latency_sampler
 from bftlab.sim.runtime import SimRuntime
 from bftlab.specs.spec import spec_from_dict
-from bftlab.core.wire import message
-
 
 HOPS = 400  # each of the n(n-1) opening pings bounces this many times
 

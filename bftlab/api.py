@@ -23,9 +23,10 @@ only from these events, never from protocol internals.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from hashlib import sha256 as _sha256
-from typing import Any, Callable, Hashable, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Protocol, Union, runtime_checkable
 
 NodeId = int
 """Replicas are ``0 .. n-1``; clients follow as ``n .. n+clients-1``."""

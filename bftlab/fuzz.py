@@ -45,9 +45,10 @@ import shlex
 import site
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from bftlab.core import seeds
 from bftlab.errors import ConfigError, UsageError

@@ -20,9 +20,10 @@ For notebooks, :func:`run` takes a spec file, a spec dict or a loaded spec, with
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from bftlab.api import RunOptions
 from bftlab.errors import UsageError
@@ -157,7 +158,7 @@ def _plain(spec: ExperimentSpec) -> dict[str, Any]:
 
 
 def load_results(experiment: str | Path, store: str | Path = Path("results") / "sweeps", *,
-                 quick: bool = False) -> "pandas.DataFrame":
+                 quick: bool = False) -> pandas.DataFrame:
     """A sweep's stored reports as a DataFrame: one row per run, one column per spec or report leaf.
 
     Columns are dotted key paths (``spec.n``, ``metrics.throughput_rps``,

@@ -24,13 +24,14 @@ Wire format of a batched signature::
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any
 
-from bftlab.errors import UsageError
 from bftlab.crypto import merkle
 from bftlab.crypto.merkle import leaf_hash, node_hash
+from bftlab.errors import UsageError
 
 SIG_BYTES = 64
 TAG = 0xB7

@@ -20,18 +20,19 @@ whichever scheme computes the bytes; real runtimes ignore the meter.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import nacl.bindings as sodium
 from nacl.exceptions import BadSignatureError, CryptoError
 
 from bftlab.api import CostMeter, NodeId
 from bftlab.core.costs import CpuCosts
-from bftlab.errors import UsageError
-from bftlab.crypto import batch, mac
-from bftlab.crypto.batch import SIG_BYTES, BatchVerifier
+
 # Key rings live in the engine (the transport identifies processes by them); re-exported for this scheme's users.
 from bftlab.core.keys import PUBLIC_KEY_BYTES, SEED_BYTES, KeyRing, experiment_secret, generate, public_key
+from bftlab.crypto import batch, mac
+from bftlab.crypto.batch import SIG_BYTES, BatchVerifier
+from bftlab.errors import UsageError
 
 __all__ = ["PUBLIC_KEY_BYTES", "SEED_BYTES", "Ed25519Crypto", "KeyRing", "experiment_secret", "generate", "make",
            "public_key", "sign_raw", "verify_raw"]

@@ -12,7 +12,7 @@ to the node's :class:`~bftlab.api.CostMeter` instead. Tags have the real sizes
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 from bftlab.api import CostMeter, NodeId
 from bftlab.core.costs import CpuCosts

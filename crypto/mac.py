@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Sequence
+from collections.abc import Sequence
 
 from bftlab.errors import UsageError
 

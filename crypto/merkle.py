@@ -20,8 +20,8 @@ has at least ``KERNEL_MIN`` nodes, so small trees never import numba).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -24,8 +24,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from bftlab.errors import UsageError
 from bftlab.crypto._sha256_core import IV, bswap32, compress
+from bftlab.errors import UsageError
 
 LANES = 16
 CHUNK = 1 << 16

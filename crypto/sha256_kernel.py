@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numba
 import numpy as np
 from numba import njit, prange
 
-from bftlab.errors import UsageError
 from bftlab.crypto._sha256_core import IV, bswap32, compress
+from bftlab.errors import UsageError
 
 LANES = 16
 """Messages hashed side by side; 16 x 32-bit fills one AVX-512 register."""

@@ -13,8 +13,9 @@ import json
 import shlex
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from bftlab.errors import UsageError
 

@@ -14,8 +14,9 @@ The kernel knows nothing about nodes or networks: it calls ``fn(arg)``.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from heapq import heapify, heappop, heappush
-from typing import Any, Callable
+from typing import Any
 
 PRIO_CONTROL = 0
 """Faults, partitions and workload arrivals: they happen before anything else at an instant."""

@@ -11,8 +11,8 @@ deployment generates its rings once and hands each node only its own
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import nacl.bindings as sodium
 

@@ -11,7 +11,7 @@ judge values (linearizability) read both through this one definition.
 
 from __future__ import annotations
 
-from typing import MutableMapping
+from collections.abc import MutableMapping
 
 import msgpack
 

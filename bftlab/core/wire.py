@@ -28,7 +28,8 @@ import operator
 import threading
 import types
 import typing
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgpack
 
@@ -36,7 +37,7 @@ _EXT = 1
 _BY_CODE: dict[int, type] = {}
 _CODE: dict[type, int] = {}
 _TAG: dict[type, msgpack.ExtType] = {}  # class -> its packed-once tag
-_TAG_OF: dict[bytes, "_Tag"] = {}  # tag payload -> what decoding turns it into
+_TAG_OF: dict[bytes, _Tag] = {}  # tag payload -> what decoding turns it into
 _GETTER: dict[type, Callable[[Any], tuple]] = {}
 _CHECKER: dict[type, Callable[[tuple], None]] = {}
 

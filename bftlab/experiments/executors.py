@@ -17,8 +17,9 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from bftlab import __version__
 from bftlab.errors import UsageError
@@ -147,8 +148,9 @@ def run_missing(sweep: Any, store: Store, executor: cf.Executor, *, progress: bo
     A failed run is reported and the others go on (its error is returned, not raised).
     KeyboardInterrupt cancels what has not started and returns ``interrupted=True``.
     """
-    from bftlab.specs.spec import spec_from_dict, spec_to_yaml
     from tqdm import tqdm
+
+    from bftlab.specs.spec import spec_from_dict, spec_to_yaml
 
     runs = sweep.runs
     missing = [r for r in runs if not store.has(r.key)]

@@ -39,11 +39,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from bftlab import __version__
-from bftlab.specs import schema
 from bftlab.errors import ConfigError
+from bftlab.specs import schema
 from bftlab.specs.schema import FieldError
 
 __all__ = ["BenchmarkSource", "PlotRecipe", "QuickConfig", "Run", "Sweep", "SweepFile", "load_sweep", "run_key",
@@ -55,7 +55,7 @@ __all__ = ["BenchmarkSource", "PlotRecipe", "QuickConfig", "Run", "Sweep", "Swee
 class QuickConfig:
     """A reduced sweep for ``--quick`` (a CI smoke test): fewer seeds, values and requests."""
 
-    seeds: Optional[int | list[int]] = None
+    seeds: int | list[int] | None = None
     """Replaces seeds."""
     grid: dict[str, list[Any]] = field(default_factory=dict)
     """Replaces the values of the named grid axes (each must be a grid axis)."""
@@ -110,7 +110,7 @@ class PlotRecipe:
     """Key path of x (spec first, then report), e.g. n; for timeline the time bin (t_s) is x."""
     y: str
     """Key path of y in the report (e.g. metrics.throughput_rps), or a timeline field (latency_mean_s, accepted)."""
-    series: Optional[str] = None
+    series: str | None = None
     """Key path whose values make one line (or bar group) each, e.g. protocol.params.batch_size_max."""
     where: dict[str, Any] = field(default_factory=dict)
     """Key path -> value: only runs matching all of these are plotted."""
@@ -124,7 +124,7 @@ class PlotRecipe:
     """Legend title; defaults to the series key path."""
     x_scale: float = 1.0
     """Multiply a numeric x by this (1e-6 shows bytes as MB)."""
-    y_per: Optional[str] = None
+    y_per: str | None = None
     """Key path to divide y by, run by run (run.wall_s makes a count a rate per wall second)."""
     y_scale: float = 1.0
     """Multiply y by this (1000 shows seconds as ms)."""
@@ -144,7 +144,7 @@ class PlotRecipe:
     """Bar plots: the categories to draw, in this order (keys: the x values as the default tick labels show
     them), each with its tick label. Other x values are left out; a key matching nothing is skipped (a quick
     grid may lack it), but at least one must match."""
-    hook: Optional[str] = None
+    hook: str | None = None
     """Dotted path package.module:function(ax, data, recipe) drawing extras such as a theory curve."""
     caption: str = ""
     """What the figure shows; goes into the caption file."""
@@ -185,7 +185,7 @@ class SweepFile:
     """What the experiment shows."""
     base: Any = None
     """The single-run spec every run starts from: a mapping, or the path of a spec file (relative to this file)."""
-    benchmark: Optional[BenchmarkSource] = None
+    benchmark: BenchmarkSource | None = None
     """Instead of base and axes: plot the records of a benchmark's JSON output (nothing is run)."""
     grid: dict[str, list[Any]] = field(default_factory=dict)
     """Key path -> values; every combination is run."""
@@ -193,7 +193,7 @@ class SweepFile:
     """Key path -> values, all lists of one length; the i-th values go together (one more axis)."""
     seeds: int | list[int] = 1
     """Seeds per grid point: a count N (seeds 1..N) or a list of seeds."""
-    timeline_bin_s: Optional[float] = None
+    timeline_bin_s: float | None = None
     """If set, each report also gets a timeline (accepted requests and mean latency per bin of this width)."""
     quick: QuickConfig = field(default_factory=QuickConfig)
     """The reduced sweep run by --quick."""
@@ -293,7 +293,7 @@ class Sweep:
     quick: bool
     runs: tuple[Run, ...]
     axes: tuple[str, ...]
-    benchmark_file: Optional[Path] = None
+    benchmark_file: Path | None = None
     """For a benchmark: source, the JSON file its figures read."""
 
     @property

@@ -17,8 +17,9 @@ conjunction of the oracles' verdicts (:func:`combine`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 from bftlab.api import ReportSection
 

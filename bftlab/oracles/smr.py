@@ -25,8 +25,9 @@ Violations name the sequence number, the replicas and the requests involved.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from bftlab.api import Accepted, Executed, Issued, StateTransferred
 from bftlab.oracles.base import OracleContext, OraclePlugin, OracleVerdict

@@ -25,14 +25,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from bftlab.specs import registry
 from bftlab.errors import ConfigError, UsageError
 from bftlab.experiments.store import Store, mean_ci95
 from bftlab.experiments.sweep import PlotRecipe, Sweep, get_path
+from bftlab.specs import registry
 
 __all__ = ["MissingBenchmark", "Point", "PlotData", "bar_categories", "category", "load_records", "load_reports",
            "lookup", "plot_sweep"]

@@ -14,7 +14,8 @@ log recorded), and what to do when a request is accepted for the first time
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from bftlab.api import Accepted, Executed, Issued, ViewChanged
 from bftlab.reports.metrics import Metrics

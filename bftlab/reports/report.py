@@ -23,8 +23,9 @@ import math
 import os
 import shlex
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from bftlab import __version__ as VERSION
 from bftlab.api import HASH_POWER, ReportSection

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
-from bftlab.errors import ConfigError
 from bftlab.core.kernel import NS
+from bftlab.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from bftlab.core.kernel import NS
 from bftlab.core.kv import encode_op

@@ -18,8 +18,9 @@ most that much of its tail, which only makes the check see less, never wrong.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 import msgpack
 

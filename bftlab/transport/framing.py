@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from typing import Iterable
+from collections.abc import Iterable
 
 PROTOCOL_VERSION = 3
 """Bumped whenever the handshake, the frame layout or the message encoding changes; peers must agree."""

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import msgpack
 import nacl.bindings
@@ -55,14 +56,14 @@ class Keyring:
         self._signing = signing
 
     @classmethod
-    def from_rings(cls, rings: Mapping[int, Any], mine: Iterable[int]) -> "Keyring":
+    def from_rings(cls, rings: Mapping[int, Any], mine: Iterable[int]) -> Keyring:
         """From :class:`bftlab.core.keys.KeyRing` objects: the nodes' own Ed25519 keys identify their processes."""
         mine = set(mine)
         public = dict(next(iter(rings.values())).public_keys)
         return cls(public, {i: nacl.signing.SigningKey(r.secret) for i, r in rings.items() if i in mine})
 
     @classmethod
-    def derived(cls, keys_seed: int, node_ids: Iterable[int], mine: Iterable[int]) -> "Keyring":
+    def derived(cls, keys_seed: int, node_ids: Iterable[int], mine: Iterable[int]) -> Keyring:
         """The experiment keys of the ``ed25519`` crypto scheme for ``keys_seed``.
 
         Derived from the run seed: reproducible, and only as secret as the seed

@@ -28,21 +28,22 @@ import signal
 import sys
 import time
 from collections import deque
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import trio
 
-from bftlab.core import seeds
 from bftlab.api import Accepted, Issued, NodeContext, Submit
 from bftlab.attack.wiring import Attack
+from bftlab.core import seeds
 from bftlab.core.costs import ZERO_COSTS
 from bftlab.errors import ConfigError, UsageError
+from bftlab.sim.workload import OpGenerator
 from bftlab.specs.registry import load_crypto, load_protocol
 from bftlab.transport import adversary
 from bftlab.transport.events import EventLog
 from bftlab.transport.handshake import Keyring
 from bftlab.transport.runtime import Host, HostConfig
-from bftlab.sim.workload import OpGenerator
 
 
 def parse_hostport(text: str, what: str) -> tuple[str, int]:

@@ -10,7 +10,7 @@ the sender's signature. CHECKPOINT, VIEW-CHANGE and NEW-VIEW are signed in both.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from bftlab.api import NodeCrypto, NodeId
 

@@ -9,8 +9,8 @@ variant changes them in one place for every part.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from bftlab.api import NodeCrypto
 

@@ -68,13 +68,13 @@ class KvStore:
         return msgpack.packb(self.items(), use_bin_type=True)
 
     @classmethod
-    def restore(cls, snapshot: bytes) -> "KvStore":
+    def restore(cls, snapshot: bytes) -> KvStore:
         """Rebuild a store from :meth:`snapshot` output; raises ValueError if malformed."""
         items = msgpack.unpackb(snapshot, use_list=False, raw=False)
         return cls.from_items(items)
 
     @classmethod
-    def from_items(cls, items: object) -> "KvStore":
+    def from_items(cls, items: object) -> KvStore:
         if type(items) is not tuple:
             raise ValueError("kv snapshot: expected a sequence of pairs")
         data: dict[bytes, bytes] = {}

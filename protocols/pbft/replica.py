@@ -43,9 +43,10 @@ sender, view, watermarks, authentication) and dropped with a count in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from itertools import islice
-from typing import Any, Callable
+from typing import Any
 
 from bftlab.api import (
     Broadcast,
@@ -77,8 +78,8 @@ from .messages import (
     Commit,
     FetchState,
     NewView,
-    PrePrepare,
     Prepare,
+    PrePrepare,
     Reply,
     Request,
     StateReply,

@@ -44,7 +44,8 @@ for its part of each.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from bftlab.api import Broadcast, CancelTimer, Send, SetTimer
 
@@ -53,8 +54,8 @@ from .messages import (
     PREPARE,
     Checkpoint,
     NewView,
-    PrePrepare,
     PreparedCert,
+    PrePrepare,
     Request,
     ViewChange,
     batch_bytes,

@@ -12,14 +12,13 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import pytest
 import yaml
 
 from bftlab import cli
-from bftlab.adversary import scripted
-from bftlab.adversary import AdversaryContext, Controlled
+from bftlab.adversary import AdversaryContext, Controlled, scripted
 from bftlab.api import Broadcast, Observe, Receive, Send
 from bftlab.core import wire
 from bftlab.core.wire import message
@@ -107,7 +106,7 @@ class Proposal:
     seq: int
     digest: bytes
     batch: tuple[Item, ...]
-    note: Optional[bytes]
+    note: bytes | None
     urgent: bool
 
 

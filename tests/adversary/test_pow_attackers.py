@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from bftlab import cli, pipeline
 from bftlab.adversary import PowAttacker
 from bftlab.attack.config import load_strategy
-from bftlab import cli
-from bftlab import pipeline
 from bftlab.errors import ConfigError
+from bftlab.protocols.pow.chain import Chain
 from bftlab.specs.schema import FieldError
 from bftlab.specs.spec import spec_from_dict
-from bftlab.protocols.pow.chain import Chain
 
 
 class WithholdAll:

@@ -11,8 +11,18 @@ import pytest
 from bftlab import adversary
 from bftlab.adversary import corrupt_auth, other_digest, pbft_auth, reseal
 from bftlab.errors import UsageError
-from bftlab.protocols.pbft.messages import (PREPARE, Checkpoint, Prepare, PrePrepare, Request, ViewChange,
-                                            checkpoint_body, pre_prepare_body, view_change_body, vote_body)
+from bftlab.protocols.pbft.messages import (
+    PREPARE,
+    Checkpoint,
+    Prepare,
+    PrePrepare,
+    Request,
+    ViewChange,
+    checkpoint_body,
+    pre_prepare_body,
+    view_change_body,
+    vote_body,
+)
 from bftlab.sim import runner
 from bftlab.specs.spec import spec_from_dict
 

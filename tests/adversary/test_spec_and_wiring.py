@@ -7,12 +7,11 @@ import math
 
 import pytest
 
+from bftlab import cli, pipeline
 from bftlab.adversary import DROP, FieldError, NetworkStrategy, NodeStrategy
 from bftlab.api import Send
-from bftlab import cli
-from bftlab import pipeline
-from bftlab.sim import runner
 from bftlab.errors import ConfigError
+from bftlab.sim import runner
 from bftlab.specs.spec import load_spec, spec_from_dict, spec_to_yaml
 
 TOY = "tests.engine.toyproto:TOY"

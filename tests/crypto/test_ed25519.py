@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 
 from bftlab.api import NodeCrypto
 from bftlab.core.costs import CpuCosts
-from bftlab.errors import UsageError
 from bftlab.crypto import mac
 from bftlab.crypto.ed25519 import Ed25519Crypto, KeyRing, generate, make, public_key, sign_raw, verify_raw
+from bftlab.errors import UsageError
 
 from .vectors import RFC8032
 

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bftlab.errors import UsageError
 from bftlab.crypto import merkle
 from bftlab.crypto.merkle import BITCOIN, SEPARATED, Proof, build, verify
+from bftlab.errors import UsageError
 
 from .vectors import BLOCK_100000_ROOT, BLOCK_100000_TXIDS, GENESIS_ROOT, GENESIS_TXIDS, txids
 

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bftlab.errors import UsageError
 from bftlab.crypto import pow_kernel as pk
 from bftlab.crypto.pow_kernel import NONCE_SPACE, best, bits_to_target, header_hash, search, with_nonce
+from bftlab.errors import UsageError
 
 from .vectors import BLOCK_100000_BITS, BLOCK_100000_HASH, GENESIS_HASH, GENESIS_HEADER, block_100000_header
 

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bftlab.errors import UsageError
 from bftlab.crypto.sha256_kernel import LANES, sha256_batch, sha256_many
+from bftlab.errors import UsageError
 
 EDGE_LENGTHS = [0, 1, 3, 4, 31, 32, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128]
 

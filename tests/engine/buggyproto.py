@@ -36,8 +36,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bftlab.api import (Accepted, Broadcast, Executed, ExecutedEntry, Issued, NodeContext, Observe, ProtocolSpec,
-                        Receive, Send, SetTimer, Submit, TimerFired, observed_digest)
+from bftlab.api import (
+    Accepted,
+    Broadcast,
+    Executed,
+    ExecutedEntry,
+    Issued,
+    NodeContext,
+    Observe,
+    ProtocolSpec,
+    Receive,
+    Send,
+    SetTimer,
+    Submit,
+    TimerFired,
+    observed_digest,
+)
 from bftlab.core import wire
 from bftlab.core.wire import message
 

@@ -1,6 +1,7 @@
 """The safety/liveness checker judges histories; each property can fail."""
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bftlab.api import Accepted, Executed, ExecutedEntry, Issued, StateTransferred
 from bftlab.oracles.smr import check

@@ -1,7 +1,8 @@
 """The event kernel: order, tie-breaks, limits."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bftlab.core.kernel import PRIO_CONTROL, PRIO_NET, PRIO_TIMER, Kernel
 

@@ -3,10 +3,11 @@
 import random
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from bftlab.errors import ConfigError
 from bftlab.core.kernel import NS
+from bftlab.errors import ConfigError
 from bftlab.sim.network import Network, latency_sampler, partition_window
 
 

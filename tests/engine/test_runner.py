@@ -1,6 +1,5 @@
 """The simulated runtime and runner, end to end, on a small toy protocol."""
 
-import pytest
 
 from bftlab import pipeline
 from bftlab.api import Send
@@ -82,12 +81,13 @@ def test_open_loop_with_a_request_cap_stops_when_the_last_request_completes():
 
 
 def test_a_busy_node_crashes_after_its_step_so_none_of_its_output_survives_it():
+    import random
+
     from bftlab.api import Start
     from bftlab.core.costs import ZERO_COSTS
     from bftlab.core.kernel import NS, Kernel
     from bftlab.sim.network import Network, latency_sampler
     from bftlab.sim.runtime import SimRuntime
-    import random
 
     class Slow:
         node_id = 0

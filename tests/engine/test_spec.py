@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal
 
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bftlab.specs import registry, schema
 from bftlab.api import ProtocolSpec
 from bftlab.errors import ConfigError
+from bftlab.specs import registry, schema
 from bftlab.specs.spec import ExperimentSpec, load_spec, spec_digest, spec_from_dict, spec_to_dict, spec_to_yaml
 
 
@@ -268,7 +268,7 @@ class Item:
 class Kitchen:
     pair: tuple[int, str]
     table: dict[str, float] = field(default_factory=dict)
-    maybe: Optional[int] = None
+    maybe: int | None = None
     either: int | str = 0
     items: list[Item] = field(default_factory=list)
 

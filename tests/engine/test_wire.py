@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bftlab.core import wire
 from bftlab.core.wire import WireError, decode, encode, message

@@ -11,8 +11,22 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from bftlab.api import (CRASH, Accepted, Broadcast, Executed, ExecutedEntry, Issued, NodeContext, Observe, ProtocolSpec,
-                        Receive, Send, SetTimer, Start, Submit, TimerFired)
+from bftlab.api import (
+    CRASH,
+    Accepted,
+    Broadcast,
+    Executed,
+    ExecutedEntry,
+    Issued,
+    NodeContext,
+    Observe,
+    ProtocolSpec,
+    Receive,
+    Send,
+    SetTimer,
+    Submit,
+    TimerFired,
+)
 from bftlab.core.wire import message
 
 

@@ -11,10 +11,10 @@ import yaml
 
 from bftlab.cli import main
 from bftlab.errors import ConfigError
+from bftlab.experiments.sweep import load_sweep
 from bftlab.plots import category
 from bftlab.protocols.pbft import figures as pbft_figures
 from bftlab.protocols.pow import figures as pow_figures
-from bftlab.experiments.sweep import load_sweep
 
 from .helpers import toy_experiment
 
@@ -56,8 +56,8 @@ def attacked(tmp_path_factory):
 
 
 def test_bar_plot_over_adversaries_orders_and_labels_by_xticks(attacked, tmp_path):
-    from bftlab.plots import _collect, bar_categories, load_reports
     from bftlab.experiments.store import Store
+    from bftlab.plots import _collect, bar_categories, load_reports
 
     path, store = attacked
     sweep = load_sweep(path)
@@ -76,8 +76,8 @@ def test_bar_plot_over_adversaries_orders_and_labels_by_xticks(attacked, tmp_pat
 
 
 def test_two_values_with_one_label_are_an_error():
-    from bftlab.plots import _collect
     from bftlab.experiments.sweep import PlotRecipe
+    from bftlab.plots import _collect
 
     def rep(delay_max_s):
         adv = [{"strategy": "random-delay", "byzantine": [], "params": {"delay_max_s": delay_max_s}}]

@@ -16,8 +16,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bftlab.api import (CRASH, Accepted, Broadcast, Executed, ExecutedEntry, Issued, NodeContext, Observe,
-                        ProtocolSpec, Receive, Send, SetTimer, Submit, TimerFired, observed_digest)
+from bftlab.api import (
+    CRASH,
+    Accepted,
+    Broadcast,
+    Executed,
+    ExecutedEntry,
+    Issued,
+    NodeContext,
+    Observe,
+    ProtocolSpec,
+    Receive,
+    Send,
+    SetTimer,
+    Submit,
+    TimerFired,
+    observed_digest,
+)
 from bftlab.core import kv
 from bftlab.core.wire import message
 

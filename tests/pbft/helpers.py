@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bftlab.api import Accepted, Executed, Issued
-from bftlab.testing import Harness
 from bftlab.protocols.pbft import PROTOCOL, PbftParams, op_put
+from bftlab.testing import Harness
 
 # Benign reasons a correct replica drops messages in a fault-free or crash-only run.
 BENIGN = {"drop.stale_checkpoint", "drop.duplicate", "drop.stale_view_change", "drop.stale_new_view"}

@@ -15,9 +15,9 @@ import pytest
 
 from bftlab.api import Executed
 from bftlab.oracles.smr import check
-from bftlab.testing import Harness, all_of, from_, of_type, to
 from bftlab.protocols.pbft import PROTOCOL, PbftParams, PbftReplica, op_put
-from bftlab.protocols.pbft.messages import Commit, PrePrepare, Prepare, Request, ViewChange, view_change_body
+from bftlab.protocols.pbft.messages import Commit, Prepare, PrePrepare, Request, ViewChange, view_change_body
+from bftlab.testing import Harness, all_of, from_, of_type, to
 
 from .helpers import assert_safe
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from bftlab.api import StateTransferred
-from bftlab.testing import of_type, to
-from bftlab.protocols.pbft import op_put
 from bftlab.protocols.pbft.messages import Checkpoint, FetchState, StateReply
+from bftlab.testing import of_type, to
 
 from .helpers import assert_live, assert_no_surprises, assert_safe, harness, submit_round
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from bftlab.api import Executed, Issued
 from bftlab.core import wire
-from bftlab.api import Accepted, Executed, Issued
-from bftlab.testing import all_of, of_type, to
 from bftlab.protocols.pbft import PROTOCOL, op_get, op_put
 from bftlab.protocols.pbft.kvstore import decode_result
 from bftlab.protocols.pbft.log import PREPARE_PHASE
-from bftlab.protocols.pbft.messages import PREPARE, PrePrepare, Prepare, Request, vote_body
+from bftlab.protocols.pbft.messages import PREPARE, Prepare, PrePrepare, Request, vote_body
+from bftlab.testing import all_of, of_type, to
 
 from .helpers import assert_live, assert_no_surprises, assert_safe, harness, submit_round
 

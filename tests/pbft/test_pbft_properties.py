@@ -5,9 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bftlab.testing import Envelope
 from bftlab.protocols.pbft import quorum
-from bftlab.protocols.pbft.messages import Request
+from bftlab.testing import Envelope
 
 from .helpers import assert_live, assert_safe, harness, submit_round
 

@@ -8,15 +8,15 @@ from hypothesis import strategies as st
 
 from bftlab.api import Receive, Submit, TimerFired
 from bftlab.errors import ConfigError
-from bftlab.protocols.pbft import PbftParams, op_put
+from bftlab.protocols.pbft import PbftParams
 from bftlab.protocols.pbft.messages import (
     MESSAGE_TYPES,
     PREPARE,
     Checkpoint,
     Commit,
     NewView,
-    PrePrepare,
     Prepare,
+    PrePrepare,
     Reply,
     Request,
     ViewChange,

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from bftlab.api import Executed, ViewChanged
-from bftlab.testing import all_of, from_, of_type, to
 from bftlab.protocols.pbft.messages import (
     Commit,
     NewView,
-    PrePrepare,
     Prepare,
+    PrePrepare,
     Reply,
     Request,
     ViewChange,
     new_view_body,
     pre_prepare_body,
 )
+from bftlab.testing import all_of, from_, of_type, to
 
 from .helpers import assert_live, assert_no_surprises, assert_safe, harness, submit_round
 
