@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
+import operator
 import types
 import typing
 from collections.abc import Iterable
@@ -132,7 +134,7 @@ def _strip_optional(tp: Any) -> tuple[Any, bool]:
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) < len(typing.get_args(tp)):
-            return (args[0] if len(args) == 1 else typing.Union[tuple(args)]), True
+            return functools.reduce(operator.or_, args), True
     return tp, False
 
 

@@ -74,7 +74,8 @@ def one(load: str, n: int, blocks: int, bandwidth_model: str = "uplink") -> dict
     return {"load": load, "n": n, "blocks": blocks, "engine": params.engine, "relay": params.relay,
             "bandwidth_model": params.bandwidth_model, "bandwidth_mbps": spec.network.bandwidth_mbps,
             "tx_rate_tps": params.tx_rate_tps, "mean_block_size_bytes": float(np.mean(out.chain.size[1:])),
-            "wall_s": t2 - t0, "cpu_s": c2 - c0, "topology_s": t1 - t0, "engine_s": t2 - t1, "blocks_per_s": blocks / (t2 - t0),
+            "wall_s": t2 - t0, "cpu_s": c2 - c0, "topology_s": t1 - t0, "engine_s": t2 - t1,
+            "blocks_per_s": blocks / (t2 - t0),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "sim_days": out.end_ns / 86400e9}
 

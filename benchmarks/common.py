@@ -30,7 +30,7 @@ def machine() -> dict[str, Any]:
     info: dict[str, Any] = {"python": platform.python_version(), "cpus": os.cpu_count(),
                             "platform": platform.platform()}
     try:
-        model = [l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")]
+        model = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
         info["cpu"] = model[0].split(":", 1)[1].strip() if model else platform.processor()
     except OSError:
         info["cpu"] = platform.processor()

@@ -26,7 +26,7 @@ import random
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from hashlib import sha256 as _sha256
-from typing import Any, Protocol, Union, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 NodeId = int
 """Replicas are ``0 .. n-1``; clients follow as ``n .. n+clients-1``."""
@@ -62,7 +62,7 @@ class Submit:
     op: bytes
 
 
-Input = Union[Start, Receive, TimerFired, Submit]
+Input: TypeAlias = Start | Receive | TimerFired | Submit
 
 
 # -------------------------------------------------------------------- actions
@@ -100,7 +100,7 @@ class Observe:
     event: Any
 
 
-Action = Union[Send, Broadcast, SetTimer, CancelTimer, Observe]
+Action: TypeAlias = Send | Broadcast | SetTimer | CancelTimer | Observe
 
 
 # ------------------------------------------------------------- history events

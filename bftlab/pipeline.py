@@ -36,7 +36,8 @@ if TYPE_CHECKING:  # pandas is an optional extra
 __all__ = ["RunReport", "execute", "load_results", "run"]
 
 
-def execute(spec: ExperimentSpec, *, out_dir: Path | None = None, timeline_bin_s: float | None = None) -> dict[str, Any]:
+def execute(spec: ExperimentSpec, *, out_dir: Path | None = None,
+            timeline_bin_s: float | None = None) -> dict[str, Any]:
     """Run one resolved spec on the path its protocol and transport call for; return the report.
 
     ``out_dir`` receives ``trace.jsonl`` when the spec keeps a trace (simulator);

@@ -116,7 +116,8 @@ class Ed25519Crypto:
         peer_dh = sodium.crypto_sign_ed25519_pk_to_curve25519(self._publics[peer])
         shared = sodium.crypto_scalarmult(self._dh_secret, peer_dh)
         lo, hi = sorted((self.node_id, peer))
-        return hashlib.blake2b(shared, digest_size=32, person=b"bftlab-pair", salt=lo.to_bytes(8, "big") + hi.to_bytes(8, "big")).digest()
+        salt = lo.to_bytes(8, "big") + hi.to_bytes(8, "big")
+        return hashlib.blake2b(shared, digest_size=32, person=b"bftlab-pair", salt=salt).digest()
 
     def _key_to(self, receiver: NodeId) -> bytes:
         key = self._send_keys.get(receiver)

@@ -50,8 +50,9 @@ class PowResult:
 
 @njit(cache=True)
 def _midstate(words):
-    return compress(IV, (words[0], words[1], words[2], words[3], words[4], words[5], words[6], words[7],
-                         words[8], words[9], words[10], words[11], words[12], words[13], words[14], words[15]))  # fmt: skip
+    return compress(IV, (words[0], words[1], words[2], words[3], words[4], words[5],
+                         words[6], words[7], words[8], words[9], words[10], words[11],
+                         words[12], words[13], words[14], words[15]))  # fmt: skip
 
 
 @njit
@@ -177,7 +178,8 @@ def _run(header: bytes, target: int, start: int, count: int, best: bool, threads
     return PowResult((start + int(off)) % NONCE_SPACE, int(off) + 1 if not best else count, digest)
 
 
-def search(header: bytes, target: int, start: int = 0, count: int = NONCE_SPACE, *, threads: int | None = None) -> PowResult:
+def search(header: bytes, target: int, start: int = 0, count: int = NONCE_SPACE, *,
+           threads: int | None = None) -> PowResult:
     """First nonce in ``start, start+1, ...`` (``count`` of them, mod 2**32) whose hash is ``<= target``.
 
     ``header`` is the 80-byte header (its nonce field is ignored) or its first

@@ -118,7 +118,8 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
         epilog=_SWEEP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment file (YAML), e.g. experiments/pbft-scaling.yaml")
+    p.add_argument("experiment", metavar="EXPERIMENT",
+                   help="experiment file (YAML), e.g. experiments/pbft-scaling.yaml")
     _add_quick(p)
     _add_store(p)
     p.add_argument("--dry-run", action="store_true", help="validate and report how many runs are stored; run nothing")
@@ -337,7 +338,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     stems = [f.stem for f in files]
     unknown = [name for name in args.only if name not in stems]
     if unknown:
-        raise UsageError(f"--only {unknown[0]}: no {unknown[0]}.yaml in {args.experiments}; there are: {', '.join(stems) or 'none'}.")
+        raise UsageError(f"--only {unknown[0]}: no {unknown[0]}.yaml in {args.experiments}; "
+                         f"there are: {', '.join(stems) or 'none'}.")
     files = [f for f in files if not args.only or f.stem in args.only]
     if not files:
         raise UsageError(f"--experiments {args.experiments}: no *.yaml experiment files there.")

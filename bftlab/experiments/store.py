@@ -186,7 +186,8 @@ def report_values(report: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def summary_rows(axes: Sequence[str], runs: Iterable[tuple[Sequence[tuple[str, Any]], Mapping[str, Any]]]) -> list[dict[str, Any]]:
+def summary_rows(axes: Sequence[str],
+                 runs: Iterable[tuple[Sequence[tuple[str, Any]], Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """One row per grid point (in first-seen order): axis values, seeds, and mean/ci95 of each value.
 
     ``runs`` yields ``(point, report)`` with ``point`` the run's ``(axis, value)`` pairs.

@@ -202,7 +202,8 @@ class SweepFile:
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
-            raise FieldError("name", f"must be letters, digits, '.', '_' or '-' (it names the results folder), got {self.name!r}.")
+            raise FieldError("name", "must be letters, digits, '.', '_' or '-' (it names the results folder), "
+                                     f"got {self.name!r}.")
         if self.timeline_bin_s is not None and self.timeline_bin_s <= 0:
             raise FieldError("timeline_bin_s", f"must be > 0, got {self.timeline_bin_s!r}.")
         if self.benchmark is None and self.base is None:
@@ -231,7 +232,8 @@ def parse_path(path: str) -> list[str | int]:
     for part in path.split("."):
         m = _STEP.fullmatch(part)
         if not m:
-            raise ValueError(f"{path!r} is not a key path; use dotted names with optional list indices, e.g. network.latency_ms or faults[0].node")
+            raise ValueError(f"{path!r} is not a key path; use dotted names with optional list indices, "
+                             "e.g. network.latency_ms or faults[0].node")
         steps.append(m.group(1))
         steps.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
     return steps
@@ -349,7 +351,8 @@ def sweep_from_dict(data: Any, source: str = "<sweep>", lines: schema.Lines | No
                     quick: bool = False, base_dir: Path | None = None) -> Sweep:
     """Validate a sweep file's data, expand it into runs and validate every run's spec."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the experiment file must be a YAML mapping with name, base and axes; got {schema.show(data)}.")
+        raise ConfigError(f"{source}: the experiment file must be a YAML mapping with name, base and axes; "
+                          f"got {schema.show(data)}.")
     lines = dict(lines or {})
     sf: SweepFile = schema.load(SweepFile, data, source=source, lines=lines)
 
@@ -365,11 +368,13 @@ def sweep_from_dict(data: Any, source: str = "<sweep>", lines: schema.Lines | No
         q = sf.quick
         for path, values in q.grid.items():
             if path not in grid:
-                raise fail(f"quick.grid.{path}", f"{path!r} is not a grid axis; quick.grid can only shrink grid axes ({', '.join(grid) or 'none'}).")
+                raise fail(f"quick.grid.{path}", f"{path!r} is not a grid axis; quick.grid can only shrink grid axes "
+                                                  f"({', '.join(grid) or 'none'}).")
             grid[path] = values
         if q.zip:
             if set(q.zip) != set(zipped):
-                raise fail("quick.zip", f"quick.zip must list the same axes as zip ({', '.join(zipped) or 'none'}), got {', '.join(q.zip)}.")
+                raise fail("quick.zip", f"quick.zip must list the same axes as zip ({', '.join(zipped) or 'none'}), "
+                                        f"got {', '.join(q.zip)}.")
             zipped = dict(q.zip)
         _check_axes(grid, zipped, "quick.", fail)
         seeds = q.seeds if q.seeds is not None else seeds
@@ -395,13 +400,15 @@ def _base(sf: SweepFile, source: str, lines: dict, base_dir: Path | None) -> tup
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise schema.error(source, lines, "base", f"cannot read the base spec {sf.base!r} ({exc.strerror or exc}).") from None
+            raise schema.error(source, lines, "base",
+                               f"cannot read the base spec {sf.base!r} ({exc.strerror or exc}).") from None
         data, base_lines = schema.parse_yaml(text, sf.base)
         if not isinstance(data, dict):
             raise ConfigError(f"{sf.base}: the base spec must be a YAML mapping, got {schema.show(data)}.")
         return data, sf.base, dict(base_lines)
     if not isinstance(sf.base, dict):
-        raise schema.error(source, lines, "base", f"expected a run spec (a mapping) or the path of one, got {schema.show(sf.base)}.")
+        raise schema.error(source, lines, "base",
+                           f"expected a run spec (a mapping) or the path of one, got {schema.show(sf.base)}.")
     cut = len("base.")
     base_lines = {k[cut:]: v for k, v in lines.items() if k.startswith("base.")}
     return copy.deepcopy(sf.base), source, base_lines

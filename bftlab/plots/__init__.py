@@ -130,7 +130,8 @@ def _value(report: Mapping[str, Any], path: str, recipe: PlotRecipe, role: str) 
     try:
         return lookup(report, path)
     except KeyError:
-        raise ConfigError(f"plot {recipe.name!r}: {role} {path!r} is neither in the run's spec nor in its report.") from None
+        raise ConfigError(
+            f"plot {recipe.name!r}: {role} {path!r} is neither in the run's spec nor in its report.") from None
 
 
 def _select(reports: Sequence[dict[str, Any]], recipe: PlotRecipe) -> list[dict[str, Any]]:
@@ -232,7 +233,8 @@ def _with_gaps(points: list[Point], bin_s: float) -> list[Point]:
 
 def _bin_value(b: Mapping[str, Any], recipe: PlotRecipe) -> float:
     if recipe.y not in b:
-        raise ConfigError(f"plot {recipe.name!r}: y {recipe.y!r} is not a timeline field; fields: {', '.join(sorted(b))}.")
+        raise ConfigError(
+            f"plot {recipe.name!r}: y {recipe.y!r} is not a timeline field; fields: {', '.join(sorted(b))}.")
     return b[recipe.y] * recipe.y_scale
 
 
@@ -365,7 +367,8 @@ def _caption(sweep: Sweep, recipe: PlotRecipe, reports: list[dict[str, Any]], ma
         f"({', '.join(map(str, seeds))}); {'bands' if recipe.band or recipe.kind == 'timeline' else 'error bars'} "
         f"show the t-distribution 95% confidence interval of the mean.",
         "",
-        f"- Experiment: `{sweep.source}` (sha256 `{experiment_sha[:16]}`){' with its quick overrides' if sweep.quick else ''}",
+        f"- Experiment: `{sweep.source}` (sha256 `{experiment_sha[:16]}`)"
+        f"{' with its quick overrides' if sweep.quick else ''}",
         f"- Runs: {len(reports)} ({len(reports) // max(1, len(seeds))} grid points x {len(seeds)} seeds)",
         f"- bftlab version: {', '.join(versions)}",
         f"- Commit: {', '.join(commits)}",

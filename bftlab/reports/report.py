@@ -209,7 +209,8 @@ def _violations(report: Mapping[str, Any]) -> list[str]:
     for v in violations[:_MAX_VIOLATIONS]:
         replicas = ", ".join(str(r) for r in v.get("replicas") or ())
         requests = ", ".join(_request(r) for r in v.get("requests") or ())
-        lines.append(f"| {_cell(v.get('kind'))} | {v.get('seq')} | {replicas} | {_cell(requests)} | {_cell(v.get('detail', ''))} |")
+        detail = _cell(v.get("detail", ""))
+        lines.append(f"| {_cell(v.get('kind'))} | {v.get('seq')} | {replicas} | {_cell(requests)} | {detail} |")
     if len(violations) > _MAX_VIOLATIONS:
         lines += ["", f"... and {len(violations) - _MAX_VIOLATIONS:,} more in {REPORT_JSON}."]
     return lines
@@ -366,7 +367,8 @@ def summary_table(report: Mapping[str, Any], *, color: bool | None = None) -> st
     lat = m["latency_s"]
     count = safety.get("violation_count", len(safety["violations"]))
     safe = paint("OK", _GREEN) if safety["ok"] else paint(f"VIOLATED ({count:,})", _RED)
-    live = paint("OK", _GREEN) if liveness["ok"] else paint(f"INCOMPLETE ({liveness['pending_count']:,} pending)", _YELLOW)
+    pending = liveness["pending_count"]
+    live = paint("OK", _GREEN) if liveness["ok"] else paint(f"INCOMPLETE ({pending:,} pending)", _YELLOW)
     latency = "  ".join(f"{k} {_ms(lat[k])}" for k in ("mean", "p50", "p99", "max"))
     rows = [
         ("safety", safe),

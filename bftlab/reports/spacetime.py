@@ -588,8 +588,8 @@ def layout(trace: RunTrace, from_s: float | None = None, to_s: float | None = No
         ("Polygon:recover", "recovery", [Polygon(((7, 6), (19, 6), (13, -6)), _GREEN)]),
         ("Rect:down", "node down", [Rect(0, -5, 26, 10, "#7f7f7f", 0.35)]),
         ("Rect:partition", "partition", [Rect(0, -7, 26, 14, "#f4a261", 0.35)]),
-        ("Line:lost", "message lost", [Line(0, 0, 20, 0, "#7f7f7f", 1.1, (3.0, 2.5)), Line(17, -3, 23, 3, "#7f7f7f", 1.3),
-                                       Line(17, 3, 23, -3, "#7f7f7f", 1.3)]),
+        ("Line:lost", "message lost", [Line(0, 0, 20, 0, "#7f7f7f", 1.1, (3.0, 2.5)),
+                                       Line(17, -3, 23, 3, "#7f7f7f", 1.3), Line(17, 3, 23, -3, "#7f7f7f", 1.3)]),
         ("Line:exec", "slot executed", [Line(13, -5, 13, 5, "#333333", 1.2)]),
         ("Circle:violation", "safety violation", [Circle(13, 0, 7, _RED, width=2.4)]),
     ]

@@ -285,7 +285,10 @@ async def _on_signals(scope: trio.CancelScope) -> None:
 
 
 async def _read_control(host: Host, go: trio.Event, scope: trio.CancelScope) -> None:
-    """``go [EPOCH_NS]`` sets the clock and starts the workload; end of input (the launcher died or is done) stops the process."""
+    """``go [EPOCH_NS]`` sets the clock and starts the workload.
+
+    End of input (the launcher died or is done) stops the process.
+    """
     stdin = trio.lowlevel.FdStream(sys.stdin.fileno())
     buf = b""
     while True:
@@ -311,7 +314,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="node id to run here: one replica id, or one or more client ids (repeat --id)")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                    help="override a spec value (must be the same on every node)")
-    p.add_argument("--listen", metavar="HOST:PORT", help="replica only: listen here instead of its transport.hosts entry")
+    p.add_argument("--listen", metavar="HOST:PORT",
+                   help="replica only: listen here instead of its transport.hosts entry")
     p.add_argument("--events", metavar="FILE", help="append this process's history events to FILE (msgpack records)")
     p.add_argument("--requests", type=int, default=None,
                    help="clients only: requests to issue from this process (default: its share of workload.requests)")

@@ -30,7 +30,8 @@ class Auth:
             return (self.crypto.sign(body),)
         return self.crypto.authenticate(body, self.replicas if receivers is None else receivers)
 
-    def check(self, sender: NodeId, body: bytes, auth: tuple[bytes, ...], receivers: Sequence[NodeId] | None = None) -> bool:
+    def check(self, sender: NodeId, body: bytes, auth: tuple[bytes, ...],
+              receivers: Sequence[NodeId] | None = None) -> bool:
         """Check a sealed body in this run's mode (the entry meant for us, or the signature)."""
         if self.use_sig:
             return len(auth) == 1 and type(auth[0]) is bytes and self.crypto.verify(sender, body, auth[0])

@@ -49,7 +49,8 @@ class PbftParams:
         need(is_int("batch_window") and self.batch_window >= 0, "batch_window", "expected an int >= 0")
         need(is_int("batch_size_max") and self.batch_size_max >= 1, "batch_size_max", "expected an int >= 1")
         need(is_num("batch_timeout_s") and self.batch_timeout_s >= 0, "batch_timeout_s", "expected a number >= 0")
-        need(is_int("checkpoint_interval") and self.checkpoint_interval >= 1, "checkpoint_interval", "expected an int >= 1")
+        need(is_int("checkpoint_interval") and self.checkpoint_interval >= 1, "checkpoint_interval",
+             "expected an int >= 1")
         need(
             is_int("log_window") and self.log_window >= self.checkpoint_interval,
             "log_window",

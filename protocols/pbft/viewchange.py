@@ -100,7 +100,8 @@ def compute_new_view(view_changes: tuple[ViewChange, ...], null_digest: bytes) -
                 chosen[pp.seq] = pp
     max_s = max(chosen, default=min_s)
     entries = tuple(
-        (s, chosen[s].digest, chosen[s].batch) if s in chosen else (s, null_digest, ()) for s in range(min_s + 1, max_s + 1)
+        (s, chosen[s].digest, chosen[s].batch) if s in chosen else (s, null_digest, ())
+        for s in range(min_s + 1, max_s + 1)
     )
     return NewViewPlan(min_s, best.checkpoint_proof, entries)
 
@@ -316,7 +317,10 @@ class ViewChanger:
             V = tuple(chosen[: cfg.q_vc])
             plan = compute_new_view(V, self.null_digest)
             sign = cfg.auth.sign
-            O = tuple(PrePrepare(v, s, d, batch, (sign(pre_prepare_body(v, s, d)),)) for s, d, batch in plan.entries)
+            # V and O are the paper's names for these sets (§4.4).
+            O = tuple(  # noqa: E741
+                PrePrepare(v, s, d, batch, (sign(pre_prepare_body(v, s, d)),)) for s, d, batch in plan.entries
+            )
             nv = NewView(v, V, O, me, sign(new_view_body(v, V, O, me)))
             self.nv_sent = v
             out.append(Broadcast(cfg.others, nv))
@@ -346,7 +350,7 @@ class ViewChanger:
             if known.get(vc.replica) != vc and self.valid_view_change(vc) is None:
                 return self.drop("drop.bad_new_view")
         plan = compute_new_view(V, self.null_digest)
-        O = m.pre_prepares
+        O = m.pre_prepares  # noqa: E741 (the paper's name)
         if len(O) != len(plan.entries):
             return self.drop("drop.bad_new_view")
         for pp, (s, d, batch) in zip(O, plan.entries):

@@ -98,7 +98,7 @@ def test_pow_attacker_on_pbft_is_a_usage_error(tmp_path: Path, capsys):
                     "adversary: {strategy: double-spend, byzantine: [0]}\n")
     assert cli.main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "'double-spend' is a proof-of-work attacker" in err and "protocol 'pbft'" in err
+    assert "'double-spend'" in err and "attacks protocol 'pow' only" in err and "protocol 'pbft'" in err
 
 
 def test_field_errors_name_the_key_under_the_entry():

@@ -35,7 +35,10 @@ def test_tutorial_attack_delays_the_view_change(on_path):
 
 
 def test_tutorial_byzantine_primary_reseals_what_it_changes(on_path, tmp_path, capsys):
-    """examples/skimming-primary.yaml through the CLI, as the tutorial runs it, then without reseal and without the attack."""
+    """examples/skimming-primary.yaml through the CLI, as the tutorial runs it.
+
+    Then again without reseal, and without the attack.
+    """
     from bftlab import cli
 
     spec = EXAMPLES / "skimming-primary.yaml"

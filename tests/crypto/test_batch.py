@@ -102,7 +102,8 @@ def test_verify_parallel_matches_serial() -> None:
 
 def test_malformed_blobs(keys) -> None:
     v = verifier(keys[0])
-    for blob in (b"", b"\xb7" * 10, bytes([batch.TAG]) + bytes(72), bytes([batch.TAG]) + bytes(64) + struct.pack(">II", 3, 2)):
+    tag = bytes([batch.TAG])
+    for blob in (b"", b"\xb7" * 10, tag + bytes(72), tag + bytes(64) + struct.pack(">II", 3, 2)):
         assert not v.verify("s", b"m", blob)
 
 

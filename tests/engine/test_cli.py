@@ -70,17 +70,20 @@ BAD = [
     ("wrong type", SPEC.replace("n: 4", "n: four"), [], "n: expected an integer, got 'four' (a string)."),
     ("n < 3f+1", SPEC.replace("f: 1", "f: 2"), [], "n=4 replicas tolerate f=1"),
     ("invalid YAML", SPEC.replace("n: 4", "n: [4"), [], "invalid YAML"),
-    ("bad --set path", SPEC, ["--set", "workload.clientz=3"], "(--set workload.clientz=3): workload.clientz: unknown key"),
+    ("bad --set path", SPEC, ["--set", "workload.clientz=3"],
+     "(--set workload.clientz=3): workload.clientz: unknown key"),
     ("bad --set value", SPEC, ["--set", "n=x"], "(--set n=x): n: expected an integer, got 'x' (a string)."),
     ("bad protocol param", SPEC, ["--set", "protocol.params.retry_s=soon"],
      "protocol.params.retry_s: expected a number, got 'soon' (a string)."),
-    ("unknown protocol", SPEC, ["--set", "protocol.name=raft"], "unknown protocol 'raft'. Available protocol names: pbft"),
+    ("unknown protocol", SPEC, ["--set", "protocol.name=raft"],
+     "unknown protocol 'raft'. Available protocol names: pbft"),
 ]
 
 
 @pytest.mark.parametrize("command", ["run", "validate"])
 @pytest.mark.parametrize("label, text, extra, expected", BAD, ids=[b[0] for b in BAD])
-def test_bad_specs_exit_2_with_one_error_paragraph(capsys, spec_file, fake_runner, command, label, text, extra, expected):
+def test_bad_specs_exit_2_with_one_error_paragraph(capsys, spec_file, fake_runner, command, label, text, extra,
+                                                   expected):
     spec_file.write_text(text)
     code, out, err = run_cli(capsys, command, spec_file, *extra)
     assert code == 2, err
@@ -135,7 +138,8 @@ def test_internal_error_prints_seed_and_replay(capsys, spec_file, fake_runner, t
     fake_runner.result = RuntimeError("kernel exploded")
     code, out, err = run_cli(capsys, "run", spec_file, "--out", tmp_path / "x", "--seed", "42")
     assert code == 1 and "kernel exploded" in err
-    assert f"seed 42; this is a bug in bftlab. Replay it with: bftlab run {tmp_path / 'x' / 'spec.yaml'} --seed 42" in err
+    replay = f"bftlab run {tmp_path / 'x' / 'spec.yaml'} --seed 42"
+    assert f"seed 42; this is a bug in bftlab. Replay it with: {replay}" in err
     assert (tmp_path / "x" / "spec.yaml").exists()  # written before the run, so the replay works
 
 
@@ -179,7 +183,8 @@ def test_installed_script_and_module(tmp_path):
         pytest.skip("the bftlab script is not installed in this environment")
     (tmp_path / "bad.yaml").write_text(SPEC.replace("n: 4", "n: 4.5"))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([script, "validate", "bad.yaml"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([script, "validate", "bad.yaml"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == "error: bad.yaml, line 5: n: expected an integer, got 4.5 (a number).\n"
     proc = subprocess.run([sys.executable, "-m", "bftlab", "--version"], capture_output=True, text=True, timeout=60)

@@ -49,7 +49,8 @@ def test_write_outputs_creates_the_three_files(tmp_path):
 
 def test_json_is_stable_and_strict():
     report = sample_report()
-    report["metrics"] = {**report["metrics"], "latency_s": dict.fromkeys(["mean", "p50", "p90", "p99", "max"], float("nan"))}
+    nan_latency = dict.fromkeys(["mean", "p50", "p90", "p99", "max"], float("nan"))
+    report["metrics"] = {**report["metrics"], "latency_s": nan_latency}
     text = to_json(report)
     assert text == to_json(copy.deepcopy(report)) and "NaN" not in text
     assert json.loads(text)["metrics"]["latency_s"]["p99"] is None
@@ -72,7 +73,8 @@ def test_markdown_has_verdicts_metrics_violations_and_replay(tmp_path):
 
 
 def test_markdown_for_a_clean_run_has_no_problem_sections(tmp_path):
-    clean = sample_report(safety={"ok": True, "violations": []}, liveness={"ok": True, "pending": [], "pending_count": 0})
+    clean = sample_report(safety={"ok": True, "violations": []},
+                          liveness={"ok": True, "pending": [], "pending_count": 0})
     md = (write_outputs(tmp_path, clean, "") / "report.md").read_text()
     assert "**Safety: OK**" in md and "**Liveness: OK**" in md
     assert "## Safety violations" not in md and "## Pending requests" not in md

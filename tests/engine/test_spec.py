@@ -115,7 +115,7 @@ def test_unknown_key_suggests_the_closest_and_gives_the_line(tmp_path):
 
 def test_wrong_type_names_value_and_expectation(tmp_path):
     msg = error_of(tmp_path, BASE.replace("clients: 2", "clients: two"))
-    assert msg == "" + str(tmp_path / "spec.yaml") + ", line 11: workload.clients: expected an integer, got 'two' (a string)."
+    assert msg == f"{tmp_path / 'spec.yaml'}, line 11: workload.clients: expected an integer, got 'two' (a string)."
 
 
 def test_bool_is_not_an_int_but_int_is_a_float(tmp_path):
@@ -208,8 +208,10 @@ def test_registry_resolves_names_and_paths():
         (["network.latency_model=uniform", "network.jitter_ms=30"], "network.jitter_ms: uniform latency is"),
         (["workload.mode=open"], "workload.rate_rps: open mode needs an arrival rate"),
         (["workload.requests=0"], "workload.requests: 0 means no request limit"),
-        (["faults[1].crash_at_s=1.5"], "faults[1]: at 1.5 s replicas [1, 2] are crashed or Byzantine at once, more than f=1"),
-        (["faults[1].node=1", "faults[1].crash_at_s=1.5"], "faults[1]: replica 1 crashes at 1.5 s while it is already down"),
+        (["faults[1].crash_at_s=1.5"],
+         "faults[1]: at 1.5 s replicas [1, 2] are crashed or Byzantine at once, more than f=1"),
+        (["faults[1].node=1", "faults[1].crash_at_s=1.5"],
+         "faults[1]: replica 1 crashes at 1.5 s while it is already down"),
         (["cpu.sign_us=-1"], "cpu.sign_us: must be a number >= 0"),
         (["name=has space"], "name: must be letters, digits"),
     ],
@@ -321,7 +323,8 @@ PLAIN = f"name: prop\nprotocol: {{name: {FAKE_PATH}}}\n"
 def test_random_valid_overrides_round_trip(values):
     data, lines = schema.parse_yaml(PLAIN, "prop.yaml")
     # JSON text is YAML flow syntax, so it exercises the override parser on any value.
-    data = schema.apply_overrides(data, [f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in values.items()], lines=lines)
+    overrides = [f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in values.items()]
+    data = schema.apply_overrides(data, overrides, lines=lines)
     spec = spec_from_dict(data, "prop.yaml", lines)
     plain = spec_to_dict(spec)
     for key, value in values.items():

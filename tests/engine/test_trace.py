@@ -94,7 +94,8 @@ def test_one_lane_per_node_one_arrow_per_delivered_message_and_a_legend(faulty_r
     # every arrow leaves its sender's lane and ends on its receiver's, later in time; one colour per type
     colour: dict[str, str] = {}
     for a in arrows:
-        m = re.match(r"(\w+): (\w+ \d+) to (\w+ \d+), sent ([\d.]+) s, delivered ([\d.]+) s", a.find(f"{SVG}title").text)
+        title = a.find(f"{SVG}title").text
+        m = re.match(r"(\w+): (\w+ \d+) to (\w+ \d+), sent ([\d.]+) s, delivered ([\d.]+) s", title)
         assert m and m[1] == a.get("data-type")
         assert float(a.get("y1")) == lanes[m[2]] and float(a.get("y2")) == lanes[m[3]]
         assert float(a.get("x2")) > float(a.get("x1"))

@@ -19,8 +19,9 @@ def test_dask_local_cluster_matches_local_processes(tmp_path):
     with make_executor("local", workers=2) as (ex, _):
         assert run_missing(sweep, local, ex, progress=False).ran == 8
     # In-process workers (threads) keep the test fast; the code path is the one a remote cluster uses.
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                   dashboard_address=None) as cluster,
+          distributed.Client(cluster) as client):
         outcome = run_missing(sweep, dask, client.get_executor(), progress=False)
     assert (outcome.ran, outcome.failed, outcome.interrupted) == (8, (), False)
     assert digests(dask.root) == digests(local.root) and len(digests(local.root)) == 8

@@ -37,7 +37,8 @@ def test_plot_writes_png_svg_and_caption_from_stored_results(swept, tmp_path, ca
 def test_same_results_give_byte_identical_figures(swept, tmp_path):
     experiment, store = swept
     for d in ("a", "b"):
-        assert main(["plot", str(experiment), "--store", str(store), "--out", str(tmp_path / d), "--figure", "tput"]) == 0
+        out = str(tmp_path / d)
+        assert main(["plot", str(experiment), "--store", str(store), "--out", out, "--figure", "tput"]) == 0
     for name in ("tput.png", "tput.svg"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
@@ -70,6 +71,7 @@ def test_reproduce_sweeps_and_plots_every_experiment(tmp_path, capsys):
     assert main(args) == 2
     assert "bad.yaml, line 2: protocol.name: unknown protocol 'nope'" in capsys.readouterr().err
     (exps / "bad.yaml").unlink()
-    three = toy_experiment(exps, "three", grid={"n": [7]}, plots=[{"name": "two-tput", "x": "n", "y": "metrics.committed"}])
+    three = toy_experiment(exps, "three", grid={"n": [7]},
+                           plots=[{"name": "two-tput", "x": "n", "y": "metrics.committed"}])
     assert main(args) == 2
     assert f"{two}: figure 'two-tput' is also drawn by {three}" in capsys.readouterr().err

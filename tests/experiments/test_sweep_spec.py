@@ -46,18 +46,23 @@ def test_quick_shrinks_axes_and_overrides_the_base(tmp_path):
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    ({"grid": {"netwrk.latency_ms": [5]}}, r"toy-sweep\.yaml \(grid axis netwrk\.latency_ms: 5\): netwrk: unknown key 'netwrk'.*Did you mean 'network'"),
+    ({"grid": {"netwrk.latency_ms": [5]}},
+     r"toy-sweep\.yaml \(grid axis netwrk\.latency_ms: 5\): netwrk: unknown key 'netwrk'.*Did you mean 'network'"),
     ({"grid": {"n": [4, 0]}}, r"toy-sweep\.yaml \(grid axis n: 0\): n: must be >= 1, got 0"),
-    ({"grid": {"network.loss": [0.1, "high"]}}, r"\(grid axis network\.loss: \"high\"\): network\.loss: expected a number, got 'high'"),
+    ({"grid": {"network.loss": [0.1, "high"]}},
+     r"\(grid axis network\.loss: \"high\"\): network\.loss: expected a number, got 'high'"),
     ({"grid": {"n[": [4]}}, r"toy-sweep\.yaml, line \d+: grid\.n\[: bad axis: 'n\[' is not a key path"),
     ({"grid": {"n": []}}, r"grid\.n: grid axis 'n' has no values"),
-    ({"zip": {"workload.requests": [10, 20], "workload.clients": [1]}}, r"zip: zip axes vary together.*workload\.requests: 2, workload\.clients: 1"),
+    ({"zip": {"workload.requests": [10, 20], "workload.clients": [1]}},
+     r"zip: zip axes vary together.*workload\.requests: 2, workload\.clients: 1"),
     ({"zip": {"n": [4, 7]}}, r"zip\.n: .n. is both a grid and a zip axis"),
-    ({"grid": {"n": [4, 7], "f": [2]}}, r"\(grid axis f: 2\): f: n=4 replicas tolerate f=1 crash faults; f=2 needs n >= 5\."),
+    ({"grid": {"n": [4, 7], "f": [2]}},
+     r"\(grid axis f: 2\): f: n=4 replicas tolerate f=1 crash faults; f=2 needs n >= 5\."),
     ({"seeds": 0}, r"line \d+: seeds: a seed count must be >= 1, got 0"),
     ({"grid": {"seed": [1, 2]}}, r"grid\.seed: 'seed' cannot be an axis"),
     ({"quick": {"grid": {"m": [1]}}}, r"quick\.grid\.m: 'm' is not a grid axis"),
-    ({"plots": [{"name": "p", "kind": "pie", "x": "n", "y": "metrics.committed"}]}, r"line \d+: plots\[0\]\.kind: expected one of"),
+    ({"plots": [{"name": "p", "kind": "pie", "x": "n", "y": "metrics.committed"}]},
+     r"line \d+: plots\[0\]\.kind: expected one of"),
     ({"grdi": {"n": [4]}}, r"unknown key 'grdi' in the top level\. Did you mean 'grid'\?"),
 ])
 def test_bad_axis_path_or_value_names_file_axis_and_value(tmp_path, change, expected):

@@ -166,5 +166,9 @@ class KvClient:
 _TYPES = (KReq, KOrder, KRep)
 KV = ProtocolSpec("kv-sequencer", KvParams, KvReplica, KvClient, _TYPES, fault_model=CRASH,
                   oracles=("smr", "linearizability"))
-EARLY_ACK = ProtocolSpec("kv-early-ack", KvParams, lambda ctx: (EarlyAckReplica if ctx.node_id == 0 else KvReplica)(ctx),
-                         KvClient, _TYPES, fault_model=CRASH, oracles=("smr", "linearizability"))
+def _early_ack_node(ctx: NodeContext) -> KvReplica:
+    return (EarlyAckReplica if ctx.node_id == 0 else KvReplica)(ctx)
+
+
+EARLY_ACK = ProtocolSpec("kv-early-ack", KvParams, _early_ack_node, KvClient, _TYPES, fault_model=CRASH,
+                         oracles=("smr", "linearizability"))
