@@ -21,6 +21,28 @@ section.
 Line numbers come from :func:`parse_yaml`, which records where each key path
 starts. :func:`apply_overrides` records ``--set`` overrides in the same map, so
 an error in an overridden value names the override instead of a line.
+
+Limits. No spec text, however written, may exhaust the machine while it is
+read, so every document (a file or a ``--set`` value) is bounded before it is
+built, and every number when it is converted:
+
+- at most :data:`MAX_SPEC_BYTES` bytes of text;
+- at most :data:`MAX_DEPTH` levels of nested sections and lists;
+- at most :data:`MAX_YAML_NODES` values once aliases are expanded (each use of
+  ``*name`` counts the whole anchored value again), which refuses alias bombs
+  ("billion laughs") without expanding them; an alias inside its own anchor is
+  refused too;
+- integers fit 64 bits, signed or unsigned (:data:`INT_MIN` .. :data:`INT_MAX`);
+  numbers are finite (no ``.nan``/``.inf``) and at most :data:`MAX_NUMBER` in
+  magnitude;
+- the unit in a field's name is enforced: a value in seconds (a name ending in
+  ``_s``) is at most :data:`MAX_TIME_S` in magnitude, so every time converts to
+  integer nanoseconds within 64 bits; ``_ms``, ``_us`` and ``_ns`` fields scale
+  accordingly (see :data:`UNIT_LIMITS`). This holds for plug-in parameters as
+  well, since they are loaded by this module.
+
+Sections add their own, tighter limits in their ``__post_init__`` and say so
+in the field docstring that ``bftlab validate --explain`` prints.
 """
 
 from __future__ import annotations
@@ -47,6 +69,14 @@ Lines = MutableMapping[str, Union[int, str]]
 """Key path -> where its value came from: a YAML line number or an override text."""
 
 __all__ = [
+    "INT_MAX",
+    "INT_MIN",
+    "MAX_DEPTH",
+    "MAX_NUMBER",
+    "MAX_SPEC_BYTES",
+    "MAX_TIME_S",
+    "MAX_YAML_NODES",
+    "UNIT_LIMITS",
     "FieldError",
     "Lines",
     "apply_overrides",
@@ -59,6 +89,24 @@ __all__ = [
 ]
 
 
+MAX_SPEC_BYTES = 262_144
+"""Largest spec document (a file, or one ``--set`` value) in bytes: 256 KiB (the shipped specs are under 2 KiB)."""
+MAX_DEPTH = 40
+"""Deepest nesting of sections and lists in a document (a spec needs fewer than 10 levels)."""
+MAX_YAML_NODES = 100_000
+"""Most values (scalars, lists, mappings) in a document once every alias is expanded."""
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1
+"""Bounds of every integer field: 64 bits, signed or unsigned (a 64-bit seed fits); sections set tighter ones."""
+MAX_NUMBER = 1e15
+"""Largest magnitude of a number (float) field; sections and units set tighter ones."""
+MAX_TIME_S = 1e9
+"""Largest magnitude of a time in seconds (about 31.7 years): 10^18 ns fits a signed 64-bit integer."""
+UNIT_LIMITS: Mapping[str, float] = {
+    "s": MAX_TIME_S, "ms": MAX_TIME_S * 1e3, "us": MAX_TIME_S * 1e6, "ns": MAX_TIME_S * 1e9,
+}
+"""Field-name suffix (``timeout_s``) -> largest magnitude of its value; the unit in the name is enforced."""
+
+
 class FieldError(ConfigError):
     """Raised in a ``__post_init__`` to blame one field (a dotted path below the section)."""
 
@@ -69,14 +117,59 @@ class FieldError(ConfigError):
 
 
 # ------------------------------------------------------------------ YAML text
+class _LimitError(yaml.MarkedYAMLError):
+    """A document over one of the limits above, found while it is composed; ``path`` is the key path."""
+
+    def __init__(self, path: str, problem: str, mark: Any) -> None:
+        super().__init__(None, None, problem, mark)
+        self.path = path
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e3`` and ``5e-2`` as floats (YAML 1.2 style).
+    """SafeLoader that reads ``1e3`` as a float (YAML 1.2 style) and enforces :data:`MAX_DEPTH`.
 
     PyYAML follows YAML 1.1, where a float needs a dot, so ``rate_rps: 1e4``
-    would otherwise arrive as the string ``'1e4'``.
+    would otherwise arrive as the string ``'1e4'``. Composition is recursive,
+    so nesting is counted here, before Python's own recursion limit is reached.
     """
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._path: list[str] = []  # key path of the node being composed, one entry per level
 
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            return super().compose_node(parent, index)  # an alias adds no nesting of its own
+        if isinstance(index, int):
+            step = f"[{index}]"
+        elif isinstance(index, yaml.ScalarNode):
+            step = str(index.value)[:40]
+        else:
+            step = "?"  # the root, or a mapping key
+        self._path.append(step)
+        try:
+            if len(self._path) > MAX_DEPTH:
+                raise _LimitError(self._key_path(), f"nested more than {MAX_DEPTH} levels deep (the limit for a spec)",
+                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._path.pop()
+
+    def _key_path(self) -> str:
+        out = ""
+        for step in self._path[1:]:
+            out = out + step if step.startswith("[") else _join(out, step)
+        return out
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # Python refuses to parse integers of more than 4300 digits
+            raise _LimitError("", f"an integer of {len(node.value):,} characters, far beyond the 64 bits "
+                              f"of spec integers", node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
@@ -88,41 +181,111 @@ def _yaml_error(exc: yaml.YAMLError, source: str) -> ConfigError:
     """One-paragraph message with line/column for a YAML syntax error."""
     mark = getattr(exc, "problem_mark", None)
     where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    if isinstance(exc, _LimitError):
+        key = f"{exc.path}: " if exc.path else ""
+        return ConfigError(" ".join(f"{source}{where}: {key}{exc.problem}.".split()))
     parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
     what = "; ".join(p for p in parts if p) or str(exc).splitlines()[0]
-    return ConfigError(f"{source}{where}: invalid YAML: {what}.")
+    return ConfigError(" ".join(f"{source}{where}: invalid YAML: {what}.".split()))
 
 
 def read_yaml_file(path: str | Path, what: str) -> tuple[Any, dict[str, int | str]]:
     """Read and parse the YAML file at ``path`` (``what`` names it in errors: "spec", ...).
 
     Returns the data (None when the file is empty) and the line of every key path.
+    A file over :data:`MAX_SPEC_BYTES` is refused without being read.
     """
     source, p = str(path), Path(path)
     if not p.is_file():
         raise ConfigError(f"{source}: {what} file not found." if not p.exists() else
                           f"{source}: is not a file; give the path of a YAML {what}.")
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_SPEC_BYTES + 1)  # never more, whatever the file claims to hold
+        if len(raw) > MAX_SPEC_BYTES:
+            raise ConfigError(f"{source}: the {what} is larger than {MAX_SPEC_BYTES:,} bytes, the limit for a "
+                              f"YAML {what}; a spec describes a run, it does not hold data.")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read the {what} ({type(exc).__name__}: {exc}).") from None
+        what_failed = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        raise ConfigError(f"{source}: cannot read the {what} ({what_failed}).") from None
     return parse_yaml(text, source)
 
 
 def parse_yaml(text: str, source: str) -> tuple[Any, dict[str, int | str]]:
     """Parse YAML ``text``; return the data and the line number of every key path.
 
-    Duplicate keys are an error (YAML would silently keep the last one).
+    Duplicate keys are an error (YAML would silently keep the last one), and so
+    is a document over the limits in the module docstring.
     """
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        raise _yaml_error(exc, source) from None
+    node, data = _compose_and_construct(text, source)
     lines: dict[str, int | str] = {}
     if node is not None:
         _record_lines(node, "", lines, source)
     return data, lines
+
+
+def _compose_and_construct(text: str, source: str, path: str = "") -> tuple[Any, Any]:
+    """Compose ``text`` once, check its expanded size, then build the data from the same nodes."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SPEC_BYTES:
+        raise ConfigError(f"{source}: {path + ': ' if path else ''}the YAML text is {size:,} bytes, more than "
+                          f"the limit of {MAX_SPEC_BYTES:,} bytes.")
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        _check_expansion(node, source, path)
+        return node, loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source) from None
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root: yaml.Node, source: str, path: str) -> None:
+    """Refuse a document whose values, with every alias expanded, exceed :data:`MAX_YAML_NODES`.
+
+    Sizes are memoised per node, so an alias bomb is measured in the time it
+    takes to read it, not to expand it. The error names the outermost key whose
+    value alone is over the limit.
+    """
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def size(node: yaml.Node) -> int:  # recursion is bounded by MAX_DEPTH
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_:
+            raise _LimitError(path, "an alias refers to a value that contains it (a recursive alias)",
+                              node.start_mark)
+        open_.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(item) for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        open_.discard(key)
+        sizes[key] = total
+        return total
+
+    if size(root) <= MAX_YAML_NODES:
+        return
+    node, where = root, path
+    while isinstance(node, yaml.MappingNode):  # descend to the outermost key that is alone too big
+        big = [(k, v) for k, v in node.value if sizes[id(v)] > MAX_YAML_NODES]
+        if not big:
+            break
+        key_node, node = big[0]
+        where = _join(where, str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?")
+    line = node.start_mark.line + 1
+    raise ConfigError(
+        f"{source}, line {line}: {where + ': ' if where else ''}the value expands to {sizes[id(node)]:,} YAML "
+        f"values once its aliases (*name) are expanded, more than the limit of {MAX_YAML_NODES:,}; "
+        f"write the value out, or use fewer aliases."
+    )
 
 
 def _record_lines(node: yaml.Node, path: str, lines: dict[str, int | str], source: str) -> None:
@@ -317,12 +480,18 @@ def _convert(tp: Any, value: Any, path: str, ctx: _Ctx) -> Any:
         raise ctx.expected(path, tp, value)
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if not INT_MIN <= value <= INT_MAX:
+                raise ctx.fail(path, f"expected an integer of at most 64 bits (-2^63 .. 2^64-1), got {show(value)}.")
+            _check_unit(path, value, ctx)
             return value
         raise ctx.expected(path, tp, value)
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
+            if isinstance(value, float) and not math.isfinite(value):
                 raise ctx.fail(path, f"expected a finite number, got {show(value)}.")
+            _check_unit(path, value, ctx)
+            if abs(value) > MAX_NUMBER:  # compared before float(): a huge int would overflow
+                raise ctx.fail(path, f"expected a number of magnitude at most {MAX_NUMBER:g}, got {show(value)}.")
             return float(value)
         raise ctx.expected(path, tp, value)
     if tp is str:
@@ -336,6 +505,19 @@ def _convert(tp: Any, value: Any, path: str, ctx: _Ctx) -> Any:
     if dataclasses.is_dataclass(tp):
         return _convert_dataclass(tp, value, path, ctx)
     raise TypeError(f"schema: unsupported field type {tp!r} at {path or 'top level'}")
+
+
+def _unit(path: str) -> str:
+    """The unit suffix of the field ``path`` ends in: ``a.latency_ms[0][1]`` -> ``ms``."""
+    name = path.split("[", 1)[0] if "." not in path else path.rsplit(".", 1)[1].split("[", 1)[0]
+    return name.rsplit("_", 1)[1] if "_" in name else ""
+
+
+def _check_unit(path: str, value: int | float, ctx: _Ctx) -> None:
+    limit = UNIT_LIMITS.get(_unit(path))
+    if limit is not None and abs(value) > limit:
+        raise ctx.fail(path, f"must be at most {limit:g} {_unit(path)} (about 31.7 years) in magnitude, "
+                             f"got {show(value)}; simulated times are integer nanoseconds of 64 bits.")
 
 
 def _convert_union(tp: Any, args: tuple, value: Any, path: str, ctx: _Ctx) -> Any:
@@ -435,6 +617,8 @@ _STEP = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)((?:\[\d+\])*)")
 
 
 def _parse_path(key: str, origin: str) -> list[str | int]:
+    if key.count(".") + key.count("[") >= MAX_DEPTH:
+        raise ConfigError(f"{origin}: the key path is nested more than {MAX_DEPTH} levels deep (the limit for a spec).")
     steps: list[str | int] = []
     for part in key.split("."):
         m = _STEP.fullmatch(part)
@@ -490,9 +674,11 @@ def _parse_value(raw: str, origin: str) -> Any:
     if raw.strip() == "":
         return ""
     try:
-        return yaml.load(raw, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return _compose_and_construct(raw, origin)[1]
+    except ConfigError as exc:
+        if "invalid YAML" not in str(exc):
+            raise  # a limit: the message already names the override
+        what = str(exc).partition("invalid YAML: ")[2].rstrip(".")
         raise ConfigError(f"{origin}: the value is not valid YAML ({what}); quote strings that contain ':' or '#'.") from None
 
 
