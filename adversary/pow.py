@@ -87,6 +87,8 @@ class PowAttacker(NodeStrategy):
     """
 
     Params: ClassVar[type] = AttackerParams
+    protocols: ClassVar[tuple[str, ...]] = ("pow",)
+    """The protocols it attacks: loading a spec that pairs it with another protocol fails."""
     mines: ClassVar[bool] = True
     """Whether the attack needs hash power (eclipse does not)."""
 

@@ -16,6 +16,7 @@ import importlib
 import os
 import sys
 from importlib.metadata import EntryPoint, entry_points
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from bftlab.api import ProtocolSpec
@@ -126,6 +127,34 @@ def load_crypto(name: str) -> Callable[..., Any]:
     if not callable(obj):
         raise ConfigError(f"crypto scheme {name!r} is {type(obj).__name__}, not a callable factory.")
     return obj
+
+
+_NODE_CRYPTO_METHODS = ("digest", "sign", "verify", "authenticate", "check_mac")
+
+
+def check_crypto(make: Callable[..., Any], name: str) -> None:
+    """Check that ``make`` behaves as a crypto factory: ``make([0], 0, CpuCosts())`` maps node 0 to a NodeCrypto.
+
+    A dotted path can name any callable (``collections:OrderedDict``); calling
+    it once with a one-node system is cheap and is what the run would do, so a
+    wrong kind of object is refused when the spec is validated, not mid-run.
+    Whatever the call raises becomes the error message.
+    """
+    from bftlab.core.costs import CpuCosts
+
+    signature = "make(node_ids, seed, costs) returning {node id: NodeCrypto}"
+    try:
+        made = make([0], 0, CpuCosts())
+    except Exception as exc:  # a plug-in's failure, whatever it is, is the user's wrong choice of path
+        raise ConfigError(f"crypto scheme {name!r} is not a crypto factory {signature}: calling it with one "
+                          f"node failed ({_describe_exc(exc)[:200]}).") from None
+    node = made.get(0) if isinstance(made, Mapping) else None
+    missing = [m for m in _NODE_CRYPTO_METHODS if not callable(getattr(node, m, None))]
+    if node is None or missing:
+        got = (f"a {type(made).__name__}" if node is None else
+               f"node 0 -> a {type(node).__name__} without {', '.join(missing)}")
+        raise ConfigError(f"crypto scheme {name!r} is not a crypto factory {signature}: for one node it "
+                          f"returned {got} (a NodeCrypto has methods {', '.join(_NODE_CRYPTO_METHODS)}).")
 
 
 def load_oracles(names: Any) -> list[OraclePlugin]:

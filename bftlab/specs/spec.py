@@ -15,6 +15,17 @@ gives an equal spec. :func:`spec_digest` keys results by the resolved spec.
 To add an optional section (an adversary, say): add a field with a default to
 :class:`ExperimentSpec` and, if its type depends on a name, one more step in
 :func:`_resolve_plugins` like the one for ``protocol.params``.
+
+Limits. Every size has a documented cap (in its field docstring, which
+``bftlab validate --explain`` prints, and as a ``MAX_*`` constant below), so
+no valid spec asks for more memory than a laptop has: :data:`MAX_REPLICAS`,
+:data:`MAX_SIM_REPLICAS` (the message-level simulator sends n^2 messages per
+round), :data:`MAX_CLIENTS`, :data:`MAX_REQUEST_BYTES`, the real transport's
+:data:`MAX_REAL_REPLICAS` and :data:`MAX_REAL_CLIENTS` (one OS process per
+replica), :data:`MAX_LATENCY_MS`. The YAML text itself is bounded by
+:mod:`bftlab.specs.schema` (size, nesting, aliases, 64-bit integers, finite
+numbers, times by unit). Named plug-ins are checked for their kind when the
+spec is loaded, so ``validate`` refuses what ``run`` would.
 """
 
 from __future__ import annotations
@@ -58,10 +69,41 @@ __all__ = [
 
 LatencyModel = Literal["constant", "uniform", "normal", "lognormal", "regions"]
 
+MAX_REPLICAS = 100_000
+"""Most replicas (``n``) of any spec; protocols and transports set tighter caps."""
+MAX_SIM_REPLICAS = 512
+"""Most replicas on the message-level simulator: an all-to-all round is n^2 queued messages (n=1000: over 400 MB)."""
+MAX_CLIENTS = 10_000
+"""Most clients (``workload.clients``); each is a node object in memory."""
+MAX_REQUEST_BYTES = 1_048_576
+"""Largest request payload (``workload.request_size_bytes``): 1 MiB, every copy of it is held in memory."""
+MAX_REAL_REPLICAS = 64
+"""Most replicas on the real transport, which starts one OS process per replica."""
+MAX_REAL_CLIENTS = 1024
+"""Most clients on the real transport."""
+MAX_REAL_PROCESSES = 64
+"""Most client processes (``transport.client_processes``) on the real transport."""
+MAX_FRAME_BYTES = 268_435_456
+"""Largest ``transport.max_frame_bytes`` and ``send_queue_bytes``: 256 MiB."""
+MAX_LATENCY_MS = 3_600_000.0
+"""Largest one-way latency or jitter: one hour."""
+MAX_LOGNORMAL_SIGMA = 5.0
+"""Largest lognormal shape: beyond it single samples reach days and mean nothing."""
+MAX_CPU_COST = 1e6
+"""Largest modelled CPU cost of one operation (us) or byte (ns)."""
+MAX_NAME_CHARS = 100
+"""Longest experiment ``name`` (it names a folder)."""
+
 
 def _at_least(name: str, value: float, low: float) -> None:
     if value < low:
         raise FieldError(name, f"must be >= {low:g}, got {value!r}.")
+
+
+def _at_most(name: str, value: float, high: float, why: str = "") -> None:
+    if value > high:
+        limit = f"{int(high):,}" if float(high).is_integer() else f"{high:g}"
+        raise FieldError(name, f"must be at most {limit}{why}, got {value!r}.")
 
 
 # ------------------------------------------------------------------ sections
@@ -86,7 +128,7 @@ class RegionsConfig:
     clients: str
     """Region of all clients."""
     latency_ms: tuple[tuple[float, ...], ...]
-    """One-way latency between regions: a square matrix indexed like ``names``."""
+    """One-way latency between regions: a square matrix indexed like ``names``; entries at most 3,600,000 (1 h)."""
 
     def __post_init__(self) -> None:
         if not self.names:
@@ -105,6 +147,7 @@ class RegionsConfig:
         for i, row in enumerate(self.latency_ms):
             for j, value in enumerate(row):
                 _at_least(f"latency_ms[{i}][{j}]", value, 0.0)
+                _at_most(f"latency_ms[{i}][{j}]", value, MAX_LATENCY_MS, " (one hour)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,11 +186,11 @@ class NetworkConfig:
     latency_model: LatencyModel = "constant"
     """How one-way latency is drawn: constant, uniform, normal, lognormal or regions."""
     latency_ms: float = 10.0
-    """The constant latency; the centre (uniform), mean (normal) or median (lognormal)."""
+    """The constant latency; the centre (uniform), mean (normal) or median (lognormal). At most 3,600,000 (one hour)."""
     jitter_ms: float = 0.0
-    """Half-width (uniform) or standard deviation (normal, truncated at 0)."""
+    """Half-width (uniform) or standard deviation (normal, truncated at 0). At most 3,600,000 (one hour)."""
     lognormal_sigma: float = 0.5
-    """Shape of the lognormal model (sigma of the underlying normal)."""
+    """Shape of the lognormal model (sigma of the underlying normal), at most 5."""
     regions: Optional[RegionsConfig] = None
     """Region layout and latency matrix; required by (and only used with) latency_model: regions."""
     bandwidth_mbps: float = 1000.0
@@ -160,6 +203,9 @@ class NetworkConfig:
     def __post_init__(self) -> None:
         for name in ("latency_ms", "jitter_ms", "lognormal_sigma", "bandwidth_mbps"):
             _at_least(name, getattr(self, name), 0.0)
+        _at_most("latency_ms", self.latency_ms, MAX_LATENCY_MS, " (one hour)")
+        _at_most("jitter_ms", self.jitter_ms, MAX_LATENCY_MS, " (one hour)")
+        _at_most("lognormal_sigma", self.lognormal_sigma, MAX_LOGNORMAL_SIGMA)
         if not 0.0 <= self.loss < 1.0:
             raise FieldError("loss", f"must be in [0, 1), got {self.loss!r}.")
         if self.latency_model == "uniform" and self.jitter_ms > self.latency_ms:
@@ -183,7 +229,7 @@ class WorkloadConfig:
     """Clients and the requests they issue."""
 
     clients: int = 4
-    """Number of client nodes."""
+    """Number of client nodes, 1 .. 10,000 (at most 1,024 on the real transport)."""
     mode: Literal["closed", "open"] = "closed"
     """closed: each client keeps one request outstanding; open: Poisson arrivals at rate_rps, spread round-robin over clients."""
     rate_rps: float = 0.0
@@ -193,7 +239,7 @@ class WorkloadConfig:
     duration_s: float = 0.0
     """Stop issuing after this much simulated time; 0 means no limit."""
     request_size_bytes: int = 64
-    """Size of each request's operation payload."""
+    """Size of each request's operation payload, at most 1,048,576 (1 MiB)."""
     keys: int = 1000
     """Size of the key space operations touch."""
     read_fraction: float = 0.0
@@ -201,6 +247,8 @@ class WorkloadConfig:
 
     def __post_init__(self) -> None:
         _at_least("clients", self.clients, 1)
+        _at_most("clients", self.clients, MAX_CLIENTS)
+        _at_most("request_size_bytes", self.request_size_bytes, MAX_REQUEST_BYTES, " (1 MiB)")
         for name in ("rate_rps", "requests", "duration_s", "request_size_bytes"):
             _at_least(name, getattr(self, name), 0)
         _at_least("keys", self.keys, 1)
@@ -259,11 +307,11 @@ class TransportConfig:
     base_port: int = 0
     """real, no hosts: port of replica 0 (replica i listens on base_port + i); 0 lets the local launcher pick free ports."""
     client_processes: int = 0
-    """real: how many OS processes host the clients (clients are spread evenly); 0 means one per 32 clients, at most 2."""
+    """real: how many OS processes host the clients (clients are spread evenly), at most 64; 0 means one per 32 clients, at most 2."""
     max_frame_bytes: int = 8388608
-    """real: largest frame a node accepts; a longer one closes the connection."""
+    """real: largest frame a node accepts (at most 268,435,456, 256 MiB); a longer one closes the connection."""
     send_queue_bytes: int = 4194304
-    """real: per-connection send queue cap; frames beyond it are dropped (a slow peer cannot exhaust memory)."""
+    """real: per-connection send queue cap (at most 268,435,456); frames beyond it are dropped (a slow peer cannot exhaust memory)."""
     startup_timeout_s: float = 30.0
     """real: how long the launcher waits for processes to listen and connect."""
     drain_s: float = 10.0
@@ -277,8 +325,11 @@ class TransportConfig:
         if not 0 <= self.base_port < 65536:
             raise FieldError("base_port", f"must be in 0..65535, got {self.base_port!r}.")
         _at_least("client_processes", self.client_processes, 0)
+        _at_most("client_processes", self.client_processes, MAX_REAL_PROCESSES)
         _at_least("max_frame_bytes", self.max_frame_bytes, 1024)
+        _at_most("max_frame_bytes", self.max_frame_bytes, MAX_FRAME_BYTES, " (256 MiB)")
         _at_least("send_queue_bytes", self.send_queue_bytes, 1024)
+        _at_most("send_queue_bytes", self.send_queue_bytes, MAX_FRAME_BYTES, " (256 MiB)")
         _at_least("startup_timeout_s", self.startup_timeout_s, 0.1)
         _at_least("drain_s", self.drain_s, 0.0)
 
@@ -320,7 +371,7 @@ class ExperimentSpec:
     """One experiment run, as read from YAML with every default resolved."""
 
     name: str
-    """Experiment name (letters, digits, '.', '_', '-'); names the output folder."""
+    """Experiment name (letters, digits, '.', '_', '-'; at most 100 characters); names the output folder."""
     description: str = ""
     """Free text: what the experiment shows."""
     seed: int = 1
@@ -328,7 +379,7 @@ class ExperimentSpec:
     protocol: ProtocolConfig
     """Protocol name and parameters."""
     n: int = 4
-    """Number of replicas."""
+    """Number of replicas. At most 512 on the message-level simulator, 64 on the real transport; protocols with their own engine allow more (PoW: 100,000)."""
     f: Optional[int] = None
     """Faults tolerated; defaults to the most the protocol's fault model allows with n replicas
     ((n-1)//3 Byzantine, (n-1)//2 crash)."""
@@ -337,7 +388,7 @@ class ExperimentSpec:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     """Network model."""
     cpu: CpuCosts = field(default_factory=CpuCosts)
-    """Modelled CPU cost per input and per crypto operation (microseconds; per byte in ns)."""
+    """Modelled CPU cost per input and per crypto operation (microseconds; per byte in ns), each 0 .. 1,000,000."""
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
     """Clients and requests."""
     faults: tuple[CrashFault, ...] = ()
@@ -356,16 +407,20 @@ class ExperimentSpec:
     """More oracles to judge this run besides the protocol's own (registered names such as ``linearizability``, or dotted paths)."""
 
     def __post_init__(self) -> None:
-        if not _NAME.fullmatch(self.name):
-            raise FieldError("name", f"must be letters, digits, '.', '_' or '-' (it names the output folder), got {self.name!r}.")
+        if not _NAME.fullmatch(self.name) or len(self.name) > MAX_NAME_CHARS:
+            raise FieldError("name", f"must be letters, digits, '.', '_' or '-', at most {MAX_NAME_CHARS} of them (it "
+                                     f"names the output folder), got {schema.show(self.name)}.")
         _at_least("n", self.n, 1)
+        _at_most("n", self.n, MAX_REPLICAS)
         if self.f is not None:  # f's default and its bound come from the protocol's fault model (phase two)
             _at_least("f", self.f, 0)
         for cost in dataclasses.fields(self.cpu):
             value = getattr(self.cpu, cost.name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise FieldError(f"cpu.{cost.name}", f"must be a number >= 0, got {value!r}.")
+            _at_most(f"cpu.{cost.name}", value, MAX_CPU_COST)
         self._check_network()
+        self._check_transport()
         self._check_adversary()
 
     @property
@@ -407,6 +462,14 @@ class ExperimentSpec:
                              f"f={self.f} ({model.name} fault model); "
                              f"set allow_exceeding_f: true to run this deliberately.")
         self._check_faults(frozenset(byzantine), limit=self.f)
+
+    def _check_transport(self) -> None:
+        if self.transport.kind != "real":
+            return
+        why = " on the real transport (transport.kind: real), which starts one OS process per replica"
+        _at_most("n", self.n, MAX_REAL_REPLICAS, why)
+        _at_most("workload.clients", self.workload.clients, MAX_REAL_CLIENTS,
+                 " on the real transport (transport.kind: real)")
 
     def _check_network(self) -> None:
         regions = self.network.regions
@@ -469,8 +532,11 @@ def _resolve_plugins(spec: ExperimentSpec, source: str, lines: schema.Lines | No
     except ConfigError as exc:
         raise schema.error(source, lines, "protocol.name", str(exc)) from None
     params = schema.load(protocol.params, spec.protocol.params, source=source, lines=lines, path="protocol.params")
+    if protocol.run is None and spec.transport.kind == "sim" and spec.n > MAX_SIM_REPLICAS:
+        raise schema.error(source, lines, "n", f"must be at most {MAX_SIM_REPLICAS} for protocol {protocol.name!r} on "
+                           f"the message-level simulator (an all-to-all round queues n^2 messages), got {spec.n}.")
     try:
-        registry.load_crypto(spec.crypto)
+        registry.check_crypto(registry.load_crypto(spec.crypto), spec.crypto)
     except ConfigError as exc:
         raise schema.error(source, lines, "crypto", str(exc)) from None
     spec = dataclasses.replace(spec, protocol=ProtocolConfig(name=spec.protocol.name, params=params))
@@ -478,6 +544,7 @@ def _resolve_plugins(spec: ExperimentSpec, source: str, lines: schema.Lines | No
         from bftlab.attack.config import resolve_adversary
 
         spec = dataclasses.replace(spec, adversary=resolve_adversary(spec.adversary, source, lines))
+        _check_strategy_protocols(spec, source, lines)
     for i, name in enumerate(spec.oracles):
         try:
             registry.load_oracles([name])
@@ -490,6 +557,23 @@ def _resolve_plugins(spec: ExperimentSpec, source: str, lines: schema.Lines | No
     except FieldError as exc:
         raise schema.error(source, lines, exc.field, exc.message) from None
     return spec
+
+
+def _check_strategy_protocols(spec: ExperimentSpec, source: str, lines: schema.Lines | None) -> None:
+    """A strategy that declares the protocols it attacks (``protocols = ("pow",)``) is refused with any other.
+
+    Without this, ``validate`` would accept a PoW attacker on PBFT and only the
+    run would refuse it, when the strategy is first given a replica.
+    """
+    for i, entry in enumerate(spec.adversary):
+        cls = registry.resolve(registry.GROUPS["adversary"], entry.strategy, "adversary strategy")
+        protocols = getattr(cls, "protocols", ())
+        if protocols and spec.protocol.name not in protocols:
+            names = " or ".join(repr(p) for p in protocols)
+            raise schema.error(source, lines, f"adversary[{i}].strategy",
+                               f"{entry.strategy!r} ({cls.__module__}.{cls.__qualname__}) attacks protocol {names} "
+                               f"only, so it cannot run with protocol {spec.protocol.name!r}; choose a strategy "
+                               f"written for {spec.protocol.name!r} or a generic network strategy.")
 
 
 def _refuse_unused(data: dict[str, Any], source: str, lines: schema.Lines | None) -> None:
