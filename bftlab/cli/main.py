@@ -7,7 +7,7 @@ both and list the ``_add_`` function in :data:`COMMANDS`.
 Exit status: 0 the command finished (a run finished, whatever its verdict);
 1 internal error (a bug: the seed and replay command are printed); 2 bad spec
 or usage (one ``error:`` paragraph on stderr, no traceback); 3 safety violated
-(``run --fail-on-unsafe`` only).
+(``run --fail-on-unsafe`` only); 130 interrupted (Ctrl-C; one line on stderr).
 
 A reader that closes standard output early (``bftlab run SPEC | head -1``) is
 not an error: the rest of the output is discarded and the command ends
@@ -21,14 +21,18 @@ import argparse
 import os
 import sys
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from bftlab import __version__
 from bftlab.cli.common import _EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_UNSAFE, EXIT_USAGE, add_spec_args
 from bftlab.cli.common import error as _error
 from bftlab.cli.experiments import COMMANDS as EXPERIMENT_COMMANDS
 from bftlab.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:  # validating a spec imports it lazily
+    from bftlab.specs.spec import ExperimentSpec
 
 
 # ----------------------------------------------------------------------- run
@@ -62,12 +66,33 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_run)
 
 
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (128 + SIGINT), as shells report it."""
+
+
+def _load(args: argparse.Namespace) -> ExperimentSpec | int:
+    """The spec of ``run``/``validate``, or EXIT_INTERRUPTED after one line if Ctrl-C stopped the loading.
+
+    Loading a spec may import a plug-in or read a slow file; an interrupt there
+    is the user changing their mind, not a bug, so it gets no traceback.
+    """
+    from bftlab.specs.spec import load_spec
+
+    try:
+        return load_spec(args.spec, args.set, args.seed)
+    except KeyboardInterrupt:
+        _error(f"interrupted while loading {args.spec}; nothing was run.")
+        return EXIT_INTERRUPTED
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """``bftlab run``: load, run, write outputs, summarise."""
     from bftlab.reports.report import SPEC_YAML, replay_command, summary_table, write_outputs
-    from bftlab.specs.spec import load_spec, spec_to_yaml
+    from bftlab.specs.spec import spec_to_yaml
 
-    spec = load_spec(args.spec, args.set, args.seed)
+    spec = _load(args)
+    if isinstance(spec, int):
+        return spec
     out = Path(args.out) if args.out else Path("results") / f"{spec.name}-seed{spec.seed}"
     spec_yaml = spec_to_yaml(spec)
     try:
@@ -87,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise
     except KeyboardInterrupt:
         _error(f"interrupted (seed {spec.seed}); run it again with: {replay}")
-        return 130
+        return EXIT_INTERRUPTED
     except Exception:
         traceback.print_exc()
         _error(f"internal error during the run with seed {spec.seed}; this is a bug in bftlab. Replay it with: {replay}")
@@ -134,9 +159,11 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``bftlab validate``: load and check only."""
-    from bftlab.specs.spec import load_spec, spec_to_yaml
+    from bftlab.specs.spec import spec_to_yaml
 
-    spec = load_spec(args.spec, args.set, args.seed)
+    spec = _load(args)
+    if isinstance(spec, int):
+        return spec
     ok = f"ok: {args.spec} ({spec.protocol.name}, n={spec.n}, f={spec.f})"
     if args.resolved or args.explain:
         print(spec_to_yaml(spec, comments=args.explain), end="")
