@@ -254,24 +254,29 @@ def _check_expansion(root: yaml.Node, source: str, path: str) -> None:
     sizes: dict[int, int] = {}
     open_: set[int] = set()
 
-    def size(node: yaml.Node) -> int:  # recursion is bounded by MAX_DEPTH
+    def size(node: yaml.Node, where: str) -> int:  # recursion is bounded by MAX_DEPTH
         key = id(node)
         if key in sizes:
             return sizes[key]
         if key in open_:
-            raise _LimitError(path, "an alias refers to a value that contains it (a recursive alias)",
+            raise _LimitError(where, "an alias refers to a value that contains it (a recursive alias)",
                               node.start_mark)
         open_.add(key)
         total = 1
+        if node.tag == "tag:yaml.org,2002:int" and len(node.value) > 100:  # 2^64 has 20 digits
+            raise _LimitError(where, f"an integer of {len(node.value):,} characters, far beyond the 64 bits of "
+                              f"spec integers", node.start_mark)
         if isinstance(node, yaml.SequenceNode):
-            total += sum(size(item) for item in node.value)
+            total += sum(size(item, f"{where}[{i}]") for i, item in enumerate(node.value))
         elif isinstance(node, yaml.MappingNode):
-            total += sum(size(k) + size(v) for k, v in node.value)
+            for k, v in node.value:
+                name = str(k.value)[:40] if isinstance(k, yaml.ScalarNode) else "?"
+                total += size(k, where) + size(v, _join(where, name))
         open_.discard(key)
         sizes[key] = total
         return total
 
-    if size(root) <= MAX_YAML_NODES:
+    if size(root, path) <= MAX_YAML_NODES:
         return
     node, where = root, path
     while isinstance(node, yaml.MappingNode):  # descend to the outermost key that is alone too big
