@@ -15,11 +15,12 @@ Byzantine node could do then happens naturally.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from bftlab.adversary.checks import nonempty, nonnegative, time_window
-from bftlab.api import Broadcast, CancelTimer, Input, NodeId, Receive, Send, SetTimer, Start, TimerFired
+from bftlab.api import Action, Broadcast, CancelTimer, Input, NodeId, Receive, Send, SetTimer, Start, TimerFired
 from bftlab.attack.api import AdversaryContext, Controlled, NodeStrategy
 from bftlab.specs.schema import FieldError
 
@@ -141,12 +142,11 @@ class Twins(NodeStrategy):
 
     def step(self, nid: NodeId, now: float, inp: Input) -> list:
         pair = self.twins[nid]
-        kind = type(inp)
-        if kind is TimerFired:  # timer names are namespaced per twin
-            twin, name = inp.name
+        if isinstance(inp, TimerFired):  # timer names are namespaced per twin by _out
+            twin, name = cast(tuple[int, Hashable], inp.name)
             return self._out(nid, twin, now, pair[twin].step(now, TimerFired(name)))
-        targets = (0, 1)
-        if kind is Receive and self._split(now):
+        targets: tuple[int, ...] = (0, 1)
+        if isinstance(inp, Receive) and self._split(now):
             if inp.sender in self.nodes:
                 origin = self._origin.get(id(inp.msg))
                 targets = (origin[1],) if origin is not None and origin[0] is inp.msg else (0, 1)
@@ -157,17 +157,16 @@ class Twins(NodeStrategy):
             out += self._out(nid, t, now, pair[t].step(now, inp))
         return out
 
-    def _out(self, nid: NodeId, twin: int, now: float, actions: list) -> list:
+    def _out(self, nid: NodeId, twin: int, now: float, actions: list[Action]) -> list[Action]:
         split = self._split(now)
-        out = []
+        out: list[Action] = []
         for a in actions:
-            kind = type(a)
-            if kind is SetTimer:
+            if isinstance(a, SetTimer):
                 out.append(SetTimer((twin, a.name), a.delay_s))
-            elif kind is CancelTimer:
+            elif isinstance(a, CancelTimer):
                 out.append(CancelTimer((twin, a.name)))
-            elif kind in (Send, Broadcast):
-                dsts = (a.to,) if kind is Send else a.to
+            elif isinstance(a, (Send, Broadcast)):
+                dsts = (a.to,) if isinstance(a, Send) else a.to
                 keep = tuple(d for d in dsts if not split or self._hears(twin, d))
                 if any(d in self.nodes for d in keep):
                     self._origin[id(a.msg)] = (a.msg, twin)

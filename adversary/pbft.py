@@ -151,7 +151,7 @@ def mutate(c: Controlled, msg: Any, field: str) -> Any:
     """
     if field == "digest" and type(msg) is PrePrepare:
         return conflicting_pre_prepare(c, msg)
-    if not dataclasses.is_dataclass(msg) or not hasattr(msg, field):
+    if not dataclasses.is_dataclass(msg) or isinstance(msg, type) or not hasattr(msg, field):
         return msg
     value = getattr(msg, field)
     if type(value) is int:
@@ -239,17 +239,16 @@ class EquivocatingPrimary(NodeStrategy):
         out: list = []
         for a in actions:
             m = getattr(a, "msg", None)
-            kind = type(m)
-            if kind is PrePrepare and m.seq % self.params.every == 0 and m.view % self.ctx.n == nid:
+            if isinstance(m, PrePrepare) and m.seq % self.params.every == 0 and m.view % self.ctx.n == nid:
                 alt = conflicting_pre_prepare(self.nodes[nid], m)
                 if alt.digest == m.digest:
                     out.append(a)
                     continue
                 self.twin[(m.view, m.seq, m.digest)] = alt.digest
                 out += self._split(a, m, alt)
-            elif kind in (Prepare, Commit) and (m.view, m.seq, m.digest) in self.twin:
-                alt = reseal(self.nodes[nid], dataclasses.replace(m, digest=self.twin[(m.view, m.seq, m.digest)]))
-                out += self._split(a, m, alt)
+            elif isinstance(m, (Prepare, Commit)) and (m.view, m.seq, m.digest) in self.twin:
+                alt_vote = reseal(self.nodes[nid], dataclasses.replace(m, digest=self.twin[(m.view, m.seq, m.digest)]))
+                out += self._split(a, m, alt_vote)
             else:
                 out.append(a)
         return out
@@ -302,7 +301,7 @@ class ConflictingVotes(NodeStrategy):
         out: list = []
         for a in actions:
             m = getattr(a, "msg", None)
-            if type(m) in (Prepare, Commit):
+            if isinstance(m, (Prepare, Commit)):
                 dsts = _dsts(a)
                 half = len(dsts) // 2
                 alt = reseal(self.nodes[nid], dataclasses.replace(m, digest=other_digest(m.digest)))

@@ -311,8 +311,12 @@ class ReportSection(Protocol):
     so reports can be redrawn from stored JSON.
     """
 
-    key: str
-    title: str
+    # Read-only, so that frozen dataclasses (the usual way to write a section) satisfy the protocol.
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
 
     def markdown(self, data: Any) -> list[str]:
         """Lines of Markdown for report.md."""

@@ -128,7 +128,12 @@ class Toolkit:
     node_fault: type
 
 
-def _strategy(name: str) -> type:
+def _strategy(name: str) -> Any:
+    """The strategy class registered as ``name``.
+
+    Plug-ins are found by name at run time, so their type is only known then:
+    :func:`toolkit` checks ``kind`` before it relies on a node strategy's ``Params``.
+    """
     from bftlab.specs.registry import GROUPS, resolve
 
     return resolve(GROUPS["adversary"], name, "adversary strategy")
@@ -179,6 +184,7 @@ def _split(rng: random.Random, nodes: Sequence[int]) -> tuple[tuple[int, ...], t
 def budget(spec: ExperimentSpec) -> int:
     """How many more replicas the fuzzer may make Byzantine."""
     taken = set(spec.byzantine) | {f.node for f in spec.faults}
+    assert spec.f is not None, "a validated spec has resolved f from its protocol's fault model"
     return max(0, spec.f + (1 if spec.allow_exceeding_f else 0) - len(taken))
 
 

@@ -27,7 +27,7 @@ import struct
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from bftlab.crypto import merkle
 from bftlab.crypto.merkle import leaf_hash, node_hash
@@ -72,7 +72,11 @@ def is_batched(sig: bytes) -> bool:
     return len(sig) >= HEADER_BYTES and sig[0] == TAG and (len(sig) - HEADER_BYTES) % 32 == 0
 
 
-class BatchVerifier:
+Signer = TypeVar("Signer", bound=Hashable)
+"""Whatever names a signer to ``verify_raw`` (a node id, a public key)."""
+
+
+class BatchVerifier(Generic[Signer]):
     """Verifies plain and batched signatures, remembering proven tree nodes per signer.
 
     ``verify_raw(signer, data, sig)`` checks one raw signature. ``sig_checks``
@@ -81,14 +85,14 @@ class BatchVerifier:
 
     __slots__ = ("_verify_raw", "_proven", "_capacity", "sig_checks", "hashes")
 
-    def __init__(self, verify_raw: Callable[[Hashable, bytes, bytes], bool], capacity: int = CACHE_ENTRIES) -> None:
+    def __init__(self, verify_raw: Callable[[Signer, bytes, bytes], bool], capacity: int = CACHE_ENTRIES) -> None:
         self._verify_raw = verify_raw
-        self._proven: dict[tuple[Hashable, bytes], None] = {}
+        self._proven: dict[tuple[Signer, bytes], None] = {}
         self._capacity = capacity
         self.sig_checks = 0
         self.hashes = 0
 
-    def verify(self, signer: Hashable, data: bytes, sig: bytes) -> bool:
+    def verify(self, signer: Signer, data: bytes, sig: bytes) -> bool:
         """Whether ``sig`` (plain or batched) is ``signer``'s signature on ``data``."""
         if len(sig) == SIG_BYTES:
             self.sig_checks += 1
@@ -131,7 +135,7 @@ class BatchVerifier:
         self._remember(signer, learned)
         return True
 
-    def _remember(self, signer: Hashable, nodes: list[bytes]) -> None:
+    def _remember(self, signer: Signer, nodes: list[bytes]) -> None:
         proven = self._proven
         for h in nodes:
             proven[(signer, h)] = None

@@ -29,7 +29,7 @@ Messages the adversary dropped also appear in the report's ``dropped`` as
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from bftlab.api import Node, NodeContext, NodeId, SetTimer, TimerFired
 from bftlab.attack.api import (
@@ -43,6 +43,9 @@ from bftlab.attack.api import (
 from bftlab.attack.config import load_strategy
 from bftlab.core import seeds
 from bftlab.core.kernel import NS
+
+if TYPE_CHECKING:  # annotations only: bftlab.specs imports engine modules, so a run-time import could cycle
+    from bftlab.specs.spec import ExperimentSpec
 
 _TIMER = "bftlab.adversary.later"
 NETWORK_COUNTS = ("dropped", "delayed", "copies")
@@ -87,14 +90,16 @@ class Attack:
     (None in the simulator); it gives each process its own random streams.
     """
 
-    def __init__(self, spec: Any, hosted: Collection[NodeId] | None = None, process: str | None = None) -> None:
+    def __init__(self, spec: ExperimentSpec, hosted: Collection[NodeId] | None = None,
+                 process: str | None = None) -> None:
         self.spec = spec
         self.network: list[NetworkStrategy] = []
         self.by_node: dict[NodeId, NodeStrategy] = {}
         self.strategies: list[NetworkStrategy | NodeStrategy] = []
         """Every strategy built here, in spec order."""
         self.counts = dict.fromkeys(NETWORK_COUNTS, 0)
-        n = spec.n
+        n, f = spec.n, spec.f
+        assert f is not None, "a validated spec has resolved f from its protocol's fault model"
         replicas = tuple(range(n))
         clients = tuple(range(n, n + spec.workload.clients))
         stream = "" if process is None else f"/node{process}"
@@ -104,7 +109,7 @@ class Attack:
             if cls.kind == "node" and not mine:
                 continue
             params = entry.params if isinstance(entry.params, cls.Params) else cls.Params(**(entry.params or {}))
-            ctx = AdversaryContext(name, n, spec.f, replicas, clients, tuple(entry.byzantine),
+            ctx = AdversaryContext(name, n, f, replicas, clients, tuple(entry.byzantine),
                                    seeds.rng(spec.seed, f"adversary/{name}{stream}"), spec.protocol.name,
                                    spec.stop.time_limit_s)
             strategy = cls(params, ctx)
@@ -199,7 +204,7 @@ class Attack:
         return summarize(self.spec, [self.tally()], self.byzantine)
 
 
-def strategy_names(spec: Any) -> list[str]:
+def strategy_names(spec: ExperimentSpec) -> list[str]:
     """Each adversary entry's name in reports and stream names: the strategy, ``name#2`` for its second use..."""
     used: dict[str, int] = {}
     out = []
@@ -209,7 +214,8 @@ def strategy_names(spec: Any) -> list[str]:
     return out
 
 
-def summarize(spec: Any, tallies: Iterable[Mapping[str, Any] | None], byzantine: Iterable[NodeId]) -> dict[str, Any]:
+def summarize(spec: ExperimentSpec, tallies: Iterable[Mapping[str, Any] | None],
+              byzantine: Iterable[NodeId]) -> dict[str, Any]:
     """The report's ``adversary`` section: the strategies, the Byzantine replicas, the network counts and
     each strategy's own counters (by strategy name, ``name#2`` for a repeat), summed over ``tallies``."""
     net = dict.fromkeys(NETWORK_COUNTS, 0)

@@ -15,9 +15,13 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bftlab.errors import UsageError
+
+if TYPE_CHECKING:  # annotations only: the commands import these lazily, so that the CLI starts fast
+    from bftlab.experiments.store import Store
+    from bftlab.experiments.sweep import Sweep
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -63,7 +67,7 @@ def _add_execution(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", action="store_true", help="no progress bar (the summary lines still print)")
 
 
-def _sweep_command(path: Any, quick: bool, store: Path) -> str:
+def _sweep_command(path: str | Path, quick: bool, store: Path) -> str:
     """The canonical command that (re)makes a sweep's results: what captions and errors quote."""
     parts = ["bftlab", "sweep", str(path)]
     if quick:
@@ -73,7 +77,7 @@ def _sweep_command(path: Any, quick: bool, store: Path) -> str:
     return shlex.join(parts)
 
 
-def _sweep_store(sweep: Any, store: Path) -> Any:
+def _sweep_store(sweep: Sweep, store: Path) -> Store:
     from bftlab.experiments.store import Store
 
     return Store(Path(store) / sweep.name)
@@ -133,7 +137,7 @@ def _load(path: str | Path, quick: bool) -> Any:
     return load_sweep(path, quick=quick)
 
 
-def _run_sweeps(sweeps: Sequence[Any], args: argparse.Namespace) -> int:
+def _run_sweeps(sweeps: Sequence[Sweep], args: argparse.Namespace) -> int:
     """Run the missing runs of each sweep in turn on one executor; write manifests and summaries."""
     from bftlab.experiments.executors import make_executor, run_missing
     from bftlab.experiments.store import source_commit
@@ -179,7 +183,7 @@ def _run_sweeps(sweeps: Sequence[Any], args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _start(sweep: Any, store: Any, args: argparse.Namespace, commit: str, where: str) -> None:
+def _start(sweep: Sweep, store: Store, args: argparse.Namespace, commit: str, where: str) -> None:
     from bftlab import __version__
 
     store.remove_stale_temp()
@@ -204,7 +208,7 @@ def _start(sweep: Any, store: Any, args: argparse.Namespace, commit: str, where:
     store.write_text("manifest.json", json.dumps(manifest, indent=2) + "\n")
 
 
-def _finish(sweep: Any, store: Any, args: argparse.Namespace, commit: str) -> None:
+def _finish(sweep: Sweep, store: Store, args: argparse.Namespace, commit: str) -> None:
     from bftlab.experiments.store import summary_rows, write_csv
 
     stored = [(r.point, store.load(r.key)) for r in sweep.runs if store.has(r.key)]
@@ -267,7 +271,7 @@ def _add_plot(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_plot)
 
 
-def _plot(sweep: Any, store_dir: Path, out: Path | None, only: Sequence[str], command: str) -> list[Path]:
+def _plot(sweep: Sweep, store_dir: Path, out: Path | None, only: Sequence[str], command: str) -> list[Path]:
     from bftlab.plots import plot_sweep
 
     store = _sweep_store(sweep, store_dir)

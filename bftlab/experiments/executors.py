@@ -19,11 +19,14 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bftlab import __version__
 from bftlab.errors import UsageError
 from bftlab.experiments.store import Store
+
+if TYPE_CHECKING:  # annotations only: the commands import these lazily, so that the CLI starts fast
+    from bftlab.experiments.sweep import Sweep
 
 __all__ = ["EXECUTORS", "SweepOutcome", "make_executor", "run_missing", "run_one"]
 
@@ -140,7 +143,7 @@ class SweepOutcome:
     interrupted: bool
 
 
-def run_missing(sweep: Any, store: Store, executor: cf.Executor, *, progress: bool = True,
+def run_missing(sweep: Sweep, store: Store, executor: cf.Executor, *, progress: bool = True,
                 say: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
                 provenance: dict[str, Any] | None = None) -> SweepOutcome:
     """Run every run of ``sweep`` whose report is not in ``store``, storing each as it finishes.

@@ -148,7 +148,7 @@ def _series_label(recipe: PlotRecipe, value: Any) -> str:
     return f"{name} = {value}"
 
 
-def _aggregate(pairs: Sequence[tuple[Any, float]]) -> list[Point]:
+def _aggregate(pairs: Sequence[tuple[Any, float | None]]) -> list[Point]:
     by_x: dict[Any, list[float]] = {}
     for x, y in pairs:
         if y is None or (isinstance(y, float) and not math.isfinite(y)):
@@ -183,11 +183,12 @@ def _y(rep: Mapping[str, Any], recipe: PlotRecipe) -> float | None:
 
 def _collect(reports: Sequence[dict[str, Any]], recipe: PlotRecipe, bin_s: float = 0.0) -> dict[str, list[Point]]:
     """Series label -> aggregated points, series in sorted order; timeline points sit at bin centres."""
-    groups: dict[Any, list[tuple[Any, float]]] = {}
+    groups: dict[Any, list[tuple[Any, float | None]]] = {}
     seen: dict[str, dict[Any, str]] = {"x": {}, "series": {}}
     shown: set[str] = set()
     for rep in _select(reports, recipe):
         s = _category(rep, recipe.series, recipe, "series", seen["series"]) if recipe.series else None
+        pairs: Sequence[tuple[Any, float | None]]
         if recipe.kind == "timeline":
             if "timeline" not in rep:
                 raise ConfigError(f"plot {recipe.name!r}: a timeline plot needs timeline_bin_s in the experiment file.")

@@ -56,6 +56,7 @@ class Metrics:
     def summary(self) -> dict[str, Any]:
         n = len(self.latencies_ns)
         span = (self.last_accept - (self.first_submit or 0)) / NS
+        latency: dict[str, float | None]
         if n:
             lat = np.asarray(self.latencies_ns, dtype=np.float64) / NS
             p50, p90, p99 = np.percentile(lat, [50, 90, 99])

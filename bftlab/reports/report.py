@@ -23,12 +23,15 @@ import math
 import os
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bftlab import __version__ as VERSION
 from bftlab.api import HASH_POWER, ReportSection
+
+if TYPE_CHECKING:  # annotations only: make_report imports the oracles lazily, like the plug-ins it names
+    from bftlab.oracles.base import OracleVerdict
 
 __all__ = ["make_report", "replay_command", "report_markdown", "summary_table", "to_json", "write_outputs"]
 
@@ -115,7 +118,7 @@ def make_report(
     transport: str,
     trace_digest: str | None,
     metrics: Mapping[str, Any],
-    verdicts: Any,
+    verdicts: Iterable[OracleVerdict],
     run: Mapping[str, Any],
     adversary: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:

@@ -17,12 +17,18 @@ node, e.g. on another machine).
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: this package's modules load lazily, on the real-transport path
+    from bftlab.api import RunOptions
+    from bftlab.specs.spec import ExperimentSpec
 
 __all__ = ["run_real"]
 
 
-def run_real(spec: Any, keep_dir: Any = None, options: Any = None) -> dict[str, Any]:
+def run_real(spec: ExperimentSpec, keep_dir: str | Path | None = None,
+             options: RunOptions | None = None) -> dict[str, Any]:
     """Run ``spec`` as a local cluster of processes; see :func:`bftlab.transport.cluster.run_real`."""
     from bftlab.api import RunOptions
     from bftlab.transport.cluster import run_real as _run

@@ -30,14 +30,17 @@ the seed, and delays add to the real network's own.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bftlab.attack.wiring import Attack, summarize
 from bftlab.core.kernel import NS, to_ns
 from bftlab.transport.runtime import Router
 
+if TYPE_CHECKING:  # annotations only: bftlab.specs imports engine modules, so a run-time import could cycle
+    from bftlab.specs.spec import ExperimentSpec
 
-def attack_for(spec: Any, ids: Sequence[int], proc_name: str) -> Attack | None:
+
+def attack_for(spec: ExperimentSpec, ids: Sequence[int], proc_name: str) -> Attack | None:
     """The adversary of the process hosting ``ids`` (named ``proc_name``), or None if the spec has none."""
     return Attack(spec, hosted=frozenset(ids), process=proc_name) if spec.adversary else None
 
@@ -59,6 +62,6 @@ def network_router(attack: Attack | None) -> Router | None:
     return route
 
 
-def summary(spec: Any, stats: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def summary(spec: ExperimentSpec, stats: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The report's ``adversary`` entry, from every process's ``stats`` line (its ``adversary`` tally)."""
     return summarize(spec, [st.get("adversary") for st in stats], spec.byzantine)

@@ -68,7 +68,7 @@ class FrameDecoder:
     def buffered(self) -> int:
         return len(self._buf)
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes | bytearray) -> list[bytes]:
         """Append ``data``; return the complete frame bodies now available."""
         buf = self._buf
         if buf:

@@ -174,7 +174,7 @@ async def dial(
     eph = nacl.public.PrivateKey.generate()
     hello = msgpack.packb([MAGIC, PROTOCOL_VERSION, cluster, local_ids, bytes(eph.public_key), os.urandom(NONCE_BYTES)])
     await stream.send_all(length_prefixed(hello))
-    decoder, pending = FrameDecoder(HANDSHAKE_MAX_BYTES), []
+    decoder, pending = FrameDecoder(HANDSHAKE_MAX_BYTES), list[bytes]()
     reply = _unpack(await _read_one(stream, decoder, pending), 7, "REPLY")
     ids = _check_header(reply, cluster, "REPLY")
     if not expect(ids):
@@ -198,7 +198,7 @@ async def accept(
     max_frame: int,
 ) -> Session:
     """Run the acceptor's side; ``allowed`` vets the dialer's claimed ids before any signing."""
-    decoder, pending = FrameDecoder(HANDSHAKE_MAX_BYTES), []
+    decoder, pending = FrameDecoder(HANDSHAKE_MAX_BYTES), list[bytes]()
     hello_body = await _read_one(stream, decoder, pending)
     hello = _unpack(hello_body, 6, "HELLO")
     ids = _check_header(hello, cluster, "HELLO")

@@ -29,7 +29,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -45,6 +45,9 @@ from bftlab.transport.events import EventLog
 from bftlab.transport.handshake import Keyring
 from bftlab.transport.runtime import Host, HostConfig
 
+if TYPE_CHECKING:  # annotations only: bftlab.specs imports engine modules, so a run-time import could cycle
+    from bftlab.specs.spec import ExperimentSpec
+
 
 def parse_hostport(text: str, what: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
@@ -53,7 +56,7 @@ def parse_hostport(text: str, what: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def replica_addrs(spec: Any) -> dict[int, tuple[str, int]]:
+def replica_addrs(spec: ExperimentSpec) -> dict[int, tuple[str, int]]:
     """Each replica's address from ``transport.hosts`` (or 127.0.0.1 at ``base_port + id``)."""
     t = spec.transport
     if t.hosts:
@@ -66,13 +69,13 @@ def replica_addrs(spec: Any) -> dict[int, tuple[str, int]]:
     return {i: ("127.0.0.1", t.base_port + i) for i in range(spec.n)}
 
 
-def cluster_id(spec: Any) -> bytes:
+def cluster_id(spec: ExperimentSpec) -> bytes:
     from bftlab.specs.spec import spec_digest
 
     return bytes.fromhex(spec_digest(spec))[:16]
 
 
-def build_nodes(spec: Any, ids: Sequence[int], proc_name: str | None = None,
+def build_nodes(spec: ExperimentSpec, ids: Sequence[int], proc_name: str | None = None,
                 attack: Attack | None = None) -> dict[int, Any]:
     """Fresh sans-IO nodes for ``ids``, built exactly as the simulator builds them.
 
@@ -81,6 +84,7 @@ def build_nodes(spec: Any, ids: Sequence[int], proc_name: str | None = None,
     """
     proto = load_protocol(spec.protocol.name)
     n, f = spec.n, spec.f
+    assert f is not None, "a validated spec has resolved f from its protocol's fault model"
     replicas, clients = spec.replicas, spec.clients
     all_ids = list(range(n + len(clients)))
     cryptos = load_crypto(spec.crypto)(all_ids, seeds.derive(spec.seed, "keys"), ZERO_COSTS)
@@ -100,7 +104,8 @@ def build_nodes(spec: Any, ids: Sequence[int], proc_name: str | None = None,
 class ClientDriver:
     """The workload of this process's clients: closed loop or Poisson arrivals, up to a quota."""
 
-    def __init__(self, host: Host, clients: Sequence[int], spec: Any, quota: int | None, proc_seed: str) -> None:
+    def __init__(self, host: Host, clients: Sequence[int], spec: ExperimentSpec, quota: int | None,
+                 proc_seed: str) -> None:
         wl = spec.workload
         self.host = host
         self.clients = list(clients)
@@ -186,7 +191,7 @@ def _say(obj: dict[str, Any]) -> None:
     print(json.dumps(obj, separators=(",", ":")), flush=True)
 
 
-async def serve(spec: Any, ids: Sequence[int], events: str | None, control: bool, quota: int | None,
+async def serve(spec: ExperimentSpec, ids: Sequence[int], events: str | None, control: bool, quota: int | None,
                 listen: str | None, proc_name: str) -> int:
     """Run this process until stopped (replicas) or until the workload is done (clients)."""
     ids = sorted(set(ids))

@@ -524,7 +524,8 @@ class PbftReplica:
             self._adopt_stable(plan.min_s, plan.proof[0].state_digest, plan.proof)
         self._out += self.view_changer.install(nv)
         log.drop_views_below(v)
-        self.proposed = proposed = {}
+        proposed: dict[int, int] = {}
+        self.proposed = proposed
         self.waiting_seq = 0
         is_primary = v % self.n == me
         for pp in nv.pre_prepares:
