@@ -39,7 +39,7 @@ def check_spec(spec: Any) -> None:
 
 
 def _checked_attacker(spec: Any, params: PowParams) -> Attacker | None:
-    from bftlab.adversary.pow import attacker_for
+    from bftlab.protocols.pow.attacker import attacker_for
 
     check_against_n(params, spec.n)
     if spec.transport.kind != "sim":

@@ -9,7 +9,7 @@ tree through the engine's :class:`~bftlab.protocols.pow.chain.Chain` (heights on
 
 This is the protocol side of the seam to the adversary API: a spec selects an
 attacker like any other strategy (``adversary: {strategy: selfish-mining,
-byzantine: [0]}``); :class:`bftlab.adversary.pow.PowAttacker` implements
+byzantine: [0]}``); :class:`bftlab.protocols.pow.attacker.PowAttacker` implements
 :class:`Attacker`, what the engine reads, and its ``miner_strategy`` returns one
 of the objects below (or a researcher's own :class:`MinerStrategy`).
 
@@ -63,7 +63,7 @@ class Eclipse:
 
 
 class Attacker(Protocol):
-    """What the engine needs from an attacker (implemented by :class:`bftlab.adversary.pow.PowAttacker`)."""
+    """What the engine needs from an attacker (implemented by :class:`bftlab.protocols.pow.attacker.PowAttacker`)."""
 
     @property
     def node(self) -> int: ...
