@@ -44,7 +44,7 @@ from bftlab.api import (
     TimerName,
 )
 from bftlab.core.costs import ZERO_COSTS, CpuCosts
-from bftlab.core.host import TimerQueue, run_actions
+from bftlab.core.host import SinkFns, TimerQueue, run_actions
 from bftlab.errors import InvariantError, UsageError
 
 
@@ -114,6 +114,7 @@ class Harness:
         self.now = 0.0
         self.queue: deque[Envelope] = deque()
         self.timers = TimerQueue()  # deadlines in seconds of :attr:`now`
+        self._sink: SinkFns = (self._send, self._set_timer, self._cancel_timer, self._observe)
         self.history: list[Any] = []
         self.crashed: set[NodeId] = set()
         self.groups: list[frozenset[NodeId]] | None = None
@@ -152,7 +153,7 @@ class Harness:
             return
         actions = self.nodes[node].step(self.now, inp)
         self._crypto[node].meter.drain()
-        run_actions(node, self.now, actions, self._send, self._set_timer, self._cancel_timer, self._observe)
+        run_actions(node, self.now, actions, self._sink)
 
     # The action sink (see bftlab.core.host.ActionSink); ``t`` is :attr:`now`.
     def _send(self, node: NodeId, t: float, to: tuple[NodeId, ...], msg: Any) -> None:

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 from bftlab.api import Broadcast, CancelTimer, NodeId, Observe, Send, SetTimer, TimerName
 from bftlab.errors import InvariantError
 
-__all__ = ["ActionSink", "TimerQueue", "TimerTable", "execute", "node_raised", "run_actions"]
+__all__ = ["ActionSink", "SinkFns", "TimerQueue", "TimerTable", "bind", "execute", "node_raised", "run_actions"]
 
 
 class ActionSink(Protocol):
@@ -58,20 +58,28 @@ class ActionSink(Protocol):
         ...
 
 
-SendFn = Callable[[NodeId, Any, tuple, Any], None]
-SetTimerFn = Callable[[NodeId, Any, Any, float], None]
-CancelTimerFn = Callable[[NodeId, Any, Any], None]
-ObserveFn = Callable[[NodeId, Any, Any], None]
+SinkFns = tuple[
+    Callable[[NodeId, Any, tuple, Any], None],  # send
+    Callable[[NodeId, Any, Any, float], None],  # set_timer
+    Callable[[NodeId, Any, Any], None],  # cancel_timer
+    Callable[[NodeId, Any, Any], None],  # observe
+]
+"""An :class:`ActionSink`'s four methods, bound once (see :func:`bind`); a runtime may also list its own."""
 
 
-def run_actions(node: NodeId, t: Any, actions: Iterable[Any], send: SendFn, set_timer: SetTimerFn,
-                cancel_timer: CancelTimerFn, observe: ObserveFn) -> None:
-    """Execute ``node``'s ``actions`` of a step at time ``t``, in order, through an :class:`ActionSink`'s methods.
+def bind(sink: ActionSink) -> SinkFns:
+    """The methods of ``sink`` in the order :func:`run_actions` takes them."""
+    return (sink.send, sink.set_timer, sink.cancel_timer, sink.observe)
 
-    The methods come in as separate arguments so that the simulator binds them
-    once, not per step: this loop is on its hottest path, which is also why it
+
+def run_actions(node: NodeId, t: Any, actions: Iterable[Any], sink: SinkFns) -> None:
+    """Execute ``node``'s ``actions`` of a step at time ``t``, in order, through a sink's bound methods.
+
+    The methods come bound in one tuple so that the simulator binds them once,
+    not per step: this loop is on its hottest path, which is also why it
     dispatches on exact types (the action classes are final, slotted dataclasses).
     """
+    send, set_timer, cancel_timer, observe = sink
     for a in actions:
         cls = type(a)
         if cls is Send:
@@ -89,8 +97,8 @@ def run_actions(node: NodeId, t: Any, actions: Iterable[Any], send: SendFn, set_
 
 
 def execute(node: NodeId, t: Any, actions: Iterable[Any], sink: ActionSink) -> None:
-    """:func:`run_actions` with the methods of ``sink``."""
-    run_actions(node, t, actions, sink.send, sink.set_timer, sink.cancel_timer, sink.observe)
+    """:func:`run_actions` with the methods of ``sink`` (bound on each call: for tests and cold paths)."""
+    run_actions(node, t, actions, bind(sink))
 
 
 def node_raised(node: NodeId, now_s: float, inp: Any, exc: BaseException) -> InvariantError:

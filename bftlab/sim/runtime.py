@@ -39,7 +39,7 @@ from typing import Any, Callable
 from bftlab.core import wire
 from bftlab.api import Node, NodeId, Receive, Start, TimerFired, TimerName
 from bftlab.core.costs import CpuCosts
-from bftlab.core.host import TimerTable, node_raised, run_actions
+from bftlab.core.host import SinkFns, TimerTable, node_raised, run_actions
 from bftlab.core.kernel import NS, PRIO_CONTROL, PRIO_NET, PRIO_TIMER, Kernel
 from bftlab.sim.network import Network
 
@@ -93,7 +93,7 @@ class SimRuntime:
         self.dropped: dict[str, int] = {}
         self.timers = TimerTable()
         # The action sink's methods, bound once: the interpreter is called on every step.
-        self._sink = (self._send, self._set_timer, self._cancel_timer, self._observe)
+        self._sink: SinkFns = (self._send, self._set_timer, self._cancel_timer, self._observe)
 
     # ------------------------------------------------------------ set-up
     def add_node(self, node: Node, meter: Any = None, costed: bool = True) -> None:
@@ -175,7 +175,7 @@ class SimRuntime:
             h.meter.drain()
         h.busy_until = done
         if actions:
-            run_actions(h.node.node_id, done, actions, *self._sink)
+            run_actions(h.node.node_id, done, actions, self._sink)
         if h.inbox and not h.scheduled:
             h.scheduled = True
             self.kernel.schedule_unchecked(done, self._process, h, PRIO_NET)

@@ -58,7 +58,7 @@ import trio
 
 from bftlab.core import wire
 from bftlab.api import Node, Receive, Start, TimerFired, TimerName
-from bftlab.core.host import TimerQueue, node_raised, run_actions
+from bftlab.core.host import SinkFns, TimerQueue, node_raised, run_actions
 from bftlab.transport import handshake
 from bftlab.transport.framing import ITEM_OVERHEAD, MAX_FRAME_BYTES, OVERHEAD, FrameError
 from bftlab.transport.handshake import HandshakeError, Keyring, Session
@@ -150,7 +150,7 @@ class Host:
         self._local: list[tuple[int, Any]] = []
         self._inbox_send, self._inbox_recv = trio.open_memory_channel(cfg.inbox_chunks)
         self.timers = TimerQueue()  # deadlines on trio's clock (not the nodes' clock, which starts at the epoch)
-        self._sink = (self._send, self._set_timer, self._cancel_timer, self._observe)
+        self._sink: SinkFns = (self._send, self._set_timer, self._cancel_timer, self._observe)
         self._delayed: list[tuple[float, int, int, int, bytes]] = []  # (due, seq, src, dst, payload)
         self._delayed_bytes: dict[int, int] = {}
         self._delay_seq = 0
@@ -265,7 +265,7 @@ class Host:
             actions = node.step(now, inp)
         except Exception as exc:  # a protocol bug, not a peer's fault: stop this process loudly
             raise node_raised(nid, now, inp, exc) from exc
-        run_actions(nid, now, actions, *self._sink)
+        run_actions(nid, now, actions, self._sink)
 
     # ------------------------------------------------------------ the action sink (``now``: the nodes' clock)
     def _set_timer(self, nid: int, now: float, name: TimerName, delay_s: float) -> None:
