@@ -26,10 +26,7 @@ import random
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from hashlib import sha256 as _sha256
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
-
-if TYPE_CHECKING:  # annotations only: the spec is built on top of this module
-    from bftlab.specs.spec import ExperimentSpec
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 NodeId = int
 """Replicas are ``0 .. n-1``; clients follow as ``n .. n+clients-1``."""
@@ -341,7 +338,9 @@ class RunOptions:
     timeline_bin_s: float | None = None
 
 
-RunPath: TypeAlias = "Callable[[ExperimentSpec, RunOptions], dict[str, Any]]"
+# The spec is Any here: api.py is the bottom layer and imports nothing of the engine, not even for
+# annotations (tests/engine/test_packaging.py counts those imports too).
+RunPath = Callable[[Any, RunOptions], dict[str, Any]]
 """A protocol's own run path: ``(ExperimentSpec, RunOptions) -> report`` built with
 :func:`bftlab.reports.report.make_report`."""
 
@@ -375,7 +374,7 @@ class ProtocolSpec:
     fault_model: FaultModel = BYZANTINE
     oracles: tuple[str, ...] = ("smr",)
     unused_sections: tuple[str, ...] = ()
-    check_spec: Callable[[ExperimentSpec], None] | None = None
+    check_spec: Callable[[Any], None] | None = None
     run: RunPath | None = None
     report_sections: tuple[ReportSection, ...] = ()
     fuzz_strategies: tuple[str, ...] = ()
