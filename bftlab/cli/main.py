@@ -103,9 +103,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {out}: cannot write the output folder ({exc.strerror or exc}).") from None
     replay = replay_command(out / SPEC_YAML, spec.seed)
     try:
-        from bftlab.sim import runner  # imported here: validating a spec must not need the simulator
+        from bftlab.pipeline import execute  # imported here: validating a spec must not need the simulator
 
-        report = runner.run(spec, out_dir=out)
+        report = execute(spec, out_dir=out)
         write_outputs(out, report, spec_yaml)
         table = summary_table(report)
     except (ConfigError, UsageError):
@@ -186,8 +186,14 @@ def _add_node(sub: argparse._SubParsersAction) -> None:
     add_node(sub)
 
 
+def _add_trace(sub: argparse._SubParsersAction) -> None:
+    from bftlab.cli.trace import add_trace  # space-time diagrams; see bftlab.reports.spacetime
+
+    add_trace(sub)
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    _add_run, _add_validate, *EXPERIMENT_COMMANDS, _add_fuzz, _add_node)
+    _add_run, _add_validate, *EXPERIMENT_COMMANDS, _add_fuzz, _add_node, _add_trace)
 
 _MAIN_EPILOG = f"""\
 examples:
