@@ -58,7 +58,7 @@ from bftlab.core.wire import message
 LEADER = 0
 
 
-@message(0x7E01)
+@message(0x7D01)
 @dataclass(frozen=True, slots=True)
 class Req:
     client: int
@@ -66,21 +66,21 @@ class Req:
     op: bytes
 
 
-@message(0x7E02)
+@message(0x7D02)
 @dataclass(frozen=True, slots=True)
 class Order:
     seq: int
     op_digest: bytes
 
 
-@message(0x7E03)
+@message(0x7D03)
 @dataclass(frozen=True, slots=True)
 class Vote:
     seq: int
     op_digest: bytes
 
 
-@message(0x7E04)
+@message(0x7D04)
 @dataclass(frozen=True, slots=True)
 class Reply:
     ts: int
