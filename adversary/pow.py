@@ -48,13 +48,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bftlab.specs.schema import FieldError
-
 from bftlab.protocols.pow import theory
 from bftlab.protocols.pow.attacker import AttackerParams, PowAttacker, attacker_for
 from bftlab.protocols.pow.chain import Chain
 from bftlab.protocols.pow.strategies import Eclipse as EclipseLinks
 from bftlab.protocols.pow.strategies import MinerStrategy, PrivateFork, SelfishMining
+from bftlab.specs.schema import FieldError
 
 __all__ = ["AttackerParams", "DoubleSpend", "Eclipse", "Majority", "PowAttacker", "SelfishMiner", "attacker_for"]
 
@@ -63,7 +62,8 @@ __all__ = ["AttackerParams", "DoubleSpend", "Eclipse", "Majority", "PowAttacker"
 @dataclass(frozen=True, kw_only=True)
 class SelfishParams(AttackerParams):
     gamma: float = 0.0
-    """Idealised mode: fraction of honest hash power that mines on the attacker's block in a tie (Eyal & Sirer's gamma). Realistic mode: must be 0, the network decides ties."""
+    """Idealised mode: fraction of honest hash power that mines on the attacker's block in a tie (Eyal & Sirer's
+    gamma). Realistic mode: must be 0, the network decides ties."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -88,7 +88,8 @@ class DoubleSpendParams(AttackerParams):
     z: int = 6
     """Confirmations the merchant waits for before delivering (depth of the reversed blocks)."""
     give_up_deficit: int = 0
-    """Abandon an attempt when the honest chain leads by this many blocks; 0 = never (simulated with a cut-off where catching up has probability < 1e-9)."""
+    """Abandon an attempt when the honest chain leads by this many blocks; 0 = never (simulated with a cut-off where
+    catching up has probability < 1e-9)."""
     premine: bool = True
     """Pay only after the first private block is found (Rosenfeld's assumption; success = I_{4pq}(z, 1/2))."""
 
@@ -119,7 +120,8 @@ class DoubleSpend(PowAttacker):
 @dataclass(frozen=True, kw_only=True)
 class MajorityParams(AttackerParams):
     z: int = 6
-    """Depth of the history to rewrite: publish the private fork once it is longer and the public chain has z blocks past the fork point."""
+    """Depth of the history to rewrite: publish the private fork once it is longer and the public chain has z blocks
+    past the fork point."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

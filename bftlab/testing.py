@@ -27,10 +27,10 @@ Faults: :meth:`drop` (or a ``drop`` filter installed with :meth:`add_filter`),
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from bftlab.core import seeds, wire
 from bftlab.api import (
     Accepted,
     Executed,
@@ -43,6 +43,7 @@ from bftlab.api import (
     TimerFired,
     TimerName,
 )
+from bftlab.core import seeds, wire
 from bftlab.core.costs import ZERO_COSTS, CpuCosts
 from bftlab.core.host import SinkFns, TimerQueue, run_actions
 from bftlab.errors import InvariantError, UsageError

@@ -115,7 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     except Exception:
         traceback.print_exc()
-        _error(f"internal error during the run with seed {spec.seed}; this is a bug in bftlab. Replay it with: {replay}")
+        _error(f"internal error during the run with seed {spec.seed}; this is a bug in bftlab. "
+               f"Replay it with: {replay}")
         return EXIT_INTERNAL
     if not args.quiet:
         try:
@@ -152,7 +153,8 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     )
     add_spec_args(p)
     show = p.add_mutually_exclusive_group()
-    show.add_argument("--resolved", action="store_true", help="print the resolved spec as YAML (the ok line goes to stderr)")
+    show.add_argument("--resolved", action="store_true",
+                      help="print the resolved spec as YAML (the ok line goes to stderr)")
     show.add_argument("--explain", action="store_true", help="like --resolved, with each field's meaning as a comment")
     p.set_defaults(handler=cmd_validate)
 
@@ -207,7 +209,7 @@ examples:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bftlab",
-        description="Run Byzantine-fault-tolerant consensus experiments on a deterministic simulator or a real network.",
+        description="Run fault-tolerant consensus experiments on a deterministic simulator or a real network.",
         epilog=_MAIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -29,7 +29,8 @@ simultaneous events by insertion.
 from __future__ import annotations
 
 import heapq
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 from bftlab.api import Broadcast, CancelTimer, NodeId, Observe, Send, SetTimer, TimerName
 from bftlab.errors import InvariantError
@@ -116,7 +117,8 @@ class TimerTable:
         self._seq = 0
 
     def arm(self, node: NodeId, name: TimerName) -> int:
-        """(Re)arm ``node``'s timer ``name``; returns its generation, which the runtime keeps with the fire it schedules."""
+        """(Re)arm ``node``'s timer ``name``; returns its generation, which the runtime keeps with the fire it
+        schedules."""
         self._seq += 1
         self._gen[(node, name)] = self._seq
         return self._seq

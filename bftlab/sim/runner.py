@@ -19,20 +19,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bftlab.core import seeds, wire
 from bftlab.api import Accepted, Issued, NodeContext, RunOptions, Submit, Submitted
 from bftlab.attack.wiring import Attack
-from bftlab.oracles.base import OracleContext, Panel
+from bftlab.core import seeds, wire
 from bftlab.core.costs import ZERO_COSTS
-from bftlab.errors import ConfigError
 from bftlab.core.kernel import NS, PRIO_CONTROL, Kernel, to_ns
+from bftlab.errors import ConfigError
+from bftlab.oracles.base import OracleContext, Panel
 from bftlab.reports.metrics import Metrics
 from bftlab.reports.recorder import Recorder
-from bftlab.sim.network import Network, latency_sampler, partition_window
 from bftlab.reports.report import make_report
-from bftlab.specs.registry import load_crypto, load_oracles, load_protocol
+from bftlab.sim.network import Network, latency_sampler, partition_window
 from bftlab.sim.runtime import SimRuntime
 from bftlab.sim.workload import OpGenerator, Workload
+from bftlab.specs.registry import load_crypto, load_oracles, load_protocol
 
 
 class Simulation:
@@ -54,8 +54,6 @@ class Simulation:
         self.keep_history = spec.trace.keep
         self.history: list[tuple[int, Any]] = []
         self.oracle_plugins = load_oracles((*self.proto.oracles, *spec.oracles))
-        self.panel: Panel | None = None
-        self.recorder: Recorder | None = None  # built with the panel, in run()
         # Operation contents matter only to oracles that judge values (linearizability), not to the SMR checker.
         self._record_ops = any(p.name != "smr" for p in self.oracle_plugins)
         self.metrics = Metrics()
@@ -109,6 +107,10 @@ class Simulation:
             if fault.recover_at_s is not None:
                 self.kernel.schedule(to_ns(fault.recover_at_s), self.runtime.recover, fault.node, PRIO_CONTROL)
         self._accepted = 0
+        assert spec.f is not None  # resolved from the fault model when the spec was loaded
+        self.panel = Panel(self.oracle_plugins, OracleContext(self.replicas, self.clients, self.byzantine, spec.f))
+        self.recorder = Recorder(self.panel, self.metrics, submitted_at=self._submitted_at,
+                                 on_accepted=self._on_accepted, history=self.history if self.keep_history else None)
 
     def _sampler(self, net: Any, n_nodes: int):
         region_of = matrix = None
@@ -127,7 +129,7 @@ class Simulation:
         self.runtime.inject(client, Submit(op))
 
     def _observe(self, t: int, ev: Any) -> None:
-        self.recorder.observe(t, ev)  # type: ignore[union-attr]  # nodes step only inside run()
+        self.recorder.observe(t, ev)
 
     def _submitted_at(self, ev: Issued, t: int) -> int:
         """When the workload handed the request to its client (a client issues its submissions in order)."""
@@ -142,9 +144,6 @@ class Simulation:
 
     # ------------------------------------------------------------ running
     def run(self) -> None:
-        self.panel = Panel(self.oracle_plugins, OracleContext(self.replicas, self.clients, self.byzantine, self.spec.f))
-        self.recorder = Recorder(self.panel, self.metrics, submitted_at=self._submitted_at,
-                                 on_accepted=self._on_accepted, history=self.history if self.keep_history else None)
         self.runtime.start_all()
         # Scheduled after the boot events at t=0, so every client sees Start before its first Submit.
         self.kernel.schedule(0, lambda _: self.workload.start(), None, PRIO_CONTROL)

@@ -34,10 +34,11 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from bftlab.core import wire
 from bftlab.api import Node, NodeId, Receive, Start, TimerFired, TimerName
+from bftlab.core import wire
 from bftlab.core.costs import CpuCosts
 from bftlab.core.host import SinkFns, TimerTable, node_raised, run_actions
 from bftlab.core.kernel import NS, PRIO_CONTROL, PRIO_NET, PRIO_TIMER, Kernel
@@ -218,8 +219,8 @@ class SimRuntime:
                     if self.trace is not None:
                         self.trace.append((t, src, dst, name, t, "adversary"))
                     continue
-                for at in times:  # an adversary's times may lie in the past: the kernel clamps them
-                    self.kernel.schedule(at, self._deliver, (src, dst, msg, data, t), PRIO_NET)
+                for when in times:  # an adversary's times may lie in the past: the kernel clamps them
+                    self.kernel.schedule(when, self._deliver, (src, dst, msg, data, t), PRIO_NET)
                 continue
             at = arrival(src, dst, size, t)
             if at is not None:

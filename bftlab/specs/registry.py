@@ -15,9 +15,9 @@ import functools
 import importlib
 import os
 import sys
+from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
-from collections.abc import Mapping
-from typing import Any, Callable
+from typing import Any
 
 from bftlab.api import ProtocolSpec
 from bftlab.errors import ConfigError
@@ -116,7 +116,8 @@ def load_protocol(name_or_path: str) -> ProtocolSpec:
     if not isinstance(obj, ProtocolSpec):
         raise ConfigError(f"protocol {name_or_path!r} is {type(obj).__name__}, not a bftlab.api.ProtocolSpec.")
     params = obj.params
-    if not (isinstance(params, type) and dataclasses.is_dataclass(params) and params.__dataclass_params__.frozen):
+    frozen = isinstance(params, type) and dataclasses.is_dataclass(params) and params.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    if not frozen:
         raise ConfigError(f"protocol {name_or_path!r}: its params must be a frozen dataclass type, got {params!r}.")
     return obj
 

@@ -57,15 +57,16 @@ import re
 import textwrap
 import types
 import typing
+from collections.abc import Iterable, Mapping, MutableMapping
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, MutableMapping, Union
+from typing import Any, Literal, Union
 
 import yaml
 
 from bftlab.errors import ConfigError
 
-Lines = MutableMapping[str, Union[int, str]]
+Lines = MutableMapping[str, int | str]
 """Key path -> where its value came from: a YAML line number or an override text."""
 
 __all__ = [
@@ -507,7 +508,7 @@ def _convert(tp: Any, value: Any, path: str, ctx: _Ctx) -> Any:
         return _convert_sequence(tp, origin or tp, args, value, path, ctx)
     if origin is dict or tp is dict:
         return _convert_mapping(tp, args, value, path, ctx)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _convert_dataclass(tp, value, path, ctx)
     raise TypeError(f"schema: unsupported field type {tp!r} at {path or 'top level'}")
 
@@ -593,7 +594,8 @@ def _convert_dataclass(cls: type, value: Any, path: str, ctx: _Ctx) -> Any:
         if name not in value and _required(f):
             raise ctx.fail(
                 _join(path, name),
-                f"missing required key {name!r} in {path or 'the top level'} (expected {_describe(_hints(cls)[name])}).",
+                f"missing required key {name!r} in {path or 'the top level'} "
+                f"(expected {_describe(_hints(cls)[name])}).",
             )
     hints = _hints(cls)
     kwargs = {k: _convert(hints[k], v, _join(path, k), ctx) for k, v in value.items()}
@@ -684,7 +686,8 @@ def _parse_value(raw: str, origin: str) -> Any:
         if "invalid YAML" not in str(exc):
             raise  # a limit: the message already names the override
         what = str(exc).partition("invalid YAML: ")[2].rstrip(".")
-        raise ConfigError(f"{origin}: the value is not valid YAML ({what}); quote strings that contain ':' or '#'.") from None
+        raise ConfigError(f"{origin}: the value is not valid YAML ({what}); "
+                          f"quote strings that contain ':' or '#'.") from None
 
 
 def _assign(data: dict, steps: list[str | int], value: Any, origin: str) -> None:

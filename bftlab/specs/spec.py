@@ -36,16 +36,17 @@ import json
 import math
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Literal
 
 import yaml
 
-from bftlab.specs import registry, schema
 from bftlab.api import FaultModel
 from bftlab.core.costs import CpuCosts
 from bftlab.errors import ConfigError
+from bftlab.specs import registry, schema
 from bftlab.specs.schema import FieldError
 
 __all__ = [
@@ -159,7 +160,8 @@ class PartitionConfig:
     end_s: float
     """When it heals."""
     groups: tuple[tuple[int, ...], ...]
-    """Groups of node ids (replicas and clients) that can talk among themselves. Messages between different groups are not delivered while the partition lasts. Nodes listed in no group form one more group together."""
+    """Groups of node ids (replicas and clients) that can talk among themselves. Messages between different groups are
+    not delivered while the partition lasts. Nodes listed in no group form one more group together."""
 
     def __post_init__(self) -> None:
         _at_least("start_s", self.start_s, 0.0)
@@ -191,7 +193,7 @@ class NetworkConfig:
     """Half-width (uniform) or standard deviation (normal, truncated at 0). At most 3,600,000 (one hour)."""
     lognormal_sigma: float = 0.5
     """Shape of the lognormal model (sigma of the underlying normal), at most 5."""
-    regions: Optional[RegionsConfig] = None
+    regions: RegionsConfig | None = None
     """Region layout and latency matrix; required by (and only used with) latency_model: regions."""
     bandwidth_mbps: float = 1000.0
     """Per-node uplink bandwidth in megabits per second; 0 means unlimited."""
@@ -215,9 +217,11 @@ class NetworkConfig:
                 f"must not exceed latency_ms ({self.latency_ms!r}).",
             )
         if self.latency_model == "regions" and self.regions is None:
-            raise FieldError("regions", "latency_model: regions needs a regions section (names, nodes, clients, latency_ms).")
+            raise FieldError("regions",
+                             "latency_model: regions needs a regions section (names, nodes, clients, latency_ms).")
         if self.latency_model != "regions" and self.regions is not None:
-            raise FieldError("regions", f"is set but latency_model is {self.latency_model!r}; set latency_model: regions to use it.")
+            raise FieldError("regions", f"is set but latency_model is {self.latency_model!r}; "
+                                        f"set latency_model: regions to use it.")
         spans = sorted((p.start_s, p.end_s, i) for i, p in enumerate(self.partitions))
         for (_, end_a, a), (start_b, _, b) in zip(spans, spans[1:]):
             if start_b < end_a:
@@ -231,7 +235,8 @@ class WorkloadConfig:
     clients: int = 4
     """Number of client nodes, 1 .. 10,000 (at most 1,024 on the real transport)."""
     mode: Literal["closed", "open"] = "closed"
-    """closed: each client keeps one request outstanding; open: Poisson arrivals at rate_rps, spread round-robin over clients."""
+    """closed: each client keeps one request outstanding; open: Poisson arrivals at rate_rps, spread round-robin over
+    clients."""
     rate_rps: float = 0.0
     """Open loop only: total arrival rate in requests per second (> 0)."""
     requests: int = 1000
@@ -257,7 +262,8 @@ class WorkloadConfig:
         if self.mode == "open" and self.rate_rps <= 0:
             raise FieldError("rate_rps", "open mode needs an arrival rate: set rate_rps > 0.")
         if self.mode == "closed" and self.rate_rps != 0:
-            raise FieldError("rate_rps", f"applies to open mode only (mode is closed), got {self.rate_rps!r}; set it to 0.")
+            raise FieldError("rate_rps",
+                             f"applies to open mode only (mode is closed), got {self.rate_rps!r}; set it to 0.")
         if self.requests == 0 and self.duration_s <= 0:
             raise FieldError("requests", "0 means no request limit, so duration_s must be > 0 to end the workload.")
 
@@ -270,14 +276,15 @@ class CrashFault:
     """The replica id (0 .. n-1)."""
     crash_at_s: float
     """Simulated time of the crash."""
-    recover_at_s: Optional[float] = None
+    recover_at_s: float | None = None
     """Simulated time it restarts; null means it stays down."""
 
     def __post_init__(self) -> None:
         _at_least("node", self.node, 0)
         _at_least("crash_at_s", self.crash_at_s, 0.0)
         if self.recover_at_s is not None and self.recover_at_s <= self.crash_at_s:
-            raise FieldError("recover_at_s", f"must be after crash_at_s ({self.crash_at_s!r}), got {self.recover_at_s!r}.")
+            raise FieldError("recover_at_s",
+                             f"must be after crash_at_s ({self.crash_at_s!r}), got {self.recover_at_s!r}.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -305,13 +312,16 @@ class TransportConfig:
     hosts: tuple[str, ...] = ()
     """real: host:port of each replica, in replica order; empty means all on 127.0.0.1 at base_port + id."""
     base_port: int = 0
-    """real, no hosts: port of replica 0 (replica i listens on base_port + i); 0 lets the local launcher pick free ports."""
+    """real, no hosts: port of replica 0 (replica i listens on base_port + i); 0 lets the local launcher pick free
+    ports."""
     client_processes: int = 0
-    """real: how many OS processes host the clients (clients are spread evenly), at most 64; 0 means one per 32 clients, at most 2."""
+    """real: how many OS processes host the clients (clients are spread evenly), at most 64; 0 means one per 32
+    clients, at most 2."""
     max_frame_bytes: int = 8388608
     """real: largest frame a node accepts (at most 268,435,456, 256 MiB); a longer one closes the connection."""
     send_queue_bytes: int = 4194304
-    """real: per-connection send queue cap (at most 268,435,456); frames beyond it are dropped (a slow peer cannot exhaust memory)."""
+    """real: per-connection send queue cap (at most 268,435,456); frames beyond it are dropped (a slow peer cannot
+    exhaust memory)."""
     startup_timeout_s: float = 30.0
     """real: how long the launcher waits for processes to listen and connect."""
     drain_s: float = 10.0
@@ -379,8 +389,9 @@ class ExperimentSpec:
     protocol: ProtocolConfig
     """Protocol name and parameters."""
     n: int = 4
-    """Number of replicas. At most 512 on the message-level simulator, 64 on the real transport; protocols with their own engine allow more (PoW: 100,000)."""
-    f: Optional[int] = None
+    """Number of replicas. At most 512 on the message-level simulator, 64 on the real transport; protocols with their
+    own engine allow more (PoW: 100,000)."""
+    f: int | None = None
     """Faults tolerated; defaults to the most the protocol's fault model allows with n replicas
     ((n-1)//3 Byzantine, (n-1)//2 crash)."""
     crypto: str = "ideal"
@@ -402,9 +413,11 @@ class ExperimentSpec:
     trace: TraceConfig = field(default_factory=TraceConfig)
     """Trace recording."""
     adversary: tuple[AdversaryConfig, ...] = ()
-    """Adversary strategies, applied together (network ones in list order). A single mapping is read as a one-item list."""
+    """Adversary strategies, applied together (network ones in list order). A single mapping is read as a one-item
+    list."""
     oracles: tuple[str, ...] = ()
-    """More oracles to judge this run besides the protocol's own (registered names such as ``linearizability``, or dotted paths)."""
+    """More oracles to judge this run besides the protocol's own (registered names such as ``linearizability``, or
+    dotted paths)."""
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name) or len(self.name) > MAX_NAME_CHARS:
@@ -660,13 +673,15 @@ def _flow(value: Any) -> str:
 
 def _emit(obj: Any, indent: int, comments: bool, out: list[str], skip: tuple[str, ...] = ()) -> None:
     pad = " " * indent
-    docs = schema.field_docs(type(obj)) if comments else {}
+    cls: type = type(obj)
+    docs = schema.field_docs(cls) if comments else {}
     for f in dataclasses.fields(obj):
         if not f.init or f.name in skip:
             continue
         value = getattr(obj, f.name)
         if comments and f.name in docs:
-            out.extend(f"{pad}# {line}" for line in textwrap.wrap(docs[f.name].replace("``", "`"), max(40, 88 - indent)))
+            text = docs[f.name].replace("``", "`")
+            out.extend(f"{pad}# {line}" for line in textwrap.wrap(text, max(40, 88 - indent)))
         if dataclasses.is_dataclass(value) and dataclasses.fields(value):
             out.append(f"{pad}{f.name}:")
             _emit(value, indent + 2, comments, out)

@@ -39,8 +39,8 @@ from typing import Any
 import trio
 
 from bftlab.api import Executed, RunOptions, StateTransferred, ViewChanged
-from bftlab.oracles.base import OracleContext, Panel
 from bftlab.errors import ConfigError, InvariantError
+from bftlab.oracles.base import OracleContext, Panel
 from bftlab.reports.metrics import Metrics
 from bftlab.reports.recorder import Recorder
 from bftlab.reports.report import make_report
@@ -107,7 +107,8 @@ def quotas(total: int, groups: list[list[int]]) -> list[int | None]:
     if total <= 0:
         return [None] * len(groups)
     n = sum(len(g) for g in groups)
-    out, given = [], 0
+    out: list[int | None] = []
+    given = 0
     for i, g in enumerate(groups):
         share = total - given if i == len(groups) - 1 else total * len(g) // n
         out.append(share)

@@ -51,13 +51,14 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import trio
 
-from bftlab.core import wire
 from bftlab.api import Node, Receive, Start, TimerFired, TimerName
+from bftlab.core import wire
 from bftlab.core.host import SinkFns, TimerQueue, node_raised, run_actions
 from bftlab.transport import handshake
 from bftlab.transport.framing import ITEM_OVERHEAD, MAX_FRAME_BYTES, OVERHEAD, FrameError
@@ -383,7 +384,7 @@ class Host:
                 self.count(f"drop.{exc.reason}")
             except (trio.TooSlowError, *_NET_ERRORS):
                 self.count("conn.dial_failed")
-            if session is not None:
+            if session is not None and stream is not None:
                 backoff = self.cfg.backoff_initial_s
                 try:
                     await self._serve(stream, session)
@@ -469,7 +470,7 @@ class Host:
         registered = wire.is_registered
         for body in frames:
             opened = opener.open(body)
-            if type(opened) is str:
+            if isinstance(opened, str):
                 self.count(f"drop.{opened}")
                 continue
             for src, dst, payload in opened:

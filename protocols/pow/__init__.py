@@ -33,9 +33,9 @@ from __future__ import annotations
 from typing import Any
 
 from bftlab.api import HASH_POWER, NodeContext, ProtocolSpec, RunOptions
-from bftlab.protocols.pow.report import SECTION
 from bftlab.protocols.pow.miner import BlockMsg, GetData, Inv, Miner
 from bftlab.protocols.pow.params import PowParams
+from bftlab.protocols.pow.report import SECTION
 
 
 def _run(spec: Any, options: RunOptions) -> dict:
@@ -52,10 +52,10 @@ def _check_spec(spec: Any) -> None:
 
 def make_miner(ctx: NodeContext) -> Miner:
     """A miner with an equal share of hash power, no links and no transactions (for generic tooling)."""
+    import numpy as np
+
     from bftlab.core.costs import CpuCosts
     from bftlab.protocols.pow.chain import TxStream
-
-    import numpy as np
 
     return Miner(ctx, ctx.params, 1.0 / ctx.n, (), TxStream(np.random.default_rng(0), 0.0), CpuCosts())
 

@@ -31,9 +31,11 @@ class AttackerParams:
     """What every PoW attacker takes: its hash power and, on a real topology, its connections."""
 
     hash_share: float | None = None
-    """Share of total hash power of the controlled node (alpha / q); other miners keep their relative shares, scaled to 1 - hash_share. null: the node's share from protocol.params."""
+    """Share of total hash power of the controlled node (alpha / q); other miners keep their relative shares, scaled to
+    1 - hash_share. null: the node's share from protocol.params."""
     degree: int = 0
-    """Realistic mode: connections of the attacker's node (a well-connected attacker wins more ties); 0 = like any node."""
+    """Realistic mode: connections of the attacker's node (a well-connected attacker wins more ties); 0 = like any
+    node."""
 
     def __post_init__(self) -> None:
         if self.hash_share is not None and not (math.isfinite(self.hash_share) and 0.0 <= self.hash_share < 1.0):
@@ -127,7 +129,8 @@ def attacker_for(spec: Any, pow_params: Any) -> PowAttacker | None:
                 f"adversary[{i}].strategy",
                 f"{entry.strategy!r} is a {cls.kind} strategy acting on messages; PoW attacks run on the "
                 f"fast engine, which computes block arrivals, not messages, so PoW takes PoW attackers only: "
-                f"selfish-mining, double-spend, majority, eclipse, or a subclass of bftlab.protocols.pow.attacker.PowAttacker.")
+                f"selfish-mining, double-spend, majority, eclipse, or a subclass of "
+                f"bftlab.protocols.pow.attacker.PowAttacker.")
     if not entries:
         return None
     if len(entries) > 1:
@@ -140,6 +143,7 @@ def attacker_for(spec: Any, pow_params: Any) -> PowAttacker | None:
         raise FieldError("adversary", "PoW attackers run on protocol.params.engine: fast only (the events engine "
                                       "is honest-only).")
     cls = load_strategy(entry.strategy)
+    assert issubclass(cls, PowAttacker)  # checked for every entry above
     if cls.miner_strategy is PowAttacker.miner_strategy:
         raise FieldError("adversary[0].strategy", f"{entry.strategy!r} must override "
                                                   f"miner_strategy(chain, share) (return None to mine honestly).")

@@ -60,7 +60,8 @@ def tx_ids(start: int, count: int) -> list[bytes]:
     Their content is modelled, not stored, so an id only needs to be unique and
     reproducible: four rounds of the splitmix64 mixer of the index, vectorised.
     """
-    x = np.arange(start, start + count, dtype=np.uint64)[:, None] * np.uint64(4) + np.arange(4, dtype=np.uint64)
+    words = np.arange(4, dtype=np.uint64)
+    x: np.ndarray = np.arange(start, start + count, dtype=np.uint64)[:, None] * np.uint64(4) + words
     with np.errstate(over="ignore"):
         z = x * np.uint64(0x9E3779B97F4A7C15)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)

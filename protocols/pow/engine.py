@@ -89,7 +89,7 @@ class Engine:
         self.strategy = None
         if attacker is not None:
             self.strategy = attacker.miner_strategy(self.chain, float(shares[attacker.node]))
-        self.att = attacker.node if self.strategy is not None else -1  # -1: no withholding miner
+        self.att = attacker.node if attacker is not None and self.strategy is not None else -1  # -1: none
         # realistic-mode views
         self.pending: list[tuple[int, np.ndarray]] = []
         self.arrays: dict[int, np.ndarray] = {}  # in-flight blocks' ready times
@@ -136,6 +136,7 @@ class Engine:
             else:
                 now = max(now, t)
                 if kind == _SEEN:
+                    assert self.strategy is not None  # _SEEN events exist only for a withholding miner
                     self._publish(self.strategy.on_public_block(arg, t), t)
                 else:
                     self._settle(arg, t)
@@ -152,6 +153,7 @@ class Engine:
         v = self.miners[min(i, len(self.miners) - 1)]
         ch = self.chain
         if v == self.att:
+            assert self.strategy is not None  # self.att is -1 without one
             parent = self.strategy.mining_parent()
         elif self.ideal:
             parent = self._ideal_tip()
@@ -166,6 +168,7 @@ class Engine:
         nd = ch.next_difficulty(b, self.p.retarget_interval, self.p.block_interval_s)
         self.d_min = min(self.d_min, nd)
         if v == self.att:
+            assert self.strategy is not None
             self._publish(self.strategy.on_own_block(b, t), t)
         else:
             self._publish([b], t, source=v)
@@ -231,6 +234,7 @@ class Engine:
                               self.no_relay, self.p.bandwidth_model == "uplink")
         reached = arr < relay.INF
         k = int(reached.sum())
+        assert self.degree is not None  # realistic mode: the topology's degrees
         deg = int(self.degree[reached].sum())
         m = self.out.msgs
         if self.p.relay == "inv":

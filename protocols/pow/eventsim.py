@@ -14,16 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from bftlab.core import seeds
 from bftlab.api import NodeContext, Submit
+from bftlab.core import seeds
 from bftlab.core.kernel import NS, PRIO_CONTROL, Kernel
-from bftlab.sim.network import Network
-from bftlab.specs.registry import load_crypto
-from bftlab.sim.runtime import SimRuntime
 from bftlab.protocols.pow import relay, topology
 from bftlab.protocols.pow.chain import Chain, TxStream, hash_shares
 from bftlab.protocols.pow.engine import INV_BYTES, Outcome, record_propagation
 from bftlab.protocols.pow.miner import STOP, BlockFound, BlockMsg, BlockReady, Miner
+from bftlab.sim.network import Network
+from bftlab.sim.runtime import SimRuntime
+from bftlab.specs.registry import load_crypto
 
 
 class EventRun:

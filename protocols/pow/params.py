@@ -69,27 +69,34 @@ class PowParams:
     """Nakamoto proof-of-work: chain, mining and relay settings (attackers are in the spec's adversary section)."""
 
     mode: Literal["realistic", "idealised"] = "realistic"
-    """realistic: blocks propagate over the peer-to-peer topology; idealised: zero propagation delay, and in a tie a fraction gamma (a selfish-mining parameter) of honest hash power mines on the attacker's block."""
+    """realistic: blocks propagate over the peer-to-peer topology; idealised: zero propagation delay, and in a tie a
+    fraction gamma (a selfish-mining parameter) of honest hash power mines on the attacker's block."""
     engine: Literal["fast", "events"] = "fast"
-    """fast: block arrival times computed over the topology by a shortest-path kernel, attackers event-driven; events: every inv/getdata/block message is a simulator event (honest miners only; slower, same model)."""
+    """fast: block arrival times computed over the topology by a shortest-path kernel, attackers event-driven; events:
+    every inv/getdata/block message is a simulator event (honest miners only; slower, same model)."""
     blocks: int = 1000
     """Stop after this many blocks were mined (main chain and stale together); at most 1,000,000."""
     max_time_s: float = 0.0
     """Also stop at this simulated time; 0 = no limit."""
     block_interval_s: float = 600.0
-    """Target mean time between blocks, at most 86,400 (one day). The expected run, blocks x block_interval_s x initial_interval_factor (or max_time_s if shorter), must be at most 10^9 s."""
+    """Target mean time between blocks, at most 86,400 (one day). The expected run, blocks x block_interval_s x
+    initial_interval_factor (or max_time_s if shorter), must be at most 10^9 s."""
     retarget_interval: int = 2016
-    """Recompute difficulty every this many blocks (Bitcoin's rule, factor clamped to [1/4, 4]); 0 = fixed difficulty."""
+    """Recompute difficulty every this many blocks (Bitcoin's rule, factor clamped to [1/4, 4]);
+    0 = fixed difficulty."""
     initial_interval_factor: float = 1.0
-    """Genesis difficulty makes the first blocks come this many times the target interval apart (retargeting then corrects it); at most 100."""
+    """Genesis difficulty makes the first blocks come this many times the target interval apart (retargeting then
+    corrects it); at most 100."""
     max_block_size_bytes: int = 1_000_000
     """Block size limit (header and transactions), at most 268,435,456 (256 MiB)."""
     tx_rate_tps: float = 0.0
-    """Transactions per second arriving in the mempool (Poisson), at most 1,000,000; tx_rate_tps x the expected run must be at most 50,000,000 transactions. 0 = empty blocks."""
+    """Transactions per second arriving in the mempool (Poisson), at most 1,000,000; tx_rate_tps x the expected run
+    must be at most 50,000,000 transactions. 0 = empty blocks."""
     tx_size_bytes: int = 500
     """Size of every transaction."""
     hash_shares: tuple[float, ...] = ()
-    """Explicit hash-power share of nodes 0, 1, ... (must sum to 1; nodes beyond the list only relay). Empty = use hash_distribution."""
+    """Explicit hash-power share of nodes 0, 1, ... (must sum to 1; nodes beyond the list only relay). Empty = use
+    hash_distribution."""
     hash_distribution: Literal["uniform", "zipf"] = "uniform"
     """Shares when hash_shares is empty: equal, or proportional to 1/(i+1)^zipf_exponent (a few big pools)."""
     miners: int = 0
@@ -99,17 +106,22 @@ class PowParams:
     topology: Literal["random_regular", "complete", "edges"] = "random_regular"
     """Peer-to-peer graph: a random regular graph of the given degree, all pairs, or the edge list."""
     degree: int = 8
-    """Connections per node of the random regular graph (Bitcoin Core's default is 8 outbound), at most 125; n x degree at most 2,000,000."""
+    """Connections per node of the random regular graph (Bitcoin Core's default is 8 outbound), at most 125; n x degree
+    at most 2,000,000."""
     edges: tuple[tuple[int, int], ...] = ()
     """Undirected links [a, b] for topology: edges."""
     relay: Literal["inv", "push"] = "inv"
     """inv: announce, the peer requests with getdata, then the block is sent; push: send the whole block unsolicited."""
     bandwidth_model: Literal["uplink", "per_link"] = "uplink"
-    """uplink: network.bandwidth_mbps is each node's upload capacity and its messages leave one after another, first come first served (as in the generic simulator and SimBlock), so serving a block to k peers takes k transfer times; per_link: every connection has the full bandwidth_mbps and a node's transfers do not slow each other (faster propagation, fewer stale blocks)."""
+    """uplink: network.bandwidth_mbps is each node's upload capacity and its messages leave one after another, first
+    come first served (as in the generic simulator and SimBlock), so serving a block to k peers takes k transfer
+    times; per_link: every connection has the full bandwidth_mbps and a node's transfers do not slow each other
+    (faster propagation, fewer stale blocks)."""
     tie_break: Literal["first_seen"] = "first_seen"
     """Among tips of equal cumulative work a node keeps the one it received first (Bitcoin Core's rule)."""
     confirmations: int = 6
-    """k: a transaction is confirmed when its block has k blocks including itself; reversing such a block is a safety violation. At most 10,000."""
+    """k: a transaction is confirmed when its block has k blocks including itself; reversing such a block is a safety
+    violation. At most 10,000."""
 
     def __post_init__(self) -> None:
         _positive("blocks", self.blocks, 1)
@@ -171,7 +183,8 @@ class PowParams:
         if self.hash_shares:
             total = sum(self.hash_shares)
             if abs(total - 1.0) > _SHARE_TOL:
-                raise FieldError("hash_shares", f"must sum to 1, got {total:.6g} (from {len(self.hash_shares)} shares).")
+                raise FieldError("hash_shares",
+                                 f"must sum to 1, got {total:.6g} (from {len(self.hash_shares)} shares).")
 
 
 def _positive(name: str, value: float, low: float, strict: bool = False) -> None:

@@ -69,12 +69,12 @@ def _pop(hk, hv, size):
     hk[0], hv[0] = hk[size], hv[size]
     i = 0
     while True:
-        l = 2 * i + 1
-        if l >= size:
+        left = 2 * i + 1
+        if left >= size:
             break
-        c = l
-        r = l + 1
-        if r < size and (hk[r] < hk[l] or (hk[r] == hk[l] and hv[r] < hv[l])):
+        c = left
+        r = left + 1
+        if r < size and (hk[r] < hk[left] or (hk[r] == hk[left] and hv[r] < hv[left])):
             c = r
         if hk[i] < hk[c] or (hk[i] == hk[c] and hv[i] <= hv[c]):
             break

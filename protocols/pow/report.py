@@ -8,8 +8,9 @@ chain, stale-rate, propagation and transaction rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from bftlab.reports.report import cell as _cell
 from bftlab.reports.report import num as _num
@@ -38,7 +39,8 @@ def _pow_section(p: Mapping[str, Any]) -> list[str]:
     miners = sorted(rev["miners"], key=lambda r: (-r["hash_share"], r["miner"]))[:20]
     out += [f"Revenue (top {len(miners)} of {rev['mining_nodes']} mining nodes by hash share):", "",
             "| Miner | Hash share | Main-chain blocks | Revenue share |", "|---:|---:|---:|---:|",
-            *(f"| {r['miner']} | {r['hash_share']:.4f} | {r['blocks']:,} | {r['revenue_share']:.4f} |" for r in miners), ""]
+            *(f"| {r['miner']} | {r['hash_share']:.4f} | {r['blocks']:,} | {r['revenue_share']:.4f} |"
+              for r in miners), ""]
     if "attack" in p:
         items = ", ".join(f"{k}: {_cell(v)}" for k, v in p["attack"].items())
         out += [f"Attack: {items}.", ""]

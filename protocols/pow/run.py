@@ -15,18 +15,18 @@ import dataclasses
 from typing import Any
 
 from bftlab.api import HASH_POWER, RunOptions
-from bftlab.core.kernel import NS
 from bftlab.core import seeds
+from bftlab.core.kernel import NS
 from bftlab.errors import ConfigError
 from bftlab.oracles.base import OracleVerdict
-from bftlab.reports.report import make_report
-from bftlab.specs.schema import FieldError
 from bftlab.protocols.pow import topology
 from bftlab.protocols.pow.chain import hash_shares
 from bftlab.protocols.pow.engine import Engine, Outcome
 from bftlab.protocols.pow.metrics import main_tip, summarise
 from bftlab.protocols.pow.params import PowParams, check_against_n
 from bftlab.protocols.pow.strategies import Attacker
+from bftlab.reports.report import make_report
+from bftlab.specs.schema import FieldError
 
 
 def check_spec(spec: Any) -> None:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bftlab.errors import ConfigError
 from bftlab.core.kernel import NS
+from bftlab.errors import ConfigError
 from bftlab.sim.network import latency_sampler
 
 

@@ -17,8 +17,21 @@ import trio.testing
 import bftlab.sim.runtime
 import bftlab.testing
 import bftlab.transport.runtime
-from bftlab.api import (Accepted, Broadcast, CancelTimer, Executed, Issued, Observe, ProtocolSpec, Send,
-                        SetTimer, Start, StateTransferred, TimerFired, ViewChanged)
+from bftlab.api import (
+    Accepted,
+    Broadcast,
+    CancelTimer,
+    Executed,
+    Issued,
+    Observe,
+    ProtocolSpec,
+    Send,
+    SetTimer,
+    Start,
+    StateTransferred,
+    TimerFired,
+    ViewChanged,
+)
 from bftlab.core import host
 from bftlab.core.costs import ZERO_COSTS
 from bftlab.core.host import TimerQueue, TimerTable, execute

@@ -190,7 +190,8 @@ def _address_space() -> int:
         return int(fh.read().split()[0]) * resource.getpagesize()
 
 
-LOCATED = re.compile(r"^(?P<file>\S+?)(, line \d+(, column \d+)?| \(--set [^)]*\)|, line \d+ \(as changed by [^)]*\))?: ")
+LOCATED = re.compile(
+    r"^(?P<file>\S+?)(, line \d+(, column \d+)?| \(--set [^)]*\)|, line \d+ \(as changed by [^)]*\))?: ")
 WHOLE_DOCUMENT = ("invalid YAML", "the spec is", "larger than", "is not a file", "the YAML text is")
 
 

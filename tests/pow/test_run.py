@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from bftlab.cli import main
-from bftlab.specs.spec import load_spec
 from bftlab.protocols.pow.chain import Chain, merkle_root, target_to_bits, tx_ids
 from bftlab.protocols.pow.run import run
+from bftlab.specs.spec import load_spec
 from tests.pow.helpers import attack, pow_spec
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
