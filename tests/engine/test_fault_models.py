@@ -62,7 +62,8 @@ def test_a_pow_spec_with_a_workload_exits_2_naming_it(tmp_path, capsys):
 def test_a_pow_sweep_with_a_timeline_works(tmp_path, capsys):
     experiment = {
         "name": "pow-timeline", "timeline_bin_s": 3600.0,
-        "base": {"name": "pow-timeline", "n": 50, "protocol": {"name": "pow", "params": {"blocks": 30, "tx_rate_tps": 1.0}}},
+        "base": {"name": "pow-timeline", "n": 50,
+                 "protocol": {"name": "pow", "params": {"blocks": 30, "tx_rate_tps": 1.0}}},
         "grid": {"protocol.params.block_interval_s": [300.0, 600.0]}, "seeds": 1,
     }
     path = tmp_path / "pow-timeline.yaml"
