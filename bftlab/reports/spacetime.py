@@ -21,280 +21,36 @@ time is that of the replica's ``Executed`` event for that seq).
 primitives once; :func:`svg` writes it as text (no dependency) and
 :func:`png` paints the same scene with matplotlib (the optional ``plot`` extra).
 
-For runs too large to draw, :func:`shiviz_log` writes the log format of ShiViz
-(Beschastnikh et al., "Visualizing Distributed System Executions", TOSEM 2020;
-CACM 2020): every event is two lines, a description and ``host {vector clock}``,
-parsed by the regular expression on the file's first line. Clocks follow
-Fidge/Mattern: a send ticks the sender, a receive merges the send's clock and
-ticks the receiver, so ShiViz can recover every message edge from clocks alone.
+For runs too large to draw, :mod:`bftlab.reports.shiviz` exports them for ShiViz.
+The run model (:class:`RunTrace`, :func:`load_run`) is in :mod:`bftlab.reports.runtrace`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from bftlab.errors import UsageError
-
-TRACE_JSONL = "trace.jsonl"
-REPORT_JSON = "report.json"
-
-# A node strategy whose params name the windows during which its replica is down.
-# Read from the resolved spec, so the picture needs no adversary code.
-_DOWN_WINDOWS = {"crash-recover": "windows"}
+from bftlab.reports.runtrace import (  # noqa: F401  (re-exported: the picture's input)
+    Lost,
+    Message,
+    Outage,
+    Partition,
+    RunTrace,
+    ViolationMark,
+    load_run,
+    window_end_for,
+)
+from bftlab.reports.shiviz import SHIVIZ_REGEX, shiviz_log, vector_clocks  # noqa: F401  (re-exported)
 
 # Tableau 10 without its red, which is kept for violations; then four more.
 _PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9c755f", "#ff9da7",
             "#bab0ac", "#499894", "#86bcb6", "#d37295", "#8cd17d", "#79706e")
 _RED = "#d62728"
 _GREEN = "#2ca02c"
-
-
-# ------------------------------------------------------------------ the run
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One delivered copy of a message."""
-
-    src: int
-    dst: int
-    kind: str
-    sent_s: float
-    recv_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class Lost:
-    """A message copy that never arrived: dropped by the network or an adversary, or sent to a down node."""
-
-    src: int
-    dst: int
-    kind: str
-    sent_s: float
-    t_s: float
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Outage:
-    """``node`` is down from ``down_s`` to ``up_s`` (None: to the end of the run)."""
-
-    node: int
-    down_s: float
-    up_s: float | None
-    cause: str
-
-
-@dataclass(frozen=True, slots=True)
-class Partition:
-    """Between ``start_s`` and ``end_s`` only nodes of the same group talk; unlisted nodes form one more group."""
-
-    start_s: float
-    end_s: float
-    groups: tuple[tuple[int, ...], ...]
-    source: str
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEvent:
-    """A history row of the trace (``Executed``, ``Accepted``, ``ViewChanged``, ...) at the node it happened at."""
-
-    t_s: float
-    node: int
-    name: str
-    fields: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ViolationMark:
-    """A reported safety violation and where it shows: ``(node, time)`` points (None: unknown)."""
-
-    kind: str
-    seq: int | None
-    detail: str
-    points: tuple[tuple[int | None, float | None], ...]
-
-
-@dataclass(frozen=True)
-class RunTrace:
-    """Everything the diagram shows, read from a run directory."""
-
-    name: str
-    protocol: str
-    seed: int
-    n: int
-    f: int
-    nodes: tuple[int, ...]
-    byzantine: dict[int, tuple[str, ...]]
-    messages: tuple[Message, ...]
-    lost: tuple[Lost, ...]
-    events: tuple[HistoryEvent, ...]
-    outages: tuple[Outage, ...]
-    partitions: tuple[Partition, ...]
-    violations: tuple[ViolationMark, ...]
-    violation_count: int
-    safety_ok: bool
-    pending: int
-    end_s: float
-
-    def is_replica(self, node: int) -> bool:
-        return node < self.n
-
-    def label(self, node: int) -> str:
-        return f"{'replica' if self.is_replica(node) else 'client'} {node}"
-
-    def host(self, node: int) -> str:
-        """The node's name in a ShiViz log (no spaces: the default regex reads the host as ``\\S*``)."""
-        return f"{'replica' if self.is_replica(node) else 'client'}{node}"
-
-    def messages_in(self, from_s: float | None, to_s: float | None) -> list[Message]:
-        """Messages whose flight overlaps the window (sent before its end, delivered after its start)."""
-        lo = -math.inf if from_s is None else from_s
-        hi = math.inf if to_s is None else to_s
-        return [m for m in self.messages if min(m.sent_s, m.recv_s) <= hi and max(m.sent_s, m.recv_s) >= lo]
-
-
-def load_run(run_dir: str | Path) -> RunTrace:
-    """Read ``report.json`` and ``trace.jsonl`` of a run directory; a missing or old file is the caller's error."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UsageError(f"{run_dir}: no such run directory.")
-    trace_path, report_path = run_dir / TRACE_JSONL, run_dir / REPORT_JSON
-    if not trace_path.is_file():
-        raise UsageError(
-            f"{run_dir}: has no {TRACE_JSONL}, so there are no messages to draw. Runs write it only with "
-            f"`trace.keep: true` in the spec: run it again with `bftlab run SPEC --set trace.keep=true --out DIR`, "
-            f"or give `bftlab trace` the spec file to do both.")
-    if not report_path.is_file():
-        raise UsageError(f"{run_dir}: has {TRACE_JSONL} but no {REPORT_JSON}; the run did not finish. "
-                         f"Replay it from {run_dir / 'spec.yaml'}.")
-    try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{report_path}: cannot be read as JSON ({exc}).") from None
-    messages: list[Message] = []
-    lost: list[Lost] = []
-    history: list[dict[str, Any]] = []
-    with open(trace_path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if "deliver" in row:
-                    messages.append(Message(row["src"], row["dst"], row["deliver"], row["sent_s"], row["t_s"]))
-                elif "drop" in row:
-                    lost.append(Lost(row["src"], row["dst"], row["drop"], row["sent_s"], row["t_s"], row["reason"]))
-                elif "event" in row:
-                    history.append(row)
-            except KeyError as exc:
-                raise UsageError(
-                    f"{trace_path}, line {lineno}: a row without {exc.args[0]!r}; this trace was written by an "
-                    f"older bftlab (before send times were recorded). Run the spec again to draw it.") from None
-            except ValueError as exc:
-                raise UsageError(f"{trace_path}, line {lineno}: not JSON ({exc}).") from None
-    return _assemble(report, messages, lost, history)
-
-
-def _assemble(report: dict[str, Any], messages: list[Message], lost: list[Lost],
-              history: list[dict[str, Any]]) -> RunTrace:
-    spec = report.get("spec") or {}
-    n = int(spec.get("n", 0))
-    clients = int((spec.get("workload") or {}).get("clients", 0))
-    seen = {m.src for m in messages} | {m.dst for m in messages}
-    events = tuple(_history_events(history))
-    nodes = tuple(sorted(set(range(n + clients)) | seen | {e.node for e in events}))
-    byzantine: dict[int, list[str]] = {}
-    outages = [Outage(f["node"], f["crash_at_s"], f.get("recover_at_s"), "crash") for f in spec.get("faults") or ()]
-    partitions = [Partition(p["start_s"], p["end_s"], _groups(p["groups"]), "network.partitions")
-                  for p in (spec.get("network") or {}).get("partitions") or ()]
-    for adv in spec.get("adversary") or ():
-        strategy = adv.get("strategy", "?")
-        params = adv.get("params") or {}
-        for node in adv.get("byzantine") or ():
-            byzantine.setdefault(node, []).append(strategy)
-            for down, up in params.get(_DOWN_WINDOWS.get(strategy, ""), ()) or ():
-                outages.append(Outage(node, down, up, strategy))
-        partitions += [Partition(w["start_s"], w["end_s"], _groups(w["groups"]), strategy)
-                       for w in _partition_windows(params)]
-    safety = report.get("safety") or {}
-    violations = tuple(_place(v, events) for v in safety.get("violations") or ())
-    times = [m.recv_s for m in messages] + [m.sent_s for m in messages] + [x.t_s for x in lost]
-    times += [e.t_s for e in events]
-    end_s = max(times, default=0.0)
-    return RunTrace(
-        name=str(spec.get("name", "run")), protocol=str(report.get("protocol", "?")),
-        seed=int(report.get("seed", spec.get("seed", 0))), n=n, f=int(spec.get("f", 0)), nodes=nodes,
-        byzantine={k: tuple(v) for k, v in sorted(byzantine.items())},
-        messages=tuple(sorted(messages, key=lambda m: (m.sent_s, m.recv_s, m.src, m.dst))),
-        lost=tuple(lost), events=events,
-        outages=tuple(sorted(outages, key=lambda o: (o.down_s, o.node))),
-        partitions=tuple(sorted(partitions, key=lambda p: p.start_s)),
-        violations=violations, violation_count=int(safety.get("violation_count", len(violations))),
-        safety_ok=bool(safety.get("ok", True)), pending=int((report.get("liveness") or {}).get("pending_count", 0)),
-        end_s=end_s)
-
-
-def _groups(groups: Iterable[Iterable[int]]) -> tuple[tuple[int, ...], ...]:
-    return tuple(tuple(int(x) for x in g) for g in groups)
-
-
-def _partition_windows(obj: Any) -> Iterator[dict[str, Any]]:
-    """Every ``{start_s, end_s, groups}`` window in an adversary's params (the shape of every partition schedule)."""
-    if isinstance(obj, dict):
-        if {"start_s", "end_s", "groups"} <= obj.keys() and obj.get("kind", "partition") == "partition" \
-                and obj["groups"]:
-            yield obj
-            return
-        for v in obj.values():
-            yield from _partition_windows(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _partition_windows(v)
-
-
-def _history_events(rows: list[dict[str, Any]]) -> Iterator[HistoryEvent]:
-    """History rows that happened at one node: the event names its ``node`` (replicas) or ``client``."""
-    for row in rows:
-        node = row.get("node", row.get("client"))
-        if isinstance(node, int):
-            fields = {k: v for k, v in row.items() if k not in ("t_s", "event")}
-            yield HistoryEvent(row["t_s"], node, row["event"], fields)
-
-
-def _place(v: dict[str, Any], events: Sequence[HistoryEvent]) -> ViolationMark:
-    """Where a violation shows: each named replica when it executed the slot, else the client's acceptance."""
-    kind, seq, detail = v.get("kind", "?"), v.get("seq"), v.get("detail", "")
-    replicas = [int(r) for r in v.get("replicas") or ()]
-    points: list[tuple[int | None, float | None]] = []
-    if seq is not None:
-        for node in replicas:
-            t = next((e.t_s for e in events if e.name == "Executed" and e.node == node and e.fields.get("seq") == seq),
-                     None)
-            if t is not None:
-                points.append((node, t))
-    if not points:
-        for client, ts in v.get("requests") or ():
-            t = next((e.t_s for e in events if e.name == "Accepted" and e.node == client and e.fields.get("ts") == ts),
-                     None)
-            if t is not None:
-                points.append((int(client), t))
-    if not points:  # no time known: drawn at the end of the run, on the first named replica if any
-        points.append((replicas[0] if replicas else None, None))
-    return ViolationMark(kind, seq, detail, tuple(points))
-
-
-def window_end_for(trace: RunTrace, from_s: float, limit: int) -> float:
-    """A ``to_s`` for which the window from ``from_s`` holds at most ``limit`` messages (to suggest one)."""
-    live = [m for m in trace.messages if max(m.sent_s, m.recv_s) >= from_s]
-    if len(live) <= limit:
-        return trace.end_s
-    cut = min(m.sent_s for m in live[limit:])  # ``messages`` are sorted by send time
-    return max(from_s, math.floor(cut * 1e4) / 1e4 - 1e-4)  # rounded down, to print
 
 
 # ------------------------------------------------------------------ the scene
@@ -731,114 +487,3 @@ def png(scene: Scene, path: str | Path, dpi: int = 150) -> None:
             ax.text(s.x, s.y, s.text, fontsize=s.size * pt, color=s.color, ha=ha[s.anchor], va="baseline",
                     fontweight="bold" if s.bold else "normal")
     fig.savefig(str(path), dpi=dpi, facecolor="white")
-
-
-# ------------------------------------------------------------------ ShiViz
-SHIVIZ_REGEX = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})"
-"""ShiViz's default parser: an event line, then ``host {"host": n, ...}`` on the next."""
-
-
-@dataclass(frozen=True, slots=True)
-class ClockedEvent:
-    """One event of one host with its vector clock; ``msg`` pairs a send with its receives."""
-
-    host: str
-    clock: dict[str, int]
-    text: str
-    t_s: float
-    kind: str  # send | recv | local
-    msg: int | None = None
-
-
-def vector_clocks(trace: RunTrace) -> list[ClockedEvent]:
-    """The run's events with Fidge/Mattern vector clocks, in a causally consistent order.
-
-    A broadcast's copies that leave one node at one instant are one send event.
-    Messages a node sends to itself carry no causality and are left out. At one
-    instant receives come before sends (a zero-cost step answers at the instant
-    it receives), but never before the send of the message they receive.
-    """
-    groups: dict[tuple[int, float, str], int] = {}
-    dsts: list[list[str]] = []
-    items: list[tuple[float, int, int, str, Any]] = []
-    for i, m in enumerate(trace.messages):
-        if m.src == m.dst:
-            continue
-        gid = groups.setdefault((m.src, m.sent_s, m.kind), len(groups))
-        if gid == len(dsts):
-            dsts.append([])
-            items.append((m.sent_s, 2, i, "send", gid))
-        dsts[gid].append(trace.host(m.dst))
-        items.append((max(m.recv_s, m.sent_s), 0, i, "recv", (gid, m)))
-    for i, x in enumerate(trace.lost):
-        if x.src == x.dst:
-            continue
-        gid = groups.setdefault((x.src, x.sent_s, x.kind), len(groups))
-        if gid == len(dsts):
-            dsts.append([])
-            items.append((x.sent_s, 2, len(trace.messages) + i, "send", gid))
-        dsts[gid].append(f"{trace.host(x.dst)}(lost: {x.reason})")
-    for i, e in enumerate(trace.events):
-        fields = " ".join(f"{k}={v}" for k, v in e.fields.items() if k not in ("node", "client")
-                          and not isinstance(v, (list, dict)))
-        items.append((e.t_s, 1, i, "local", (e.node, f"{e.name} {fields}".strip())))
-    for i, o in enumerate(trace.outages):
-        items.append((o.down_s, 1, -2 * i - 2, "local", (o.node, f"crash ({o.cause})")))
-        if o.up_s is not None:
-            items.append((o.up_s, 1, -2 * i - 1, "local", (o.node, "recover")))
-    for i, v in enumerate(trace.violations):
-        for node, t in v.points:
-            if node is not None and t is not None:
-                detail = " ".join(v.detail.split())
-                items.append((t, 1, 10**9 + i, "local", (node, f"SAFETY VIOLATION {v.kind}: {detail}")))
-    items.sort(key=lambda it: (it[0], it[1], it[2]))
-
-    send_of: dict[int, tuple[int, str, float]] = {}  # gid -> (src, kind, sent_s)
-    for (src, sent, kind), gid in groups.items():
-        send_of[gid] = (src, kind, sent)
-    clocks: dict[int, dict[int, int]] = {}
-    sent_clock: dict[int, dict[int, int]] = {}
-    out: list[ClockedEvent] = []
-
-    def tick(node: int) -> dict[int, int]:
-        c = clocks.setdefault(node, {})
-        c[node] = c.get(node, 0) + 1
-        return c
-
-    def emit(node: int, c: dict[int, int], text: str, t: float, kind: str, msg: int | None) -> None:
-        names = {trace.host(k): v for k, v in sorted(c.items())}
-        out.append(ClockedEvent(trace.host(node), names, f"t={t:.9f}s {text}", t, kind, msg))
-
-    def send(gid: int) -> None:
-        src, kind, sent = send_of[gid]
-        c = tick(src)
-        sent_clock[gid] = dict(c)
-        emit(src, c, f"send {kind} #{gid} to {' '.join(dsts[gid])}", sent, "send", gid)
-
-    for t, _rank, _i, what, arg in items:
-        if what == "send":
-            if arg not in sent_clock:
-                send(arg)
-        elif what == "recv":
-            gid, m = arg
-            if gid not in sent_clock:  # delivered at the instant it was sent: the send comes first
-                send(gid)
-            c = clocks.setdefault(m.dst, {})
-            for k, n in sent_clock[gid].items():
-                if c.get(k, 0) < n:
-                    c[k] = n
-            c = tick(m.dst)
-            emit(m.dst, c, f"recv {m.kind} #{gid} from {trace.host(m.src)}", t, "recv", gid)
-        else:
-            node, text = arg
-            emit(node, tick(node), text, t, "local", None)
-    return out
-
-
-def shiviz_log(trace: RunTrace) -> str:
-    """The run as a ShiViz log file: the parser regex, an empty execution delimiter, then two lines per event."""
-    lines = [SHIVIZ_REGEX, ""]
-    for ev in vector_clocks(trace):
-        lines.append(ev.text)
-        lines.append(f"{ev.host} {json.dumps(ev.clock, separators=(',', ':'))}")
-    return "\n".join(lines) + "\n"
