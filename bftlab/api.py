@@ -5,15 +5,34 @@ A node (replica or client) is a plain synchronous object with one entry point::
     actions = node.step(now, input)
 
 ``now`` is the runtime's clock in seconds (simulated or real); ``input`` is one of
-:class:`Start`, :class:`Receive`, :class:`TimerFired` or :class:`Submit`. The node
-returns a list of actions: :class:`Send`, :class:`Broadcast`, :class:`SetTimer`,
-:class:`CancelTimer` and :class:`Observe`. Given the same state and the same
+:class:`Start`, :class:`Receive`, :class:`TimerFired`, :class:`Submit` or
+:class:`Synced`. The node returns a list of actions: :class:`Send`,
+:class:`Broadcast`, :class:`SetTimer`, :class:`CancelTimer`, :class:`Observe`,
+:class:`Persist` and :class:`Sync`. Given the same state and the same
 input a node returns the same actions; it never reads a clock, a global random
 generator, a socket or the simulator. Randomness and keys are injected when it
 is built (see :class:`NodeContext`).
 
 Both the discrete-event simulator and the trio transport execute these actions,
 so protocol code runs unchanged on either.
+
+Durability. What a node must keep across a crash goes through the runtime's
+storage seam, never through its memory surviving a crash:
+
+* ``Persist(key, value)`` appends a record to the node's stable log; on
+  recovery the latest value per key wins;
+* ``Sync(token)`` asks that everything persisted so far become durable; the
+  runtime answers with the input ``Synced(token)`` once it is. Until then a
+  crash may lose those records (the simulator's ``storage.faults`` decide how),
+  so a node sends what depends on a write (a vote, an acknowledgement) only
+  after the matching ``Synced``. Runtimes may answer several Syncs with one
+  fsync (group commit); a crash cancels the Syncs in flight (no ``Synced``);
+* on every boot the node gets ``Start(recovered)``: the latest durable value of
+  each key it persisted (empty on a first boot).
+
+A protocol that declares ``ProtocolSpec.durable`` is rebuilt from its factory
+when it recovers and sees only ``Start.recovered``; one that does not keeps its
+memory across a simulated crash (the older "as if persisted" model).
 
 ``Observe`` carries history events (:class:`Issued`, :class:`Executed`,
 :class:`Accepted`) to the metrics and to the safety checker, which judge a run
@@ -23,8 +42,8 @@ only from these events, never from protocol internals.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from hashlib import sha256 as _sha256
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
@@ -37,7 +56,14 @@ TimerName = Hashable
 # --------------------------------------------------------------------- inputs
 @dataclass(frozen=True, slots=True)
 class Start:
-    """Delivered once, first, when the node boots (or reboots after a crash)."""
+    """Delivered once, first, when the node boots (or reboots after a crash).
+
+    ``recovered`` maps each key the node persisted to its latest durable value
+    (see :class:`Persist`); it is empty on a first boot. It takes no part in
+    hashing, so ``Start`` stays hashable.
+    """
+
+    recovered: Mapping[str, bytes] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +88,14 @@ class Submit:
     op: bytes
 
 
-Input: TypeAlias = Start | Receive | TimerFired | Submit
+@dataclass(frozen=True, slots=True)
+class Synced:
+    """Everything the node persisted before its ``Sync(token)`` is durable now."""
+
+    token: Hashable
+
+
+Input: TypeAlias = Start | Receive | TimerFired | Submit | Synced
 
 
 # -------------------------------------------------------------------- actions
@@ -100,7 +133,26 @@ class Observe:
     event: Any
 
 
-Action: TypeAlias = Send | Broadcast | SetTimer | CancelTimer | Observe
+@dataclass(frozen=True, slots=True)
+class Persist:
+    """Append ``key = value`` to the node's stable log (durable only after a later :class:`Sync` completes)."""
+
+    key: str
+    value: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not isinstance(self.value, (bytes, bytearray)):
+            raise TypeError(f"Persist(key: str, value: bytes), got key={self.key!r:.80} value={self.value!r:.80}")
+
+
+@dataclass(frozen=True, slots=True)
+class Sync:
+    """Make every record persisted so far durable; the runtime answers ``Synced(token)``."""
+
+    token: Hashable
+
+
+Action: TypeAlias = Send | Broadcast | SetTimer | CancelTimer | Observe | Persist | Sync
 
 
 # ------------------------------------------------------------- history events
@@ -362,7 +414,10 @@ class ProtocolSpec:
     - ``check_spec(spec)``: extra checks at load time (raise ``FieldError(path, message)``);
     - ``run``: a special-purpose run path (PoW's relay kernel) used instead of the simulator;
     - ``report_sections``: how its ``report["metrics"][key]`` data is shown;
-    - ``fuzz_strategies``: registered node-strategy names the fuzzer may try against it.
+    - ``fuzz_strategies``: registered node-strategy names the fuzzer may try against it;
+    - ``durable``: the protocol keeps what it needs across a crash with :class:`Persist`/:class:`Sync`;
+      a crashed replica is rebuilt from ``make_replica`` on recovery and gets ``Start.recovered``.
+      Without it a simulated crash keeps the node's memory (as if everything were persisted).
     """
 
     name: str
@@ -378,3 +433,4 @@ class ProtocolSpec:
     run: RunPath | None = None
     report_sections: tuple[ReportSection, ...] = ()
     fuzz_strategies: tuple[str, ...] = ()
+    durable: bool = False

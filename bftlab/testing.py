@@ -22,6 +22,13 @@ encodes and decodes. Every loop is bounded.
 Faults: :meth:`drop` (or a ``drop`` filter installed with :meth:`add_filter`),
 :meth:`crash`/:meth:`recover` (messages and timers to a crashed node are lost),
 :meth:`partition`/:meth:`heal` (messages across groups are dropped).
+
+Storage: each node has an instant :class:`~bftlab.core.storage.SimDisk`. A
+``Sync`` is answered (``Synced``) right after the step that asked for it,
+unless the test holds syncs (``hold_syncs=True``) and completes them itself
+with :meth:`complete_syncs`; a crash applies ``storage_faults`` (default
+``lose-unsynced``) to unsynced records. :meth:`recover` rebuilds a
+``durable`` protocol's replica and hands it ``Start(recovered)``.
 """
 
 from __future__ import annotations
@@ -40,12 +47,14 @@ from bftlab.api import (
     Receive,
     Start,
     Submit,
+    Synced,
     TimerFired,
     TimerName,
 )
 from bftlab.core import seeds, wire
 from bftlab.core.costs import ZERO_COSTS, CpuCosts
 from bftlab.core.host import SinkFns, TimerQueue, run_actions
+from bftlab.core.storage import SimDisk, StorageFaults
 from bftlab.errors import InvariantError, UsageError
 
 
@@ -94,6 +103,8 @@ class Harness:
         costs: CpuCosts = ZERO_COSTS,
         wire_roundtrip: bool = True,
         replica_factory: Callable[[NodeContext], Any] | None = None,
+        hold_syncs: bool = False,
+        storage_faults: StorageFaults = "lose-unsynced",
     ) -> None:
         if n < 1 or clients < 0:
             raise UsageError(f"Harness: need n >= 1 and clients >= 0, got n={n}, clients={clients}")
@@ -115,7 +126,12 @@ class Harness:
         self.now = 0.0
         self.queue: deque[Envelope] = deque()
         self.timers = TimerQueue()  # deadlines in seconds of :attr:`now`
-        self._sink: SinkFns = (self._send, self._set_timer, self._cancel_timer, self._observe)
+        self._sink: SinkFns = (self._send, self._set_timer, self._cancel_timer, self._observe, self._persist,
+                               self._sync)
+        self.hold_syncs = hold_syncs
+        self.disks: dict[NodeId, SimDisk] = {}
+        self._storage_faults: StorageFaults = storage_faults
+        self._synced: list[tuple[NodeId, Any]] = []  # Synced inputs due after the current step
         self.history: list[Any] = []
         self.crashed: set[NodeId] = set()
         self.groups: list[frozenset[NodeId]] | None = None
@@ -150,11 +166,63 @@ class Harness:
 
     # ------------------------------------------------------------- stepping
     def _step(self, node: NodeId, inp: Any) -> None:
+        self._step_one(node, inp)
+        self._deliver_synced()
+
+    def _step_one(self, node: NodeId, inp: Any) -> None:
         if node in self.crashed:
             return
         actions = self.nodes[node].step(self.now, inp)
         self._crypto[node].meter.drain()
         run_actions(node, self.now, actions, self._sink)
+
+    def _deliver_synced(self, max_rounds: int = 10_000) -> None:
+        for _ in range(max_rounds):  # a Synced step that syncs again is answered in the next round
+            if not self._synced:
+                return
+            todo, self._synced = self._synced, []
+            for nid, token in todo:
+                self._step_one(nid, Synced(token))
+        raise InvariantError(f"Harness: nodes kept syncing for {max_rounds} rounds of Synced")
+
+    # ---------------------------------------------------------------- storage
+    def disk(self, node: NodeId) -> SimDisk:
+        """``node``'s simulated disk (records, durable prefix, stats)."""
+        d = self.disks.get(node)
+        if d is None:
+            d = self.disks[node] = SimDisk(0, 0, self._storage_faults, seeds.rng(self.seed, f"storage/{node}"))
+        return d
+
+    def _persist(self, node: NodeId, t: float, key: str, value: bytes) -> None:
+        self.disk(node).persist(0, key, value)
+
+    def _sync(self, node: NodeId, t: float, token: Any) -> None:
+        d = self.disk(node)
+        d.sync(0, token)
+        if not self.hold_syncs:
+            self._complete(node, d)
+
+    def _complete(self, node: NodeId, d: SimDisk) -> int:
+        answered = 0
+        while d.inflight is not None:  # fsync_done starts the next fsync only for Syncs already waiting
+            tokens, _ = d.fsync_done(0)
+            self._synced.extend((node, tok) for tok in tokens)
+            answered += len(tokens)
+        return answered
+
+    def pending_syncs(self, node: NodeId) -> int:
+        """Syncs of ``node`` not answered yet (only with ``hold_syncs``)."""
+        d = self.disks.get(node)
+        return 0 if d is None else len(d.waiting) + (len(d.inflight[1]) if d.inflight else 0)
+
+    def complete_syncs(self, node: NodeId | None = None) -> int:
+        """Make held Syncs durable (of one node, or all) and deliver their ``Synced``; returns how many."""
+        answered = 0
+        for nid in sorted(self.disks) if node is None else [node]:
+            if nid not in self.crashed and nid in self.disks:
+                answered += self._complete(nid, self.disks[nid])
+        self._deliver_synced()
+        return answered
 
     # The action sink (see bftlab.core.host.ActionSink); ``t`` is :attr:`now`.
     def _send(self, node: NodeId, t: float, to: tuple[NodeId, ...], msg: Any) -> None:
@@ -278,13 +346,23 @@ class Harness:
         self.crashed.add(node)
         self.queue = deque(e for e in self.queue if e.receiver != node)
         self.timers.clear(node)
+        self._synced = [(nid, tok) for nid, tok in self._synced if nid != node]
+        if node in self.disks:
+            self.disks[node].crash()
 
-    def recover(self, node: NodeId, *, amnesia: bool = False) -> None:
-        """Restart ``node`` with its state (or a fresh one if ``amnesia``) and deliver Start."""
+    def recover(self, node: NodeId, *, amnesia: bool | None = None) -> None:
+        """Restart ``node`` and deliver ``Start(recovered)`` (what its disk holds).
+
+        With ``amnesia`` it is rebuilt from its factory (its memory is lost), else it keeps its memory;
+        the default is the protocol's crash model: rebuilt if it is ``durable``.
+        """
         self.crashed.discard(node)
+        if amnesia is None:
+            amnesia = self.spec.durable and node < self.n
         if amnesia:
             self.nodes[node] = self._build(node)
-        self._step(node, Start())
+        recovered = self.disks[node].recover() if node in self.disks else {}
+        self._step(node, Start(recovered))
 
     def partition(self, groups: Iterable[Iterable[NodeId]]) -> None:
         """Only nodes in the same group can talk; nodes in no group are isolated."""

@@ -5,7 +5,8 @@ runtime (:mod:`bftlab.sim.runtime`), the trio runtime
 (:mod:`bftlab.transport.runtime`) and the public test harness
 (:mod:`bftlab.testing`) all hand that list to :func:`run_actions`, which routes
 each action to the runtime's :class:`ActionSink`; so an action means the same
-thing everywhere, and a node that returns something else fails the same way
+thing everywhere (``Persist``/``Sync`` included: each runtime has a storage
+behind its sink, see :mod:`bftlab.core.storage`), and a node that returns something else fails the same way
 everywhere (an :class:`~bftlab.errors.InvariantError` naming the node and the
 action: a protocol bug, never a peer's fault).
 
@@ -32,7 +33,7 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
-from bftlab.api import Broadcast, CancelTimer, NodeId, Observe, Send, SetTimer, TimerName
+from bftlab.api import Broadcast, CancelTimer, NodeId, Observe, Persist, Send, SetTimer, Sync, TimerName
 from bftlab.errors import InvariantError
 
 __all__ = ["ActionSink", "SinkFns", "TimerQueue", "TimerTable", "bind", "execute", "node_raised", "run_actions"]
@@ -58,19 +59,42 @@ class ActionSink(Protocol):
         """A history event for the oracles and metrics (or a test's history)."""
         ...
 
+    def persist(self, node: NodeId, t: Any, key: str, value: bytes) -> None:
+        """Append ``key = value`` to ``node``'s stable log (not yet durable)."""
+        ...
+
+    def sync(self, node: NodeId, t: Any, token: Any) -> None:
+        """Make ``node``'s records so far durable, then hand it ``Synced(token)`` (unless it crashes first)."""
+        ...
+
 
 SinkFns = tuple[
     Callable[[NodeId, Any, tuple, Any], None],  # send
     Callable[[NodeId, Any, Any, float], None],  # set_timer
     Callable[[NodeId, Any, Any], None],  # cancel_timer
     Callable[[NodeId, Any, Any], None],  # observe
+    Callable[[NodeId, Any, str, bytes], None],  # persist
+    Callable[[NodeId, Any, Any], None],  # sync
 ]
-"""An :class:`ActionSink`'s four methods, bound once (see :func:`bind`); a runtime may also list its own."""
+"""An :class:`ActionSink`'s six methods, bound once (see :func:`bind`); a runtime may also list its own."""
 
 
 def bind(sink: ActionSink) -> SinkFns:
-    """The methods of ``sink`` in the order :func:`run_actions` takes them."""
-    return (sink.send, sink.set_timer, sink.cancel_timer, sink.observe)
+    """The methods of ``sink`` in the order :func:`run_actions` takes them.
+
+    A sink written before the storage seam (no ``persist``/``sync``) still binds:
+    a node that asks it to store something fails loudly instead of losing data.
+    """
+    persist = getattr(sink, "persist", None) or _no_storage(sink, "Persist")
+    sync = getattr(sink, "sync", None) or _no_storage(sink, "Sync")
+    return (sink.send, sink.set_timer, sink.cancel_timer, sink.observe, persist, sync)
+
+
+def _no_storage(sink: Any, action: str) -> Callable[..., None]:
+    def refuse(node: NodeId, t: Any, *args: Any) -> None:
+        raise InvariantError(f"node {node} returned {action} but {type(sink).__name__} has no storage")
+
+    return refuse
 
 
 def run_actions(node: NodeId, t: Any, actions: Iterable[Any], sink: SinkFns) -> None:
@@ -80,7 +104,7 @@ def run_actions(node: NodeId, t: Any, actions: Iterable[Any], sink: SinkFns) -> 
     not per step: this loop is on its hottest path, which is also why it
     dispatches on exact types (the action classes are final, slotted dataclasses).
     """
-    send, set_timer, cancel_timer, observe = sink
+    send, set_timer, cancel_timer, observe, persist, sync = sink
     for a in actions:
         cls = type(a)
         if cls is Send:
@@ -93,6 +117,10 @@ def run_actions(node: NodeId, t: Any, actions: Iterable[Any], sink: SinkFns) -> 
             cancel_timer(node, t, a.name)
         elif cls is Observe:
             observe(node, t, a.event)
+        elif cls is Persist:
+            persist(node, t, a.key, a.value)
+        elif cls is Sync:
+            sync(node, t, a.token)
         else:
             raise InvariantError(f"node {node} returned an unknown action {a!r:.200}")
 

@@ -24,6 +24,7 @@ from bftlab.attack.wiring import Attack
 from bftlab.core import seeds, wire
 from bftlab.core.costs import ZERO_COSTS
 from bftlab.core.kernel import NS, PRIO_CONTROL, Kernel, to_ns
+from bftlab.core.storage import SimDisk
 from bftlab.errors import ConfigError
 from bftlab.oracles.base import OracleContext, Panel
 from bftlab.reports.metrics import Metrics
@@ -66,7 +67,8 @@ class Simulation:
             loss=net.loss,
             partitions=[partition_window(p.start_s, p.end_s, p.groups, n_nodes) for p in net.partitions],
         )
-        self.runtime = SimRuntime(self.kernel, self.network, spec.cpu, self._observe, keep_trace=spec.trace.keep)
+        self.runtime = SimRuntime(self.kernel, self.network, spec.cpu, self._observe, keep_trace=spec.trace.keep,
+                                  disks=self._disk)
         make_crypto = load_crypto(spec.crypto)
         cryptos = make_crypto(list(range(n_nodes)), seeds.derive(spec.seed, "keys"), spec.cpu)
         client_cryptos = make_crypto(list(range(n_nodes)), seeds.derive(spec.seed, "keys"), ZERO_COSTS)
@@ -90,7 +92,8 @@ class Simulation:
             if self.adversary is not None and is_replica:
                 node = self.adversary.wrap(nid, ctx, node, self.proto.make_replica)
             self.nodes[nid] = node
-            self.runtime.add_node(node, meter=crypto.meter, costed=is_replica)
+            rebuild = self._rebuild(ctx) if self.proto.durable and is_replica else None
+            self.runtime.add_node(node, meter=crypto.meter, costed=is_replica, rebuild=rebuild)
         self.workload = Workload(
             self.clients,
             OpGenerator(seeds.rng(spec.seed, "workload/ops"), wl.request_size_bytes, wl.keys, wl.read_fraction),
@@ -111,6 +114,23 @@ class Simulation:
         self.panel = Panel(self.oracle_plugins, OracleContext(self.replicas, self.clients, self.byzantine, spec.f))
         self.recorder = Recorder(self.panel, self.metrics, submitted_at=self._submitted_at,
                                  on_accepted=self._on_accepted, history=self.history if self.keep_history else None)
+
+    def _disk(self, nid: int) -> SimDisk:
+        st = self.spec.storage
+        return SimDisk(int(st.write_us * 1e3), to_ns(st.fsync_ms / 1e3), st.faults, seeds.rng(self.spec.seed,
+                                                                                               f"storage/{nid}"))
+
+    def _rebuild(self, ctx: NodeContext):
+        """A durable replica's factory for its reboots: same keys and params, a fresh random stream per boot."""
+        def rebuild(nid: int, boot: int) -> Any:
+            fresh = dataclasses.replace(ctx, rng=seeds.rng(self.spec.seed, f"node/{nid}/boot{boot}"))
+            node = self.proto.make_replica(fresh)
+            if self.adversary is not None:
+                node = self.adversary.wrap(nid, fresh, node, self.proto.make_replica)
+            self.nodes[nid] = node
+            return node
+
+        return rebuild
 
     def _sampler(self, net: Any, n_nodes: int):
         region_of = matrix = None
@@ -155,6 +175,7 @@ class Simulation:
         rt = self.runtime
         dropped = dict(sorted({**self.network.dropped, **rt.dropped, **self._node_counters()}.items()))
         events = self.kernel.events
+        storage = rt.storage_stats()
         return make_report(
             spec=spec_to_dict(self.spec),
             protocol=self.proto.name,
@@ -166,6 +187,7 @@ class Simulation:
                 "messages": {"total": rt.msgs_total, "by_type": dict(sorted(rt.msgs_by_type.items()))},
                 "bytes_total": rt.bytes_total,
                 "dropped": dropped,
+                **({"storage": storage} if storage else {}),
             },
             verdicts=self.panel.verdicts(),
             run={
@@ -174,6 +196,7 @@ class Simulation:
                 "events_per_s": round(events / wall_s) if wall_s > 0 else None,
                 "messages_delivered": rt.delivered,
                 "sim_time_s": self.kernel.now / NS,
+                "crash_model": "persisted-state" if self.proto.durable else "memory-kept",
             },
             adversary=self.adversary.summary() if self.adversary is not None else None,
         )

@@ -15,8 +15,20 @@ a timer is a kernel event carrying the generation the shared
 crashed node's timer fires into nothing.
 
 A crashed node loses its inbox, its armed timers and every message sent to it
-while down; it keeps its state (as if persisted) and receives :class:`Start`
-again when it recovers.
+while down. What it keeps depends on its crash model (``run.crash_model`` in
+the report):
+
+* ``memory-kept`` (a node added without a ``rebuild`` factory): it keeps its
+  memory, as if everything were persisted, and receives :class:`Start` again;
+* ``persisted-state`` (protocols that declare ``durable``): its memory is lost;
+  on recovery it is rebuilt by its factory and receives ``Start(recovered)``,
+  the latest durable value per key of its simulated disk.
+
+``Persist``/``Sync`` go to the node's :class:`~bftlab.core.storage.SimDisk`
+(created on first use, so a protocol that never persists costs nothing and its
+event sequence is unchanged): a Sync's ``Synced`` input arrives when the
+fsync that covers it completes, in simulated time; a crash cancels the Syncs
+in flight and applies ``storage.faults`` to unsynced records.
 
 Every delivered message is folded into ``trace_digest`` as
 ``(time_ns, src, dst, encoded bytes)``: the same spec and seed give the same
@@ -32,28 +44,33 @@ the delivery event, which is one tuple slot whether tracing or not.
 from __future__ import annotations
 
 import hashlib
+import random
 import struct
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from bftlab.api import Node, NodeId, Receive, Start, TimerFired, TimerName
+from bftlab.api import Node, NodeId, Receive, Start, Synced, TimerFired, TimerName
 from bftlab.core import wire
 from bftlab.core.costs import CpuCosts
 from bftlab.core.host import SinkFns, TimerTable, node_raised, run_actions
 from bftlab.core.kernel import NS, PRIO_CONTROL, PRIO_NET, PRIO_TIMER, Kernel
+from bftlab.core.storage import SimDisk
 from bftlab.sim.network import Network
 
 _HDR = struct.Struct("<qii")
 
 Observer = Callable[[int, Any], None]  # (time_ns, event)
 Router = Callable[[int, int, Any, bytes, int], "list[int] | None"]
+DiskFactory = Callable[[NodeId], SimDisk]
+Rebuild = Callable[[NodeId, int], Node]  # (node id, incarnation >= 1) -> a fresh node
 
 
 class _Host:
     """Runtime bookkeeping for one node."""
 
-    __slots__ = ("node", "inbox", "busy_until", "scheduled", "alive", "costed", "meter", "crash_pending")
+    __slots__ = ("node", "inbox", "busy_until", "scheduled", "alive", "costed", "meter", "crash_pending", "disk",
+                 "rebuild", "boots")
 
     def __init__(self, node: Node, costed: bool) -> None:
         self.node = node
@@ -64,6 +81,9 @@ class _Host:
         self.costed = costed
         self.meter: Any = None
         self.crash_pending = False
+        self.disk: SimDisk | None = None
+        self.rebuild: Rebuild | None = None
+        self.boots = 0
 
 
 class SimRuntime:
@@ -76,6 +96,7 @@ class SimRuntime:
         costs: CpuCosts,
         observer: Observer,
         keep_trace: bool = False,
+        disks: DiskFactory | None = None,
     ) -> None:
         self.kernel = kernel
         self.network = network
@@ -93,14 +114,19 @@ class SimRuntime:
         self.delivered = 0
         self.dropped: dict[str, int] = {}
         self.timers = TimerTable()
+        # Without a factory (tests, benchmarks): instant disks without faults, so their stream is never drawn.
+        self._disks = disks or (lambda nid: SimDisk(0, 0, "none", random.Random(0)))
         # The action sink's methods, bound once: the interpreter is called on every step.
-        self._sink: SinkFns = (self._send, self._set_timer, self._cancel_timer, self._observe)
+        self._sink: SinkFns = (self._send, self._set_timer, self._cancel_timer, self._observe, self._persist,
+                               self._sync)
 
     # ------------------------------------------------------------ set-up
-    def add_node(self, node: Node, meter: Any = None, costed: bool = True) -> None:
+    def add_node(self, node: Node, meter: Any = None, costed: bool = True, rebuild: Rebuild | None = None) -> None:
+        """Host ``node``. With ``rebuild`` it has the persisted-state crash model (see the module docstring)."""
         host = _Host(node, costed)
         if meter is not None:
             host.meter = meter
+        host.rebuild = rebuild
         self.hosts[node.node_id] = host
 
     def start_all(self) -> None:
@@ -125,6 +151,8 @@ class SimRuntime:
         h.alive = False
         h.inbox.clear()
         self.timers.clear(nid)
+        if h.disk is not None:
+            h.disk.crash()
 
     def _crash_when_idle(self, nid: NodeId) -> None:
         if self.hosts[nid].crash_pending:  # a recovery in between cancels it
@@ -137,7 +165,11 @@ class SimRuntime:
             return
         h.alive = True
         h.busy_until = max(h.busy_until, self.kernel.now)
-        self._enqueue(h, Start(), 0)
+        recovered = h.disk.recover() if h.disk is not None else {}
+        if h.rebuild is not None:  # its memory died with it: a fresh node, from what it persisted
+            h.boots += 1
+            h.node = h.rebuild(nid, h.boots)
+        self._enqueue(h, Start(recovered), 0)
 
     def inject(self, nid: NodeId, inp: Any) -> None:
         """Hand an input (e.g. :class:`Submit`) to a node now."""
@@ -191,6 +223,42 @@ class SimRuntime:
 
     def _observe(self, nid: NodeId, t: int, event: Any) -> None:
         self.observer(t, event)
+
+    def _disk(self, nid: NodeId) -> tuple[_Host, SimDisk]:
+        h = self.hosts[nid]
+        if h.disk is None:
+            h.disk = self._disks(nid)
+        return h, h.disk
+
+    def _persist(self, nid: NodeId, t: int, key: str, value: bytes) -> None:
+        self._disk(nid)[1].persist(t, key, value)
+
+    def _sync(self, nid: NodeId, t: int, token: Any) -> None:
+        h, disk = self._disk(nid)
+        done = disk.sync(t, token)
+        if done is not None:
+            self.kernel.schedule(done, self._fsync_done, (h, disk.incarnation), PRIO_NET)
+
+    def _fsync_done(self, arg: tuple) -> None:
+        h, incarnation = arg
+        disk = h.disk
+        if disk is None or disk.incarnation != incarnation:  # the node crashed while this fsync was in flight
+            return
+        tokens, nxt = disk.fsync_done(self.kernel.now)
+        if nxt is not None:
+            self.kernel.schedule(nxt, self._fsync_done, (h, incarnation), PRIO_NET)
+        for token in tokens:
+            self._enqueue(h, Synced(token), 0)
+
+    def storage_stats(self) -> dict[str, int]:
+        """Totals over the nodes' disks (empty if no node ever persisted or synced)."""
+        out: dict[str, int] = {}
+        for nid in sorted(self.hosts):
+            disk = self.hosts[nid].disk
+            if disk is not None:
+                for k, v in disk.stats.items():
+                    out[k] = out.get(k, 0) + v
+        return out
 
     def _fire(self, arg: tuple) -> None:
         nid, name, gen = arg
