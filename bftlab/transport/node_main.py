@@ -13,6 +13,13 @@ gone: the process flushes its event log, prints its stats and exits, so no
 process outlives its launcher. SIGTERM and SIGINT stop it the same way.
 Without ``--control`` the nodes boot at once and time 0 is the process start.
 
+Storage: each node's ``Persist``/``Sync`` go to an append-only, checksummed
+log ``node-<id>.wal`` in ``--storage DIR`` (default: the folder of ``--events``,
+which the local launcher keeps for the whole run, so a replica it restarts
+after a crash recovers from the log its previous process wrote). At start the
+process reads that log, cuts a torn tail and boots the node with
+``Start(recovered)``. Without either option a node that persists fails loudly.
+
 The spec's adversary section applies here too (:mod:`bftlab.transport.adversary`):
 network strategies act on this process's outgoing messages, a replica that
 a node strategy controls runs wrapped by it, and the ``stats`` line carries
@@ -29,6 +36,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -192,7 +200,7 @@ def _say(obj: dict[str, Any]) -> None:
 
 
 async def serve(spec: ExperimentSpec, ids: Sequence[int], events: str | None, control: bool, quota: int | None,
-                listen: str | None, proc_name: str) -> int:
+                listen: str | None, proc_name: str, storage: str | None = None) -> int:
     """Run this process until stopped (replicas) or until the workload is done (clients)."""
     ids = sorted(set(ids))
     n_nodes = spec.n + spec.workload.clients
@@ -222,8 +230,11 @@ async def serve(spec: ExperimentSpec, ids: Sequence[int], events: str | None, co
             driver.on_event(nid, event)
 
     router = adversary.network_router(attack)
+    storage_dir = Path(storage) if storage else (Path(events).parent if events else None)
+    if storage_dir is not None:
+        storage_dir.mkdir(parents=True, exist_ok=True)
     host = Host(cfg, nodes, keyring, on_event, seeds.rng(spec.seed, f"transport/{proc_name}"), router,
-                wait_for_epoch=control)
+                wait_for_epoch=control, storage_dir=storage_dir)
     if not is_replica[0]:
         driver = ClientDriver(host, ids, spec, quota, proc_name)
     # Everything built so far (modules, keys, nodes) lives as long as the process: keep the cyclic GC from
@@ -322,6 +333,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listen", metavar="HOST:PORT",
                    help="replica only: listen here instead of its transport.hosts entry")
     p.add_argument("--events", metavar="FILE", help="append this process's history events to FILE (msgpack records)")
+    p.add_argument("--storage", metavar="DIR",
+                   help="folder of the nodes' storage logs (node-<id>.wal); default: the folder of --events")
     p.add_argument("--requests", type=int, default=None,
                    help="clients only: requests to issue from this process (default: its share of workload.requests)")
     p.add_argument("--control", action="store_true", help=argparse.SUPPRESS)
@@ -337,7 +350,8 @@ def run_node(args: argparse.Namespace) -> int:
         share = spec.workload.requests * len([i for i in args.ids if i >= spec.n]) / max(1, spec.workload.clients)
         quota = max(1, round(share))
     name = "-".join(str(i) for i in sorted(args.ids))
-    return trio.run(serve, spec, args.ids, args.events, args.control, quota, args.listen, name)
+    return trio.run(serve, spec, args.ids, args.events, args.control, quota, args.listen, name,
+                    getattr(args, "storage", None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

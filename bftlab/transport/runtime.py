@@ -43,6 +43,15 @@ Back-pressure and memory bounds:
 * a frame longer than ``max_frame_bytes`` closes the connection before its body
   is buffered; handshakes have a deadline; concurrent connections are capped.
 
+Storage: with a ``storage_dir`` each node has an append-only, checksummed log
+file there (``node-<id>.wal``, :class:`~bftlab.core.storage.DiskLog`). The
+Host recovers it before booting the node (a torn or corrupt tail is cut) and
+hands the latest value per key in ``Start(recovered)``. ``Persist`` appends to
+the file's buffer; ``Sync`` queues its token for the syncer task, which flushes
+and then runs ``os.fsync`` in a worker thread, so the event loop never blocks
+on the disk; every Sync queued while an fsync runs is answered by the next
+one (group commit).
+
 Every bad input from a peer (bad frame, MAC, replay, route or encoding) is
 dropped and counted in :attr:`Host.counters`, never raised.
 """
@@ -53,13 +62,16 @@ import heapq
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import trio
 
-from bftlab.api import Node, Receive, Start, TimerFired, TimerName
+from bftlab.api import Node, Receive, Start, Synced, TimerFired, TimerName
 from bftlab.core import wire
 from bftlab.core.host import SinkFns, TimerQueue, node_raised, run_actions
+from bftlab.core.storage import DiskLog
+from bftlab.errors import InvariantError
 from bftlab.transport import handshake
 from bftlab.transport.framing import ITEM_OVERHEAD, MAX_FRAME_BYTES, OVERHEAD, FrameError
 from bftlab.transport.handshake import HandshakeError, Keyring, Session
@@ -129,6 +141,7 @@ class Host:
         rng: random.Random | None = None,
         router: Router | None = None,
         wait_for_epoch: bool = False,
+        storage_dir: str | Path | None = None,
     ) -> None:
         self.cfg = cfg
         self.nodes = nodes
@@ -151,7 +164,16 @@ class Host:
         self._local: list[tuple[int, Any]] = []
         self._inbox_send, self._inbox_recv = trio.open_memory_channel(cfg.inbox_chunks)
         self.timers = TimerQueue()  # deadlines on trio's clock (not the nodes' clock, which starts at the epoch)
-        self._sink: SinkFns = (self._send, self._set_timer, self._cancel_timer, self._observe)
+        self._sink: SinkFns = (self._send, self._set_timer, self._cancel_timer, self._observe, self._persist,
+                               self._sync)
+        self.storage_dir = Path(storage_dir) if storage_dir is not None else None
+        self.logs: dict[int, DiskLog] = {}
+        self._sync_waiting: dict[int, list[Any]] = {}
+        self._sync_wake = trio.Event()
+        if self.storage_dir is not None:  # recover before anything runs: Start carries what survived
+            for nid in sorted(nodes):
+                if self.log_path(nid).exists():
+                    self.logs[nid] = DiskLog.open(self.log_path(nid))
         self._delayed: list[tuple[float, int, int, int, bytes]] = []  # (due, seq, src, dst, payload)
         self._delayed_bytes: dict[int, int] = {}
         self._delay_seq = 0
@@ -178,6 +200,17 @@ class Host:
         """Seconds since the epoch (before it is set: since the host started)."""
         return trio.current_time() - (self.epoch if self.epoch is not None else self._t_run)
 
+    def log_path(self, nid: int) -> Path:
+        """Where node ``nid``'s storage log lives (needs a ``storage_dir``)."""
+        if self.storage_dir is None:
+            raise InvariantError(f"node {nid} persisted state but this Host has no storage_dir")
+        return self.storage_dir / f"node-{nid}.wal"
+
+    def recovered(self, nid: int) -> dict[str, bytes]:
+        """What node ``nid`` recovered from its log when this Host was built (empty on a first boot)."""
+        log = self.logs.get(nid)
+        return dict(log.recovered.values) if log is not None else {}
+
     def submit_nowait(self, nid: int, inp: Any) -> None:
         """Queue an input for a local node; only from inside a step's callbacks (the stepper drains it)."""
         self._local.append((nid, inp))
@@ -203,6 +236,7 @@ class Host:
                 if rid not in self.cfg.local_ids and (not local_replicas or rid < min(local_replicas)):
                     nursery.start_soon(self._dial_loop, rid)
             nursery.start_soon(self._stepper)
+            nursery.start_soon(self._syncer)
             if self._router is not None:
                 nursery.start_soon(self._delayer)
             task_status.started(self.port)
@@ -211,7 +245,7 @@ class Host:
     async def _stepper(self) -> None:
         await self._begun.wait()
         for nid in sorted(self.nodes):
-            self._local.append((nid, Start()))
+            self._local.append((nid, Start(self.recovered(nid))))
         recv = self._inbox_recv
         step = self._step
         while True:
@@ -277,6 +311,37 @@ class Host:
 
     def _observe(self, nid: int, now: float, event: Any) -> None:
         self.on_event(nid, event)
+
+    def _persist(self, nid: int, now: float, key: str, value: bytes) -> None:
+        log = self.logs.get(nid)
+        if log is None:
+            log = self.logs[nid] = DiskLog.open(self.log_path(nid))
+        log.append(key, value)
+
+    def _sync(self, nid: int, now: float, token: Any) -> None:
+        if nid not in self.logs:  # nothing ever persisted: nothing to make durable
+            self._local.append((nid, Synced(token)))
+            return
+        self._sync_waiting.setdefault(nid, []).append(token)
+        self._sync_wake.set()
+
+    async def _syncer(self) -> None:
+        """Answer Syncs: flush on the loop, fsync in a worker thread; Syncs queued meanwhile wait for the next."""
+        try:
+            while True:
+                if not self._sync_waiting:
+                    self._sync_wake = trio.Event()
+                    await self._sync_wake.wait()
+                    continue
+                waiting, self._sync_waiting = self._sync_waiting, {}
+                for nid in sorted(waiting):
+                    log = self.logs[nid]
+                    log.flush()  # what this fsync covers: everything appended before now
+                    await trio.to_thread.run_sync(log.fsync)
+                    await self._inbox_send.send([(nid, Synced(tok)) for tok in waiting[nid]])
+        finally:
+            for log in self.logs.values():
+                log.close()
 
     def _send(self, src: int, now: float, dsts: tuple[int, ...], msg: Any) -> None:
         payload = wire.encode(msg)
