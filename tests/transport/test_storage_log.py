@@ -118,3 +118,21 @@ def test_a_restarted_host_boots_its_node_from_the_log_it_synced(tmp_path):
     _run(again, second, 1)
     assert [e.count for e in second if type(e) is Recovered] == [5]
     assert [e.count for e in second if type(e) is Acked] == [6]
+
+
+# ------------------------------------------------------------------ a loopback cluster with a SIGKILL
+def test_a_replica_killed_mid_run_restarts_from_its_log_and_counts_every_increment_once(tmp_path):
+    from bftlab.transport.cluster import run_real
+    from tests.transport import helpers
+
+    s = helpers.spec("tests.engine.durableproto:COUNTER", n=3, clients=2,
+                     workload={"clients": 2, "requests": 0, "duration_s": 1.5},
+                     faults=[{"node": 0, "crash_at_s": 0.5, "recover_at_s": 0.8}])
+    report = run_real(s, keep_dir=tmp_path)  # the launcher stops every process it started
+    assert report["run"]["restarts"] == 1
+    committed = report["metrics"]["committed"]
+    assert committed == report["metrics"]["issued"] > 0
+    log = DiskLog.open(tmp_path / "node-0.wal")
+    # Acknowledged increments survived the SIGKILL, and retried ones were not counted twice.
+    assert int.from_bytes(log.recovered.values["count"], "big") == committed
+    log.close()
