@@ -137,3 +137,18 @@ def test_a_wheel_installs_only_bftlab_at_the_top_level(tmp_path):
          "import sys; sys.path.insert(0, sys.argv[1]); import bftlab.protocols.pbft as p; print(p.__file__)",
          str(target)], check=True, timeout=60, capture_output=True, text=True, cwd=tmp_path)
     assert probe.stdout.strip().startswith(str(target))
+
+
+def test_the_engine_names_no_protocol_in_its_code():
+    """Protocol names may appear in docstrings, comments and help examples, never in the engine's logic."""
+    import io
+    import tokenize
+
+    names = {p.name.lower() for p in (ROOT / "protocols").iterdir() if (p / "__init__.py").is_file()}
+    assert {"pbft", "pow"} <= names
+    found = []
+    for path in sorted((ROOT / "bftlab").rglob("*.py")):
+        for tok in tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline):
+            if tok.type == tokenize.NAME and any(n in tok.string.lower().split("_") for n in names):
+                found.append(f"{path.relative_to(ROOT)}:{tok.start[0]}: {tok.string}")
+    assert found == []
