@@ -73,7 +73,8 @@ PROTOCOL = ProtocolSpec(
     description="Nakamoto proof of work: longest-chain mining over a peer-to-peer network, with attackers.",
     fault_model=HASH_POWER,  # the attacker's budget is its hash share, checked by check_spec
     oracles=(),  # chain safety (forks, reorgs) is measured by the protocol's own metrics
-    unused_sections=("workload", "faults", "stop", "f", "allow_exceeding_f", "oracles", "storage"),  # params set load and duration
+    # protocol.params set the load and the duration; miners keep no log
+    unused_sections=("workload", "faults", "stop", "f", "allow_exceeding_f", "oracles", "storage"),
     check_spec=_check_spec,  # checks that need n and the adversary section
     run=_run,  # the relay kernel (or the message-level engine), not the generic simulator
     report_sections=(SECTION,),  # chain, stale rate, propagation, transactions, revenue, attack
