@@ -41,7 +41,17 @@ Back-pressure and memory bounds:
   drop it, so a slow or stalled peer can never block the replica or exhaust
   memory (BFT protocols retransmit what matters);
 * a frame longer than ``max_frame_bytes`` closes the connection before its body
-  is buffered; handshakes have a deadline; concurrent connections are capped.
+  is buffered; concurrent connections are capped.
+
+The front door: an accepted connection is unauthenticated until its handshake
+completes, and it must complete within ``handshake_timeout_s`` (counted from
+the accept, so a socket that never sends a byte is closed too). At most
+``max_unauthenticated`` such connections wait at once; a new one beyond that
+evicts the oldest waiting one (counted as ``conn.refused_unauthenticated``).
+Evicting the oldest rather than refusing the newest matters: a legitimate
+peer's handshake takes one round trip, so however many idle sockets an
+attacker holds, the peer's fresh connection outlives them. Authenticated
+connections never count against this cap.
 
 Storage: with a ``storage_dir`` each node has an append-only, checksummed log
 file there (``node-<id>.wal``, :class:`~bftlab.core.storage.DiskLog`). The
@@ -99,6 +109,7 @@ class HostConfig:
     backoff_initial_s: float = 0.05
     backoff_max_s: float = 1.0
     max_connections: int = 256
+    max_unauthenticated: int = 64
 
 
 class _Link:
@@ -180,6 +191,8 @@ class Host:
         self._delay_wake = trio.Event()
         self._max_payload = cfg.max_frame_bytes - OVERHEAD - ITEM_OVERHEAD
         self._conns = 0
+        self._handshaking: dict[int, trio.CancelScope] = {}  # unauthenticated inbound connections, oldest first
+        self._accept_seq = 0
         self._max_local = max(cfg.local_ids)
         self.port: int | None = None
 
@@ -408,29 +421,47 @@ class Host:
         # Only processes hosting higher ids dial us (see the module docstring).
         return all(i > self._max_local for i in ids)
 
+    def _admit(self) -> bool:
+        """Make room for one more unauthenticated connection; False: refuse it (every slot is authenticated)."""
+        cap = max(1, self.cfg.max_unauthenticated)
+        while self._handshaking and (len(self._handshaking) >= cap or self._conns >= self.cfg.max_connections):
+            oldest = next(iter(self._handshaking))
+            self._handshaking.pop(oldest).cancel()  # its task closes the socket; its slot is free from now on
+            self._conns -= 1
+            self.count("conn.refused_unauthenticated")
+        return self._conns < self.cfg.max_connections
+
     async def _accepted(self, stream: trio.SocketStream) -> None:
-        if self._conns >= self.cfg.max_connections:
+        if not self._admit():
             self.count("drop.too_many_connections")
             await trio.aclose_forcefully(stream)
             return
         self._conns += 1
+        self._accept_seq += 1
+        key = self._accept_seq
+        scope = self._handshaking[key] = trio.CancelScope()
+        session = None
+        authenticated = False
         try:
-            try:
-                with trio.fail_after(self.cfg.handshake_timeout_s):
-                    session = await handshake.accept(stream, self.keyring, self.cfg.cluster, list(self.cfg.local_ids),
-                                                     self._allowed, self.cfg.max_frame_bytes)
-            except HandshakeError as exc:
-                self.count(f"drop.{exc.reason}")
-                return
-            except trio.TooSlowError:
-                self.count("drop.handshake_timeout")
-                return
-            except _NET_ERRORS:
-                self.count("conn.error")
-                return
-            await self._serve(stream, session)
+            with scope:
+                try:
+                    with trio.fail_after(self.cfg.handshake_timeout_s):  # from the accept: silence counts too
+                        session = await handshake.accept(stream, self.keyring, self.cfg.cluster,
+                                                         list(self.cfg.local_ids), self._allowed,
+                                                         self.cfg.max_frame_bytes)
+                except HandshakeError as exc:
+                    self.count(f"drop.{exc.reason}")
+                except trio.TooSlowError:
+                    self.count("drop.handshake_timeout")
+                except _NET_ERRORS:
+                    self.count("conn.error")
+            if session is not None and self._handshaking.pop(key, None) is not None:  # not evicted meanwhile
+                authenticated = True
+                await self._serve(stream, session)
         finally:
-            self._conns -= 1
+            # An evicted connection's slot was released by _admit; every other one releases its own here.
+            if self._handshaking.pop(key, None) is not None or authenticated:
+                self._conns -= 1
             await trio.aclose_forcefully(stream)
 
     async def _dial_loop(self, rid: int) -> None:
