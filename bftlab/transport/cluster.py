@@ -14,6 +14,11 @@ Every child runs in its own process group, so a Ctrl-C reaches only the
 launcher, which then kills each group it started (``finally``). Children also
 watch their stdin: if the launcher dies without cleaning up, they exit.
 
+The run's files live in a temporary ``bftlab-real-*`` folder that the launcher
+removes when it ends. A launcher killed by SIGKILL cannot, so each folder names
+its owner (``owner.pid``: pid and process start time), and every launcher
+removes, as it starts, the folders whose owner is no longer running.
+
 The checker judges each incarnation of a restarted replica as its own replica
 (id ``r + 1000 * incarnation``): a restarted process starts empty, so it may
 legitimately execute again a slot its previous life executed.
@@ -49,6 +54,8 @@ from bftlab.transport.adversary import summary as adversary_summary
 from bftlab.transport.events import read_log
 
 INCARNATION_STRIDE = 1000
+WORKDIR_PREFIX = "bftlab-real-"
+OWNER_FILE = "owner.pid"
 _LOCAL = ("127.0.0.1", "localhost", "::1")
 
 
@@ -324,7 +331,14 @@ def run_real(spec: Any, keep_dir: str | Path | None = None, options: RunOptions 
     """Run ``spec`` as a local cluster of processes and return its report (``transport: "real"``)."""
     check_spec(spec)
     spec = resolved_spec(spec)
-    workdir = Path(tempfile.mkdtemp(prefix="bftlab-real-")) if keep_dir is None else Path(keep_dir)
+    if keep_dir is None:
+        remove_stale_workdirs()
+        workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+        stamp = workdir / (OWNER_FILE + ".tmp")
+        stamp.write_text(_owner_stamp(os.getpid()), encoding="ascii")
+        stamp.replace(workdir / OWNER_FILE)  # atomic: another launcher never reads half a stamp
+    else:
+        workdir = Path(keep_dir)
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         try:
@@ -341,6 +355,53 @@ def run_real(spec: Any, keep_dir: str | Path | None = None, options: RunOptions 
     finally:
         if keep_dir is None:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), to tell a reused pid from its first owner."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_stamp(pid: int) -> str:
+    return f"{pid} {_start_time(pid) or '-'}\n"
+
+
+def _owner_alive(stamp: str) -> bool:
+    """Whether the process that wrote ``stamp`` (see :func:`_owner_stamp`) still runs."""
+    try:
+        pid_text, started = stamp.split()
+        pid = int(pid_text)
+    except ValueError:
+        return False  # unreadable: its writer was killed between creating the file and filling it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    now = _start_time(pid)
+    return started == "-" or now is None or now == started
+
+
+def remove_stale_workdirs(tmp: str | Path | None = None) -> list[Path]:
+    """Remove ``bftlab-real-*`` folders in the temp dir whose owning launcher is gone; returns them.
+
+    A folder without an owner file is left alone: it may belong to a launcher
+    that has just created it, or to a version that wrote none.
+    """
+    removed = []
+    for d in sorted(Path(tmp or tempfile.gettempdir()).glob(WORKDIR_PREFIX + "*")):
+        try:
+            stamp = (d / OWNER_FILE).read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if not _owner_alive(stamp):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
 
 
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
