@@ -7,6 +7,14 @@ not enough), or this process one run at a time (``serial``, for debugging).
 Workers only compute: they get a resolved spec as plain data and return the
 report. This process writes every result to the store, so Dask workers need no
 shared file system, and an interrupted sweep leaves only whole reports behind.
+
+Process hygiene: local workers are children of multiprocessing's fork server,
+not of the sweep process, and each holds the pipes that keep the fork server
+and the resource tracker alive. So if the sweep process is killed (SIGKILL:
+no cleanup runs) a busy worker would go on forever and keep the other two
+alive with it. Each worker therefore watches the sweep process and exits at
+once when it is gone; the fork server and the resource tracker then see their
+pipes close and exit on their own.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,6 +54,40 @@ def run_one(spec_data: dict[str, Any], timeline_bin_s: float | None = None) -> d
 def _ignore_sigint() -> None:
     # Ctrl-C reaches the whole process group; only the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+PARENT_POLL_S = 0.2
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has exited (a zombie counts as gone: its parent just has not reaped it yet)."""
+    proc = f"/proc/{pid}/stat"
+    if os.path.exists("/proc/self/stat"):
+        try:
+            with open(proc, encoding="ascii", errors="replace") as fh:
+                return fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        except OSError:
+            return True
+    try:  # no /proc: a signal-0 probe (cannot tell a zombie, but the sweep's parent is normally a shell that reaps)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
+
+
+def _watch(pid: int) -> None:
+    # Runs as long as this worker does (a daemon thread); one cheap check per PARENT_POLL_S.
+    while not _gone(pid):
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)  # nobody will store what this worker computes; exit without waiting for the run
+
+
+def _worker_init(sweep_pid: int) -> None:
+    """Set up a local worker: leave Ctrl-C to the sweep process, and die with it."""
+    _ignore_sigint()
+    threading.Thread(target=_watch, args=(sweep_pid,), name="bftlab-sweep-watch", daemon=True).start()
 
 
 class _SerialExecutor(cf.Executor):
@@ -99,7 +143,7 @@ def make_executor(kind: str = "local", workers: int | None = None, scheduler: st
         # forkserver/spawn: workers start clean, never inheriting the parent's threads or locks.
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         ex = cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context(method),
-                                    initializer=_ignore_sigint)
+                                    initializer=_worker_init, initargs=(os.getpid(),))
         try:
             yield ex, f"{n} local process{'es' if n != 1 else ''}"
         except BaseException:
