@@ -296,6 +296,11 @@ class NodeContext:
 
     ``rng`` is this node's own deterministic stream, derived from the run seed.
     ``params`` are the protocol parameters from the spec (already validated).
+    ``incarnation_us`` exceeds every number this node id's earlier incarnations
+    were given (the real transport: wall-clock microseconds at process start;
+    the simulator: 0, one incarnation per run). A client that numbers its
+    requests above it never reuses, after a restart, a timestamp that the
+    replicas have already seen.
     """
 
     node_id: NodeId
@@ -306,6 +311,7 @@ class NodeContext:
     crypto: NodeCrypto
     rng: random.Random
     params: Any
+    incarnation_us: int = 0
 
 
 # ---------------------------------------------------------------- fault models

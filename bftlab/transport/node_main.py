@@ -83,9 +83,19 @@ def cluster_id(spec: ExperimentSpec) -> bytes:
     return bytes.fromhex(spec_digest(spec))[:16]
 
 
+def incarnation_us() -> int:
+    """This process's incarnation number: wall-clock microseconds now (see ``NodeContext.incarnation_us``).
+
+    A later process gets a larger one as long as the host's wall clock is not
+    set back by more than the time between the two starts.
+    """
+    return time.time_ns() // 1_000
+
+
 def build_nodes(spec: ExperimentSpec, ids: Sequence[int], proc_name: str | None = None,
-                attack: Attack | None = None) -> dict[int, Any]:
-    """Fresh sans-IO nodes for ``ids``, built exactly as the simulator builds them.
+                attack: Attack | None = None, incarnation: int = 0) -> dict[int, Any]:
+    """Fresh sans-IO nodes for ``ids``, built exactly as the simulator builds them (``incarnation``: see
+    ``NodeContext.incarnation_us``).
 
     A replica controlled by one of the spec's node strategies comes wrapped by
     it: by ``attack``'s, or by a new one for this process if none is given.
@@ -103,7 +113,8 @@ def build_nodes(spec: ExperimentSpec, ids: Sequence[int], proc_name: str | None 
         attack = adversary.attack_for(spec, ids, proc_name or "-".join(str(i) for i in sorted(ids)))
     nodes = {}
     for nid in ids:
-        ctx = NodeContext(nid, n, f, replicas, clients, cryptos[nid], seeds.rng(spec.seed, f"node/{nid}"), params)
+        ctx = NodeContext(nid, n, f, replicas, clients, cryptos[nid], seeds.rng(spec.seed, f"node/{nid}"), params,
+                          incarnation)
         node = proto.make_replica(ctx) if nid < n else proto.make_client(ctx)
         nodes[nid] = attack.wrap(nid, ctx, node, proto.make_replica) if attack is not None and nid < n else node
     return nodes
@@ -218,7 +229,8 @@ async def serve(spec: ExperimentSpec, ids: Sequence[int], events: str | None, co
     cfg = HostConfig(cluster_id(spec), tuple(ids), addrs, lis, max_frame_bytes=t.max_frame_bytes,
                      send_queue_bytes=t.send_queue_bytes)
     attack = adversary.attack_for(spec, ids, proc_name)
-    nodes = build_nodes(spec, ids, proc_name, attack)
+    incarnation = incarnation_us()
+    nodes = build_nodes(spec, ids, proc_name, attack, incarnation)
     keyring = Keyring.derived(seeds.derive(spec.seed, "keys"), range(n_nodes), ids)  # = the ed25519 scheme's keys
     log = EventLog(events)
     driver: ClientDriver | None = None
@@ -248,7 +260,7 @@ async def serve(spec: ExperimentSpec, ids: Sequence[int], events: str | None, co
             nursery.start_soon(_on_signals, nursery.cancel_scope)
             port = await nursery.start(host.run)
             if control:
-                _say({"event": "ready", "ids": ids, "port": port})
+                _say({"event": "ready", "ids": ids, "port": port, "incarnation_us": incarnation})
                 go = trio.Event()
                 nursery.start_soon(_read_control, host, go, nursery.cancel_scope)
             if driver is not None:
