@@ -10,7 +10,8 @@ Layout (each module opens with its theory of operation):
 - :mod:`.log`      -- the message log: pre-prepare / prepare / commit (one vote handler for both phases)
 - :mod:`.checkpoint` -- checkpoints, watermarks, garbage collection, state transfer
 - :mod:`.viewchange` -- VIEW-CHANGE / NEW-VIEW, the view-change timer and the liveness rules
-- :mod:`.replica`  -- composes the three parts; requests, batching, execution
+- :mod:`.durability` -- what is kept on stable storage, and the write-ahead rule for messages
+- :mod:`.replica`  -- composes the parts; requests, batching, execution, restart and recovery
 - :mod:`.client`   -- the client: one outstanding request, retransmission, f+1 replies
 - :mod:`.kvstore`  -- the replicated key-value store
 
@@ -37,6 +38,7 @@ PROTOCOL = ProtocolSpec(
     description="PBFT (Castro & Liskov): 3-phase agreement with batching, checkpoints, view change, state transfer",
     fuzz_strategies=("equivocating-primary", "censoring-primary", "conflicting-votes", "forged-auth", "stale-replay",
                      "needless-view-change", "slow-primary"),
+    durable=True,
 )
 
 __all__ = [

@@ -200,6 +200,16 @@ class CheckpointManager:
         for r in [r for r, seq in self.far.items() if seq <= s]:
             del self.far[r]
 
+    # ------------------------------------------------------------ restart
+    def restore(self, s: int, d: bytes, proof: tuple[Checkpoint, ...], snap: bytes) -> None:
+        """Boot from our persisted stable checkpoint ``s`` (no messages: we proved it stable before)."""
+        self.h, self.stable_digest, self.stable_proof, self.stable_snapshot = s, d, proof, snap
+
+    def keep_own(self, s: int, snap: bytes) -> None:
+        """Remember our snapshot at ``s`` without announcing it (rebuilt by replay after a restart; we sent
+        its CHECKPOINT before the crash), so that it can become stable without a state transfer."""
+        self.own[s] = (self.cfg.crypto.digest(snap), snap)
+
     # ------------------------------------------------------- state transfer
     def _start_fetch(self, s: int, d: bytes) -> list[Any]:
         cfg = self.cfg

@@ -34,6 +34,7 @@ from typing import Any
 
 from bftlab.api import Broadcast
 
+from . import durability
 from .config import Drop, ReplicaConfig
 from .messages import (
     COMMIT,
@@ -154,7 +155,8 @@ class MessageLog:
         slot.matching[1] = sum(1 for c in commits.values() if c.digest == d)
         cfg = self.cfg
         s, v, me = pp.seq, pp.view, cfg.node_id
-        out: list[Any] = []
+        # Stable before our PREPARE (or, as primary, our PRE-PREPARE) leaves: see durability.
+        out: list[Any] = [durability.pp_record(pp)]
         if v % cfg.n != me and me not in prepares:
             prep = Prepare(v, s, d, me, cfg.auth.seal(vote_body(PREPARE, v, s, d, me)))
             prepares[me] = prep
@@ -230,6 +232,7 @@ class MessageLog:
             v, s, d, me = slot.view, slot.seq, slot.digest, cfg.node_id
             commits = slot.votes[1]
             if me not in commits:
+                out.append(durability.cert_record(self.cert(slot)))  # stable before our COMMIT
                 c = Commit(v, s, d, me, cfg.auth.seal(vote_body(COMMIT, v, s, d, me)))
                 commits[me] = c
                 slot.matching[1] += 1
@@ -247,16 +250,47 @@ class MessageLog:
     # ------------------------------------------------------- views and GC
     def prepared_certs(self, h: int) -> tuple[PreparedCert, ...]:
         """The P set of a VIEW-CHANGE: for each seq above ``h``, the highest-view prepared certificate."""
-        certs = []
-        n, q = self.cfg.n, self.cfg.q_prepare
-        for s in sorted(self.prepared_slots):
-            slot = self.prepared_slots[s]
-            if s <= h or slot.pp is None:
-                continue
-            d, prim = slot.digest, slot.view % n
-            preps = tuple(p for r, p in slot.prepares.items() if p.digest == d and r != prim)
-            certs.append(PreparedCert(slot.pp, preps[:q]))
-        return tuple(certs)
+        return tuple(self.cert(self.prepared_slots[s]) for s in sorted(self.prepared_slots)
+                     if s > h and self.prepared_slots[s].pp is not None)
+
+    def cert(self, slot: Slot) -> PreparedCert:
+        """The prepared certificate of a prepared ``slot``: its PRE-PREPARE and 2f matching PREPAREs."""
+        d, prim = slot.digest, slot.view % self.cfg.n
+        preps = tuple(p for r, p in slot.prepares.items() if p.digest == d and r != prim)
+        return PreparedCert(slot.pp, preps[: self.cfg.q_prepare])  # type: ignore[arg-type]
+
+    def restore(self, pp: PrePrepare, cert: PreparedCert | None) -> None:
+        """Rebuild a slot from our stable records after a restart: the PRE-PREPARE we accepted (and our
+        PREPARE for it) and, if we were prepared, the certificate and our COMMIT. Nothing is sent: it only
+        makes us refuse another batch for that ``(v, n)`` and report the certificate in a VIEW-CHANGE."""
+        cfg = self.cfg
+        v, s, d, me = pp.view, pp.seq, pp.digest, cfg.node_id
+        slot = self.slot(v, s)
+        slot.pp, slot.digest = pp, d
+        if v % cfg.n != me:
+            slot.prepares[me] = Prepare(v, s, d, me, cfg.auth.seal(vote_body(PREPARE, v, s, d, me)))
+        if cert is not None and cert.pre_prepare.view == v and cert.pre_prepare.digest == d:
+            for p in cert.prepares:
+                slot.prepares[p.replica] = p
+            slot.commits[me] = Commit(v, s, d, me, cfg.auth.seal(vote_body(COMMIT, v, s, d, me)))
+        slot.matching = [sum(1 for p in slot.prepares.values() if p.digest == d), 1 if me in slot.commits else 0]
+        if slot.matching[0] >= cfg.q_prepare:
+            slot.prepared = True
+        if cert is not None:
+            cs = cert.pre_prepare
+            cslot = slot if cs.view == v else self.slot(cs.view, s)
+            if cslot is not slot:
+                cslot.pp, cslot.digest, cslot.prepared = cs, cs.digest, True
+                for p in cert.prepares:
+                    cslot.prepares[p.replica] = p
+            old = self.prepared_slots.get(s)
+            if old is None or old.view <= cslot.view:
+                self.prepared_slots[s] = cslot
+
+    def forget_committed_upto(self, seq: int) -> None:
+        """Executed (by catch-up) up to ``seq``: committed slots at or below it will never be popped."""
+        for s in [k for k in self.committed if k <= seq]:
+            del self.committed[s]
 
     def drop_views_below(self, view: int) -> None:
         for key in [k for k in self.slots if k[0] < view]:

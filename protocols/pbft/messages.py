@@ -2,7 +2,10 @@
 
 Names follow Castro & Liskov (TOCS'02 §4): REQUEST, PRE-PREPARE, PREPARE, COMMIT,
 REPLY (§4.1-4.2), CHECKPOINT (§4.3), VIEW-CHANGE and NEW-VIEW (§4.4), plus a
-minimal state-transfer pair (FETCH-STATE / STATE-REPLY, after §5.3).
+minimal state-transfer pair (FETCH-STATE / STATE-REPLY, after §5.3), and the
+recovery queries of a restarted replica (STATUS / STATUS-REPLY to learn the
+current view, FETCH-LOG / LOG-REPLY to fetch committed batches above the stable
+checkpoint; after §4.3 and Castro's thesis on recovery).
 
 Authentication covers :func:`body` of a message: the wire encoding of
 ``(code, field, ...)`` without its ``auth``/``sig`` field. ``auth`` is either a
@@ -37,6 +40,10 @@ VIEW_CHANGE = 0x107
 NEW_VIEW = 0x108
 FETCH_STATE = 0x109
 STATE_REPLY = 0x10A
+STATUS = 0x10B
+STATUS_REPLY = 0x10C
+FETCH_LOG = 0x10D
+LOG_REPLY = 0x10E
 
 
 @message(REQUEST)
@@ -158,6 +165,48 @@ class StateReply:
     replica: int
 
 
+@message(STATUS)
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A restarted replica asks where the others are (view, stable checkpoint, last executed seq)."""
+
+    replica: int
+
+
+@message(STATUS_REPLY)
+@dataclass(frozen=True, slots=True)
+class StatusReply:
+    """Answer to STATUS. ``new_view`` holds the NEW-VIEW that installed ``view`` (empty for view 0 or while
+    ``view`` is not installed), so the asker can validate and install it; ``proof`` proves checkpoint ``h``."""
+
+    view: int
+    active: bool
+    h: int
+    proof: tuple[Checkpoint, ...]
+    last_exec: int
+    new_view: tuple[NewView, ...]
+    replica: int
+
+
+@message(FETCH_LOG)
+@dataclass(frozen=True, slots=True)
+class FetchLog:
+    """Ask for the committed batches from ``seq`` on (those the receiver executed above its stable checkpoint)."""
+
+    seq: int
+    replica: int
+
+
+@message(LOG_REPLY)
+@dataclass(frozen=True, slots=True)
+class LogReply:
+    """Committed batches (the PRE-PREPAREs executed, in seq order); the asker trusts a batch once f+1
+    replicas sent the same digest for its seq."""
+
+    batches: tuple[PrePrepare, ...]
+    replica: int
+
+
 MESSAGE_TYPES: tuple[type, ...] = (
     Request,
     PrePrepare,
@@ -170,6 +219,10 @@ MESSAGE_TYPES: tuple[type, ...] = (
     NewView,
     FetchState,
     StateReply,
+    Status,
+    StatusReply,
+    FetchLog,
+    LogReply,
 )
 
 

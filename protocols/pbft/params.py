@@ -31,6 +31,9 @@ class PbftParams:
     """A client retransmits its request to all replicas after this long."""
     state_fetch_timeout_s: float = 0.25
     """A replica asks another replica for checkpoint state after this long without an answer."""
+    recovery_retry_s: float = 0.05
+    """A restarted replica asks again (STATUS, FETCH-LOG) after this long without getting what it needs; a
+    replica holding a committed batch it cannot execute (it misses the ones before) fetches them after it."""
     auth: str = "mac"
     """'mac': MAC authenticators in the normal case, signatures for checkpoints and view
     changes; 'sig': signatures everywhere."""
@@ -56,7 +59,7 @@ class PbftParams:
             "log_window",
             "expected an int >= checkpoint_interval",
         )
-        for name in ("view_change_timeout_s", "client_retry_timeout_s", "state_fetch_timeout_s"):
+        for name in ("view_change_timeout_s", "client_retry_timeout_s", "state_fetch_timeout_s", "recovery_retry_s"):
             need(is_num(name) and getattr(self, name) > 0, name, "expected a number > 0")
         need(
             is_int("view_change_backoff_max") and 0 <= self.view_change_backoff_max <= 30,

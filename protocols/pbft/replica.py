@@ -35,6 +35,24 @@ waiting to execute), batching and execution, and carries the consequences of
 one part's step to the others (a stable checkpoint collects the log's garbage;
 a new view re-proposes the log's prepared batches).
 
+Crash recovery (TOCS'02 §4.3 state transfer, §5 and Castro's thesis on
+recovery) is in :mod:`.durability` (what is stable, and the write-ahead rule:
+a step's messages leave only once its writes are durable) and here: a
+restarted replica rebuilds its state from its stable checkpoint plus the
+batches it executed, its log from its own PRE-PREPAREs and prepared
+certificates, and its view from its last view record. It then *recovers from
+its peers* before voting again: it multicasts STATUS and waits for ``f+1``
+STATUS-REPLYs that agree on an installed view (one of them is correct), adopts
+a newer stable checkpoint if they prove one (fetching its state), fetches the
+committed batches above it (FETCH-LOG; a batch is trusted once ``f+1``
+replicas sent the same digest for its seq) up to a seq that ``f+1`` of them
+executed, and only then enters that view (installing its NEW-VIEW, so a
+restarted primary rejoins as a backup). While it recovers it drops the
+normal-case and view-change traffic. The same FETCH-LOG fills a gap a running
+replica notices (a committed batch it cannot execute because it missed the
+ones before), so a lagging replica catches up without waiting for the next
+stable checkpoint.
+
 A peer's misbehaviour never raises: every received message is checked (types,
 sender, view, watermarks, authentication) and dropped with a count in
 ``counters`` if it fails. Quorum sizes come from overridable methods
@@ -61,13 +79,14 @@ from bftlab.api import (
     Start,
     StateTransferred,
     Submit,
+    Synced,
     TimerFired,
     ViewChanged,
     observed_digest,
 )
 from bftlab.errors import ConfigError, InvariantError
 
-from . import quorum
+from . import durability, quorum
 from .auth import Auth
 from .checkpoint import FETCH_TIMER, CheckpointManager, restore, snapshot
 from .config import ReplicaConfig
@@ -76,13 +95,17 @@ from .log import COMMIT_PHASE, PREPARE_PHASE, MessageLog, Slot
 from .messages import (
     Checkpoint,
     Commit,
+    FetchLog,
     FetchState,
+    LogReply,
     NewView,
     Prepare,
     PrePrepare,
     Reply,
     Request,
     StateReply,
+    Status,
+    StatusReply,
     ViewChange,
     batch_bytes,
     pre_prepare_body,
@@ -94,6 +117,9 @@ from .params import PbftParams
 from .viewchange import VC_RESEND_TIMER, VC_TIMER, NewViewPlan, ViewChanger
 
 BATCH_TIMER = "batch"
+STATUS_TIMER = "status"
+LOG_TIMER = "log"
+_RECOVERING_DROPS = (PrePrepare, Prepare, Commit, ViewChange, NewView)
 
 __all__ = ["BATCH_TIMER", "FETCH_TIMER", "VC_TIMER", "VC_RESEND_TIMER", "PbftReplica", "Slot", "make_replica"]
 
@@ -105,7 +131,11 @@ class PbftReplica:
         "now", "_out", "_handlers", "started",
         "last_exec", "seq_next", "waiting_seq",
         "kv", "replies", "pending", "queue", "proposed", "batch_armed", "batch_due",
+        "wal", "recovering", "was_active", "status", "settled", "done", "log_votes", "log_timer_armed",
     )  # fmt: skip
+
+    eager_writes = False
+    """Planted-bug switch for tests only: send before the writes a message depends on are durable."""
 
     def __init__(self, ctx: NodeContext) -> None:
         params = ctx.params if ctx.params is not None else PbftParams()
@@ -143,6 +173,15 @@ class PbftReplica:
         self.last_exec = 0
         self.seq_next = 1  # primary: the seq of its next PRE-PREPARE
         self.waiting_seq = 0  # highest seq with a non-null pre-prepare accepted this view
+        # durability and recovery
+        self.wal = durability.WriteAhead(self.eager_writes)
+        self.recovering = False
+        self.was_active = True  # after a restart: whether the persisted view was installed
+        self.status: dict[int, StatusReply] = {}  # recovering: replica -> its latest STATUS-REPLY
+        self.settled: tuple[int, NewView | None, int] | None = None  # recovering: (view, its NEW-VIEW, target seq)
+        self.done: dict[int, PrePrepare] = {}  # seq -> batch executed there, above h (answers FETCH-LOG)
+        self.log_votes: dict[int, dict[bytes, dict[int, PrePrepare]]] = {}  # seq -> digest -> replica -> batch
+        self.log_timer_armed = False
         # the parts
         self.log = MessageLog(cfg, self._drop)
         self.checkpoints = CheckpointManager(cfg, self._drop, snapshot(self.kv, self.replies))
@@ -157,6 +196,10 @@ class PbftReplica:
             NewView: self._on_new_view,
             FetchState: self._on_fetch_state,
             StateReply: self._on_state_reply,
+            Status: self._on_status,
+            StatusReply: self._on_status_reply,
+            FetchLog: self._on_fetch_log,
+            LogReply: self._on_log_reply,
         }
 
     # ------------------------------------------------------------- quorums
@@ -205,6 +248,8 @@ class PbftReplica:
             handler = self._handlers.get(type(msg))
             if handler is None:
                 self._drop("drop.unexpected_type")
+            elif self.recovering and type(msg) in _RECOVERING_DROPS:
+                self._drop("drop.recovering")  # no vote and no view change until we caught up
             elif type(inp.sender) is not int:
                 self._drop("drop.bad_sender")
             else:
@@ -217,13 +262,15 @@ class PbftReplica:
                     self._drop("drop.exception")
         elif t is TimerFired:
             self._on_timer(inp.name)
+        elif t is Synced:
+            return self.wal.synced(inp.token)
         elif t is Start:
-            self._on_start()
+            self._on_start(inp.recovered)
         elif t is Submit:
             self._drop("drop.submit_to_replica")
         else:
             self._drop("drop.unknown_input")
-        return out
+        return self.wal.filter(out)
 
     # ------------------------------------------------------------- helpers
     def _drop(self, reason: str) -> None:
@@ -232,9 +279,13 @@ class PbftReplica:
     def _observe(self, event: Any) -> None:
         self._out.append(Observe(event))
 
-    def _on_start(self) -> None:
+    def _on_start(self, recovered: Any) -> None:
         if not self.started:
             self.started = True
+            if recovered:
+                return self._recover(recovered)
+            # A first boot: the record tells a later boot that it is a restart.
+            self._out.append(durability.view_record(0, True))
             self._observe(ViewChanged(self.node_id, self.view_changer.view))
             return
         # Reboot with retained state: timers did not survive, arm them again.
@@ -261,6 +312,17 @@ class PbftReplica:
             self._out += self.view_changer.resend()
         elif name == FETCH_TIMER:
             self._out += self.checkpoints.send_fetch()
+        elif name == STATUS_TIMER:
+            if self.recovering and self.settled is None:
+                self._ask_status()
+        elif name == LOG_TIMER:
+            self.log_timer_armed = False
+            if self.recovering:  # what we were told may be stale: ask again
+                self.settled = None
+                self.status = {}
+                self._ask_status()
+            elif self._gap():
+                self._fetch_log()
 
     # ------------------------------------------------------------ requests
     def _on_request(self, sender: int, m: Request) -> None:
@@ -386,20 +448,25 @@ class PbftReplica:
             slot = pop(self.last_exec + 1)
             if slot is None:
                 break
-            self._execute(slot)
+            self._execute(slot.pp)  # type: ignore[arg-type]
             progressed = True
         if progressed:
             self._after_progress()
             if self.queue:
                 self._try_propose()  # the batching window moved
+        if not self.log_timer_armed and not self.recovering and self._gap():
+            self.log_timer_armed = True  # give the missing batches time to commit here before fetching them
+            self._out.append(SetTimer(LOG_TIMER, self.params.recovery_retry_s))
 
-    def _execute(self, slot: Slot) -> None:
-        s = slot.seq
-        if s != self.last_exec + 1 or slot.pp is None:
+    def _execute(self, pp: PrePrepare) -> None:
+        s = pp.seq
+        if s != self.last_exec + 1:
             raise InvariantError(f"pbft replica {self.node_id}: executing seq {s} after {self.last_exec}")
         entries = []
         replies, pending, queue, digest = self.replies, self.pending, self.queue, observed_digest
-        for req in slot.pp.batch:
+        self._out.append(durability.exec_record(pp))  # stable before the REPLYs and the CHECKPOINT
+        self.done[s] = pp
+        for req in pp.batch:
             c, ts = req.client, req.ts
             last = replies.get(c)
             if last is not None and ts <= last[0]:
@@ -417,7 +484,7 @@ class PbftReplica:
         self.last_exec = s
         if entries:
             self.view_changer.request_executed()
-        self._observe(Executed(self.node_id, s, slot.view, tuple(entries)))
+        self._observe(Executed(self.node_id, s, pp.view, tuple(entries)))
         if s % self.cfg.interval == 0:
             ck = self.checkpoints
             h0 = ck.h
@@ -443,8 +510,13 @@ class PbftReplica:
 
     def _low_watermark_moved(self) -> None:
         """A new stable checkpoint: collect the log's garbage; the window moved, so propose again."""
-        h = self.checkpoints.h
+        ck = self.checkpoints
+        h = ck.h
         self.log.gc(h)
+        for s in [s for s in self.done if s <= h]:
+            del self.done[s]
+        if ck.stable_snapshot is not None:
+            self._out.append(durability.ckpt_record(h, ck.stable_digest, ck.stable_proof, ck.stable_snapshot))
         if self.seq_next <= h:
             self.seq_next = h + 1
         self._try_propose()
@@ -470,15 +542,208 @@ class PbftReplica:
         self._observe(StateTransferred(self.node_id, m.seq))
         if rolled_back:  # our state had diverged: re-execute what is committed above the checkpoint
             self.log.recommit_above(m.seq)
+        self._out.append(durability.ckpt_record(ck.h, ck.stable_digest, ck.stable_proof, m.snapshot))
+        self.done = {s: pp for s, pp in self.done.items() if s > m.seq}
         self._forget_executed_requests()
         self._execute_ready()
         self._after_progress()
+        if self.recovering and self.settled is not None:
+            self._catch_up()
 
     def _forget_executed_requests(self) -> None:
         replies = self.replies
         for table in (self.pending, self.queue):
             for c in [c for c, req in table.items() if c in replies and req.ts <= replies[c][0]]:
                 del table[c]
+
+    # ------------------------------------- restart and recovery (TOCS §4.3, §5)
+    def _recover(self, recovered: Any) -> None:
+        """Boot from our stable records (see :mod:`.durability`), then ask the others where they are."""
+        try:
+            st = durability.load(dict(recovered))
+        except ValueError as exc:
+            raise InvariantError(f"pbft replica {self.node_id}: {exc}") from None
+        ck, interval = self.checkpoints, self.cfg.interval
+        if st.ckpt is not None:
+            s0, d, proof, snap = st.ckpt
+            self.kv, self.replies = restore(snap)
+            ck.restore(s0, d, proof, snap)
+            self.last_exec = s0
+        # Replay what we executed above it. We already replied and observed these: only the state is rebuilt.
+        s = self.last_exec + 1
+        while s in st.executed:
+            pp = st.executed[s]
+            for req in pp.batch:
+                last = self.replies.get(req.client)
+                if last is None or req.ts > last[0]:
+                    self.replies[req.client] = (req.ts, self.kv.apply(req.op))
+            self.done[s] = pp
+            self.last_exec = s
+            if s % interval == 0:
+                ck.keep_own(s, snapshot(self.kv, self.replies))
+            s += 1
+        vc = self.view_changer
+        vc.view, vc.active, self.was_active = st.view, False, st.active
+        top = ck.h + self.cfg.window
+        for s, pp in sorted(st.pre_prepares.items()):
+            if self.last_exec < s <= top:
+                self.log.restore(pp, st.certs.get(s))
+        # As primary of this view we must never give a seq we already used to another batch.
+        ours = [pp for pp in st.pre_prepares.values() if pp.view == st.view and st.view % self.n == self.node_id]
+        self.seq_next = max([ck.h, self.last_exec, *(pp.seq for pp in ours)]) + 1
+        for pp in sorted(ours, key=lambda p: p.seq):
+            for req in pp.batch:
+                self.proposed[req.client] = max(req.ts, self.proposed.get(req.client, -1))
+        self.recovering = True
+        self._ask_status()
+
+    def _ask_status(self) -> None:
+        self._out.append(Broadcast(self.cfg.others, Status(self.node_id)))
+        self._out.append(SetTimer(STATUS_TIMER, self.params.recovery_retry_s))
+
+    def _on_status(self, sender: int, m: Status) -> None:
+        if not well_formed(m):
+            return self._drop("drop.malformed")
+        if m.replica != sender or sender not in self.cfg.replica_set or sender == self.node_id:
+            return self._drop("drop.bad_sender")
+        if self.recovering:
+            return  # we do not know where we are ourselves
+        vc, ck = self.view_changer, self.checkpoints
+        nv = vc.last_nv
+        nvs = (nv,) if vc.active and nv is not None and nv.view == vc.view else ()
+        self._out.append(Send(sender, StatusReply(vc.view, vc.active, ck.h, ck.stable_proof, self.last_exec, nvs,
+                                                  self.node_id)))
+
+    def _on_status_reply(self, sender: int, m: StatusReply) -> None:
+        if not well_formed(m):
+            return self._drop("drop.malformed")
+        if m.replica != sender or sender not in self.cfg.replica_set or sender == self.node_id:
+            return self._drop("drop.bad_sender")
+        if not self.recovering or self.settled is not None:
+            return
+        self.status[sender] = m
+        q = self.cfg.q_join
+        by_view: dict[int, list[StatusReply]] = {}
+        for r in sorted(self.status):
+            reply = self.status[r]
+            if reply.active:
+                by_view.setdefault(reply.view, []).append(reply)
+        views = [v for v, replies in by_view.items() if len(replies) >= q]  # f+1: one of them is correct
+        if not views:
+            return
+        v = max(views)
+        agree = by_view[v]
+        ck = self.checkpoints
+        for reply in sorted(self.status.values(), key=lambda r: (-r.h, r.replica)):
+            if reply.h <= ck.h:
+                break
+            d = ck.valid_proof(reply.h, reply.proof)
+            if d is not None:
+                self._adopt_stable(reply.h, d, reply.proof)
+                break
+        target = sorted((r.last_exec for r in agree), reverse=True)[q - 1]  # a correct replica executed it
+        nv = next((r.new_view[0] for r in agree if r.new_view), None)
+        self.settled = (v, nv, target)
+        self._out.append(CancelTimer(STATUS_TIMER))
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Recovering, told where the others are: fetch what we lack, then enter their view."""
+        assert self.settled is not None
+        if self.checkpoints.fetch is not None:
+            return  # the state transfer goes first; its STATE-REPLY brings us back here
+        if self.last_exec < self.settled[2]:
+            return self._fetch_log()
+        self._finish_recovery()
+
+    def _fetch_log(self) -> None:
+        self._out.append(Broadcast(self.cfg.others, FetchLog(self.last_exec + 1, self.node_id)))
+        if not self.log_timer_armed:
+            self.log_timer_armed = True
+            self._out.append(SetTimer(LOG_TIMER, self.params.recovery_retry_s))
+
+    def _finish_recovery(self) -> None:
+        assert self.settled is not None
+        v, nv, _target = self.settled
+        self.recovering, self.settled, self.status = False, None, {}
+        if self.log_timer_armed:
+            self.log_timer_armed = False
+            self._out.append(CancelTimer(LOG_TIMER))
+        vc, ck = self.view_changer, self.checkpoints
+        if v < vc.view:  # we had asked for a higher view: keep asking (we may never vote in a lower one)
+            self._out += vc.start(vc.view, ck.h, ck.stable_proof, self.log.prepared_certs(ck.h))
+            self._check_vc_quorum()
+            return
+        if v == vc.view and (self.was_active or v == 0):
+            vc.active = True
+            self.log.drop_views_below(v)
+            if self._waiting():
+                self._out += vc.arm_timer()
+            self._try_propose()
+            return
+        plan = vc.on_new_view(nv.replica, nv) if nv is not None else None
+        if plan is None:  # cannot happen with f+1 correct answers; ask again rather than guess
+            self.recovering = True
+            return self._ask_status()
+        self._install_new_view(nv, plan)  # type: ignore[arg-type]
+
+    def _on_fetch_log(self, sender: int, m: FetchLog) -> None:
+        if not well_formed(m):
+            return self._drop("drop.malformed")
+        if m.replica != sender or sender not in self.cfg.replica_set or sender == self.node_id:
+            return self._drop("drop.bad_sender")
+        lo = max(m.seq, self.checkpoints.h + 1)
+        hi = min(self.last_exec, lo + self.cfg.window - 1)
+        if lo <= hi:
+            done = self.done
+            self._out.append(Send(sender, LogReply(tuple(done[s] for s in range(lo, hi + 1) if s in done),
+                                                   self.node_id)))
+
+    def _on_log_reply(self, sender: int, m: LogReply) -> None:
+        if not well_formed(m):
+            return self._drop("drop.malformed")
+        cfg = self.cfg
+        if m.replica != sender or sender not in cfg.replica_set or sender == self.node_id:
+            return self._drop("drop.bad_sender")
+        lo, top = self.last_exec, self.last_exec + cfg.window
+        for pp in m.batches[: cfg.window]:
+            s = pp.seq
+            if not lo < s <= top:
+                continue
+            if len(pp.batch) > cfg.batch_max or cfg.crypto.digest(batch_bytes(pp.batch)) != pp.digest:
+                self._drop("drop.bad_digest")
+                continue
+            self.log_votes.setdefault(s, {}).setdefault(pp.digest, {})[sender] = pp
+        progressed = False
+        q = cfg.q_join
+        while True:
+            votes = self.log_votes.get(self.last_exec + 1)
+            pick = None
+            for d in sorted(votes or ()):
+                if len(votes[d]) >= q:  # f+1 replicas executed this batch there: one is correct
+                    pick = votes[d][min(votes[d])]
+            if pick is None:
+                break
+            self._execute(pick)
+            progressed = True
+        if not progressed:
+            return
+        for s in [s for s in self.log_votes if s <= self.last_exec]:
+            del self.log_votes[s]
+        self.log.forget_committed_upto(self.last_exec)
+        self._forget_executed_requests()
+        self._execute_ready()
+        self._after_progress()
+        if self.recovering and self.settled is not None:
+            self._catch_up()
+
+    def _gap(self) -> bool:
+        """True if we hold a committed batch we cannot execute because we miss the ones before it."""
+        committed = self.log.committed
+        if not committed:
+            return False
+        self.log.forget_committed_upto(self.last_exec)
+        return bool(committed) and min(committed) > self.last_exec + 1
 
     # ------------------------------------------ view changes (TOCS §4.4)
     def _start_view_change(self, v: int) -> None:
@@ -487,6 +752,7 @@ class PbftReplica:
             return
         self._cancel_batch()
         self.log.drop_views_below(v)
+        self._out.append(durability.view_record(v, False))  # stable before our VIEW-CHANGE
         self._out += vc.start(v, ck.h, ck.stable_proof, self.log.prepared_certs(ck.h))
         self._check_vc_quorum()
 
@@ -523,6 +789,7 @@ class PbftReplica:
         if plan.min_s > ck.h:
             self._adopt_stable(plan.min_s, plan.proof[0].state_digest, plan.proof)
         self._out += self.view_changer.install(nv)
+        self._out.append(durability.view_record(v, True))  # stable before we act in the view
         log.drop_views_below(v)
         proposed: dict[int, int] = {}
         self.proposed = proposed
