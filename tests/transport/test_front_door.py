@@ -137,7 +137,7 @@ def test_a_pbft_cluster_commits_while_300_idle_sockets_sit_on_a_replica(tmp_path
     squat = Squatter(replica_addrs(s)[0], IDLE)
     try:
         for r in s.replicas:
-            nodes.append(helpers.start_node(path, [r]))
+            nodes.append(helpers.start_node(path, [r], "--storage", str(tmp_path / f"r{r}")))  # if it persists
         for node in nodes:
             helpers.wait_line(node, "ready")
         for node in nodes:
@@ -145,7 +145,8 @@ def test_a_pbft_cluster_commits_while_300_idle_sockets_sit_on_a_replica(tmp_path
         with squat:
             assert len(squat.socks) == IDLE or squat.closed_by_server == 0  # all opened (the server may be evicting)
             t0 = time.monotonic()
-            client = helpers.start_node(path, [s.n, s.n + 1], "--requests", "40", control=False)
+            client = helpers.start_node(path, [s.n, s.n + 1], "--requests", "40", "--storage",
+                                        str(tmp_path / "clients"), control=False)
             _, err = client.communicate(timeout=60)  # bounded; the clients must connect through the crowd
             took_s = time.monotonic() - t0
         assert client.returncode == 0, err[-2000:]
