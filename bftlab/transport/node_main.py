@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import signal
 import sys
 import time
@@ -75,6 +76,16 @@ def replica_addrs(spec: ExperimentSpec) -> dict[int, tuple[str, int]]:
         raise ConfigError("transport.base_port is 0 (pick free ports), which only the local launcher can do; "
                           "set transport.hosts or a base_port to start nodes by hand.")
     return {i: ("127.0.0.1", t.base_port + i) for i in range(spec.n)}
+
+
+def default_storage(spec: ExperimentSpec, ids: Sequence[int]) -> Path:
+    """Where a node started without --storage or --events keeps its log: the user's state folder.
+
+    Per cluster (the spec's digest) and per node, so a restarted node finds its own log again;
+    ``$XDG_STATE_HOME`` (default ``~/.local/state``) as the XDG base directory specification says.
+    """
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return base / "bftlab" / cluster_id(spec).hex() / ("node-" + "-".join(str(i) for i in ids))
 
 
 def cluster_id(spec: ExperimentSpec) -> bytes:
@@ -242,9 +253,8 @@ async def serve(spec: ExperimentSpec, ids: Sequence[int], events: str | None, co
             driver.on_event(nid, event)
 
     router = adversary.network_router(attack)
-    storage_dir = Path(storage) if storage else (Path(events).parent if events else None)
-    if storage_dir is not None:
-        storage_dir.mkdir(parents=True, exist_ok=True)
+    storage_dir = Path(storage) if storage else (Path(events).parent if events else default_storage(spec, ids))
+    storage_dir.mkdir(parents=True, exist_ok=True)
     host = Host(cfg, nodes, keyring, on_event, seeds.rng(spec.seed, f"transport/{proc_name}"), router,
                 wait_for_epoch=control, storage_dir=storage_dir)
     if not is_replica[0]:
@@ -346,7 +356,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="replica only: listen here instead of its transport.hosts entry")
     p.add_argument("--events", metavar="FILE", help="append this process's history events to FILE (msgpack records)")
     p.add_argument("--storage", metavar="DIR",
-                   help="folder of the nodes' storage logs (node-<id>.wal); default: the folder of --events")
+                   help="folder of the nodes' storage logs (node-<id>.wal); default: the folder of --events, "
+                        "else $XDG_STATE_HOME/bftlab/<cluster>/node-<ids> (~/.local/state when unset)")
     p.add_argument("--requests", type=int, default=None,
                    help="clients only: requests to issue from this process (default: its share of workload.requests)")
     p.add_argument("--control", action="store_true", help=argparse.SUPPRESS)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -43,9 +45,17 @@ def start_node(spec_path: Path, ids: list[int], *extra: str, control: bool = Tru
         argv += ["--id", str(i)]
     if control:
         argv.append("--control")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    return subprocess.Popen([*argv, *extra], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    # A node without --storage would keep its log in the user's state folder: tests keep theirs in a temp
+    # folder of their own, which kill_group removes.
+    state = tempfile.mkdtemp(prefix="bftlab-test-node-")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), XDG_STATE_HOME=state)
+    proc = subprocess.Popen([*argv, *extra], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, env=env)
+    _STATE_DIRS[proc.pid] = state
+    return proc
+
+
+_STATE_DIRS: dict[int, str] = {}
 
 
 def wait_line(proc: subprocess.Popen, event: str, timeout_s: float = 30.0) -> dict[str, Any]:
@@ -89,6 +99,9 @@ def kill_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         pass
+    state = _STATE_DIRS.pop(proc.pid, None)
+    if state is not None:
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def children_of(pid: int) -> list[int]:
