@@ -20,7 +20,15 @@ for the snapshot (FETCH-STATE), rotating through them on a timer. The
 STATE-REPLY is accepted only if its digest matches the proven digest; the
 replica restores it, reports :class:`~bftlab.api.StateTransferred` and resumes
 executing from there. The paper's incremental partition tree is not modelled:
-a snapshot is the whole state.
+a snapshot is the whole state. Batches committed above the stable checkpoint
+that a replica missed (a restart, lost messages) come from FETCH-LOG instead
+(see :mod:`.replica`), so it need not wait for the next checkpoint; that fetch
+waits while a state transfer is in flight, which would otherwise roll back
+what it executed.
+
+After a restart the replica boots from the stable checkpoint it persisted
+(:meth:`CheckpointManager.restore`, see :mod:`.durability`) and rebuilds the
+snapshots of the checkpoints it replays over (:meth:`CheckpointManager.keep_own`).
 
 :class:`CheckpointManager` owns the watermark ``h``, the CHECKPOINT votes, our
 own snapshots and the state-transfer progress. It does not own the service

@@ -321,7 +321,7 @@ class PbftReplica:
                 self.settled = None
                 self.status = {}
                 self._ask_status()
-            elif self._gap():
+            elif self._gap() and self.checkpoints.fetch is None:
                 self._fetch_log()
 
     # ------------------------------------------------------------ requests
@@ -582,6 +582,11 @@ class PbftReplica:
             if s % interval == 0:
                 ck.keep_own(s, snapshot(self.kv, self.replies))
             s += 1
+        if self.last_exec > 0:
+            # Our state jumped to last_exec without executing in anyone's sight: a record whose Sync never
+            # completed may have survived the crash (a process crash keeps it), so the Executed we held for
+            # it never went out. Said like a state transfer: from our own disk.
+            self._observe(StateTransferred(self.node_id, self.last_exec))
         vc = self.view_changer
         vc.view, vc.active, self.was_active = st.view, False, st.active
         top = ck.h + self.cfg.window
@@ -705,6 +710,8 @@ class PbftReplica:
         cfg = self.cfg
         if m.replica != sender or sender not in cfg.replica_set or sender == self.node_id:
             return self._drop("drop.bad_sender")
+        if self.checkpoints.fetch is not None:
+            return  # a state transfer is due first; executing past its checkpoint would make it a rollback
         lo, top = self.last_exec, self.last_exec + cfg.window
         for pp in m.batches[: cfg.window]:
             s = pp.seq
