@@ -110,10 +110,11 @@ def load(recovered: dict[str, bytes]) -> Stable:
             if key == VIEW:
                 st.view, st.active = wire.decode(value)
             elif key == CKPT:
-                st.ckpt = tuple(wire.decode(value))  # type: ignore[assignment]
+                st.ckpt = tuple(wire.decode(value))
             else:
                 kind, _, seq = key.partition("/")
-                table = {"pp": st.pre_prepares, "cert": st.certs, "x": st.executed}.get(kind)
+                tables: dict[str, dict[int, Any]] = {"pp": st.pre_prepares, "cert": st.certs, "x": st.executed}
+                table = tables.get(kind)
                 if table is None or not seq.isdigit():
                     raise ValueError("unknown key")
                 table[int(seq)] = wire.decode(value)

@@ -724,9 +724,9 @@ class PbftReplica:
         progressed = False
         q = cfg.q_join
         while True:
-            votes = self.log_votes.get(self.last_exec + 1)
+            votes = self.log_votes.get(self.last_exec + 1) or {}
             pick = None
-            for d in sorted(votes or ()):
+            for d in sorted(votes):
                 if len(votes[d]) >= q:  # f+1 replicas executed this batch there: one is correct
                     pick = votes[d][min(votes[d])]
             if pick is None:
