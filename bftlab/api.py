@@ -228,7 +228,8 @@ class ViewChanged:
 
 @dataclass(frozen=True, slots=True)
 class StateTransferred:
-    """Replica ``node`` jumped its state to the stable checkpoint at ``seq``."""
+    """Replica ``node`` jumped its state to ``seq``: a stable checkpoint fetched from its peers, or its own
+    durable records replayed after a restart (so the oracles accept the gap in its executions)."""
 
     node: NodeId
     seq: int
