@@ -69,7 +69,7 @@ class PbftClient:
         self.ops: deque[bytes] = deque()
         self.outstanding: Request | None = None
         self.replies: dict[int, Reply] = {}
-        self.last_ts = 0
+        self.last_ts = ctx.incarnation_us  # above every timestamp an earlier run of this client used
         self.now = 0.0
         self._out: list[Any] = []
 
