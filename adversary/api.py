@@ -2,32 +2,8 @@
 
 Kept so that strategies written against ``bftlab.adversary.api`` keep
 importing; new code imports the same names from :mod:`bftlab.adversary`.
+The list of names is :data:`bftlab.attack.__all__`, kept in one place.
 """
 
-from bftlab.attack.api import (
-    DELIVER,
-    DROP,
-    AdversaryContext,
-    Controlled,
-    Envelope,
-    Later,
-    NetworkStrategy,
-    NodeStrategy,
-    NoParams,
-    Route,
-    strategy_kind,
-)
-
-__all__ = [
-    "DELIVER",
-    "DROP",
-    "AdversaryContext",
-    "Controlled",
-    "Envelope",
-    "Later",
-    "NetworkStrategy",
-    "NoParams",
-    "NodeStrategy",
-    "Route",
-    "strategy_kind",
-]
+from bftlab.attack import *  # noqa: F403
+from bftlab.attack import __all__ as __all__

@@ -26,7 +26,7 @@ the spec's Byzantine budget does not apply (the protocol's fault model is ``HASH
 **Writing your own.** The fast PoW engine computes block arrivals, not
 messages (the message-level engine is honest-only), so a PoW attacker has no
 replica to wrap: :class:`PowAttacker` is a
-:class:`~bftlab.adversary.api.NodeStrategy` whose one hook is :meth:`PowAttacker.miner_strategy`.
+:class:`~bftlab.attack.api.NodeStrategy` whose one hook is :meth:`PowAttacker.miner_strategy`.
 It returns the sans-IO miner strategy (the seam of
 :mod:`bftlab.protocols.pow.strategies`: where to mine, which withheld blocks to publish
 when a block is found) for the engine to drive::
