@@ -1,0 +1,50 @@
+"""Raft protocol parameters (the ``params:`` block of an experiment spec)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bftlab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RaftParams:
+    election_timeout_s: float = 0.15
+    """A follower that hears from no leader for a random time in [T, 2T) starts an election (§5.2)."""
+    heartbeat_s: float = 0.03
+    """The leader sends AppendEntries (possibly empty) to each follower at least this often; well under T."""
+    max_batch: int = 64
+    """At most this many log entries per AppendEntries message."""
+    max_inflight: int = 4
+    """Pipelining: at most this many AppendEntries with entries outstanding per follower (thesis §10.2.2)."""
+    pre_vote: bool = True
+    """Ask for pre-votes before bumping the term, so a rejoining partitioned server does not depose a leader (§9.6)."""
+    check_quorum: bool = True
+    """A leader that heard from no majority within an election timeout steps down; followers that heard from
+    a leader within the minimum timeout refuse to vote (thesis §9.6, the 'leader stickiness' half)."""
+    snapshot_every: int = 0
+    """Take a snapshot (and compact the log) every this many applied entries; 0 = never."""
+    read_index: bool = False
+    """Serve get operations by ReadIndex (thesis §6.4) instead of through the log."""
+    initial_voters: int = 0
+    """The first configuration: replicas 0 .. initial_voters-1 vote; 0 means all n replicas."""
+    client_retry_timeout_s: float = 0.5
+    """A client asks every replica again after this long."""
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, name: str, what: str) -> None:
+            if not ok:
+                raise ConfigError(f"raft params: {name}={getattr(self, name)!r}: {what}")
+
+        for name in ("election_timeout_s", "heartbeat_s", "client_retry_timeout_s"):
+            v = getattr(self, name)
+            need(type(v) in (int, float) and v > 0, name, "expected a number > 0")
+        need(self.heartbeat_s < self.election_timeout_s, "heartbeat_s", "must be below election_timeout_s")
+        for name in ("max_batch", "max_inflight"):
+            v = getattr(self, name)
+            need(type(v) is int and v >= 1, name, "expected an int >= 1")
+        for name in ("snapshot_every", "initial_voters"):
+            v = getattr(self, name)
+            need(type(v) is int and v >= 0, name, "expected an int >= 0")
+        for name in ("pre_vote", "check_quorum", "read_index"):
+            need(type(getattr(self, name)) is bool, name, "expected true or false")
