@@ -235,6 +235,19 @@ class StateTransferred:
     seq: int
 
 
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """Replica ``node`` finished recovering after a restart: it is a full member again and may vote.
+
+    Durable protocols emit it once a restarted replica has rebuilt its state
+    (from its own disk and, where the protocol says so, from its peers). The
+    fault budget counts a replica as faulty from its crash until this event;
+    a protocol that never emits it is counted until its restart.
+    """
+
+    node: NodeId
+
+
 # ------------------------------------------------------------------ the seams
 @runtime_checkable
 class Node(Protocol):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from bftlab.api import Accepted, Executed, Issued, ViewChanged
+from bftlab.api import Accepted, Executed, Issued, Recovered, ViewChanged
 from bftlab.reports.metrics import Metrics
 
 __all__ = ["Judge", "Recorder"]
@@ -38,7 +38,7 @@ class Recorder:
     event is also appended to it as ``(t_ns, event)``.
     """
 
-    __slots__ = ("panel", "metrics", "history", "_submitted_at", "_on_accepted")
+    __slots__ = ("panel", "metrics", "history", "recovered", "_submitted_at", "_on_accepted")
 
     def __init__(
         self,
@@ -52,6 +52,8 @@ class Recorder:
         self.panel = panel
         self.metrics = metrics
         self.history = history
+        self.recovered: dict[int, list[int]] = {}
+        """Replica -> times (ns) it reported :class:`~bftlab.api.Recovered`, for the fault budget."""
         self._submitted_at = submitted_at
         self._on_accepted = on_accepted
 
@@ -71,3 +73,5 @@ class Recorder:
             self.metrics.executed(event, t_ns)
         elif kind is ViewChanged:
             self.metrics.view_changed(event)
+        elif kind is Recovered:
+            self.recovered.setdefault(event.node, []).append(t_ns)

@@ -121,12 +121,14 @@ def make_report(
     verdicts: Iterable[OracleVerdict],
     run: Mapping[str, Any],
     adversary: Mapping[str, Any] | None = None,
+    fault_budget: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The one report layout every run path returns (simulator, real transport, a protocol's own path).
 
     ``spec`` is the resolved spec as plain data; ``verdicts`` are the run's
     :class:`~bftlab.oracles.base.OracleVerdict` objects, combined here into
-    ``safety``, ``liveness`` and one ``oracles`` section each.
+    ``safety``, ``liveness`` and one ``oracles`` section each. ``fault_budget``
+    (see :mod:`bftlab.reports.budget`) is how many replicas were faulty at once.
     """
     from bftlab.oracles.base import combine
 
@@ -147,6 +149,8 @@ def make_report(
     }
     if adversary is not None:
         report["adversary"] = dict(adversary)
+    if fault_budget is not None:
+        report["fault_budget"] = dict(fault_budget)
     return report
 
 
@@ -170,7 +174,22 @@ def _verdicts(report: Mapping[str, Any]) -> list[str]:
         lines.append("- **Liveness: OK**: every issued request completed.")
     else:
         lines.append(f"- **Liveness: INCOMPLETE**: {liveness['pending_count']:,} request(s) still pending at the end.")
+    budget = report.get("fault_budget")
+    if budget is not None:
+        lines.append(f"- **Fault budget: {'held' if budget['held'] else 'EXCEEDED'}**: {_budget(budget)}.")
     return lines
+
+
+def _budget(budget: Mapping[str, Any]) -> str:
+    """"at most 1 of f=1 replicas faulty at once (...)" for the verdicts and the terminal."""
+    rec = [o["recovery_s"] for o in budget["outages"] if o["recovery_s"] is not None]
+    slowest = f"; slowest recovery {_ms(max(rec))} after restart" if rec else ""
+    never = sum(1 for o in budget["outages"] if o["restarted_at_s"] is not None and o["recovered_at_s"] is None)
+    unrecovered = f"; {never} restart(s) never recovered" if never else ""
+    peak = f"{budget['max_faulty']} faulty at once, f={budget['f']}"
+    if not budget["held"]:
+        peak += f" (replicas {budget['faulty_at_peak']} at {budget['exceeded_at_s']:g} s)"
+    return f"{peak}, counting each crash until the replica recovered{slowest}{unrecovered}"
 
 
 def _metrics_table(report: Mapping[str, Any]) -> list[str]:
@@ -389,6 +408,10 @@ def summary_table(report: Mapping[str, Any], *, color: bool | None = None) -> st
     extra = [row for section, data in sections for row in section.terminal(data)]
     replaced = any(getattr(section, "replaces_generic", False) for section, _ in sections)
     rows = [rows[0], *extra, *rows[-2:]] if replaced else [*rows[:-2], *extra, *rows[-2:]]
+    budget = report.get("fault_budget")
+    if budget is not None:
+        word = paint("held", _GREEN) if budget["held"] else paint("EXCEEDED", _RED)
+        rows.insert(2, ("fault budget", f"{word}: {_budget(budget)}"))
     if report.get("adversary"):
         rows.insert(1 if replaced else 2, ("adversary", _adversary(report["adversary"]).replace("`", "")))
     width = max(len(k) for k, _ in rows)

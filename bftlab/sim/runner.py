@@ -27,6 +27,7 @@ from bftlab.core.kernel import NS, PRIO_CONTROL, Kernel, to_ns
 from bftlab.core.storage import SimDisk
 from bftlab.errors import ConfigError
 from bftlab.oracles.base import OracleContext, Panel
+from bftlab.reports.budget import fault_budget
 from bftlab.reports.metrics import Metrics
 from bftlab.reports.recorder import Recorder
 from bftlab.reports.report import make_report
@@ -199,7 +200,19 @@ class Simulation:
                 "crash_model": "persisted-state" if self.proto.durable else "memory-kept",
             },
             adversary=self.adversary.summary() if self.adversary is not None else None,
+            fault_budget=self._budget(),
         )
+
+    def _budget(self) -> dict[str, Any] | None:
+        """The budget as it held; the spec's crashes happen at their scheduled times here."""
+        spec = self.spec
+        if not spec.faults or not self.proto.fault_model.counted:
+            return None
+        return fault_budget(
+            f=spec.f or 0, byzantine=spec.byzantine,
+            outages=[(x.node, x.crash_at_s, x.recover_at_s) for x in spec.faults],
+            recovered={n: [t / NS for t in ts] for n, ts in self.recorder.recovered.items()},
+            durable=self.proto.durable, end_s=self.kernel.now / NS)
 
     def _node_counters(self) -> dict[str, int]:
         out: dict[str, int] = {}

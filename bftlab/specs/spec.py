@@ -80,6 +80,8 @@ MAX_CLIENTS = 10_000
 MAX_REQUEST_BYTES = 1_048_576
 """Largest request payload (``workload.request_size_bytes``): 1 MiB, every copy of it is held in memory."""
 MAX_REAL_REPLICAS = 64
+RECOVERY_ALLOWANCE_S = {"sim": 0.1, "real": 1.0}
+"""Default ``faults[i].recovery_s`` of a durable protocol, per transport kind."""
 """Most replicas on the real transport, which starts one OS process per replica."""
 MAX_REAL_CLIENTS = 1024
 """Most clients on the real transport."""
@@ -283,10 +285,18 @@ class CrashFault:
     """Simulated time of the crash."""
     recover_at_s: float | None = None
     """Simulated time it restarts; null means it stays down."""
+    recovery_s: float | None = None
+    """How long it still counts as faulty after it restarts, while it recovers (0 .. 3,600). The budget check
+    counts the replica faulty from crash_at_s to recover_at_s + recovery_s; the run's report then compares with
+    when it really recovered. Null: 0.1 s in the simulator, 1.0 s on the real transport (a process start,
+    replaying its log and asking its peers), 0 for a protocol that keeps its memory across a crash."""
 
     def __post_init__(self) -> None:
         _at_least("node", self.node, 0)
         _at_least("crash_at_s", self.crash_at_s, 0.0)
+        if self.recovery_s is not None:
+            _at_least("recovery_s", self.recovery_s, 0.0)
+            _at_most("recovery_s", self.recovery_s, 3600.0, " (one hour)")
         if self.recover_at_s is not None and self.recover_at_s <= self.crash_at_s:
             raise FieldError("recover_at_s",
                              f"must be after crash_at_s ({self.crash_at_s!r}), got {self.recover_at_s!r}.")
@@ -484,12 +494,14 @@ class ExperimentSpec:
                                      f"replica {node} is already controlled by adversary[{owner[node]}].")
                 owner[node] = i
 
-    def check_budget(self, model: FaultModel) -> None:
+    def check_budget(self, model: FaultModel, durable: bool = False) -> None:
         """Resolve ``f`` from the protocol's fault model and check every fault against it.
 
         At most f replicas Byzantine, or Byzantine and crashed at once, unless
-        ``allow_exceeding_f``. A model whose budget is not counted in replicas
-        (PoW: hash power) checks only that crash faults name real replicas.
+        ``allow_exceeding_f``. A crashed replica of a ``durable`` protocol counts
+        until it has recovered: ``recover_at_s`` plus its ``recovery_s``
+        allowance. A model whose budget is not counted in replicas (PoW: hash
+        power) checks only that crash faults name real replicas.
         """
         if self.f is None:
             object.__setattr__(self, "f", model.default_f(self.n))
@@ -498,14 +510,20 @@ class ExperimentSpec:
         if problem is not None:
             raise FieldError("f", problem)
         if not model.counted:
-            self._check_faults(frozenset(), limit=None)
+            self._check_faults(frozenset(), limit=None, durable=durable)
             return
         byzantine = self.byzantine
         if len(byzantine) > self.f and not self.allow_exceeding_f:
             raise FieldError("adversary", f"{len(byzantine)} Byzantine replicas {list(byzantine)} exceed "
                              f"f={self.f} ({model.name} fault model); "
                              f"set allow_exceeding_f: true to run this deliberately.")
-        self._check_faults(frozenset(byzantine), limit=self.f)
+        self._check_faults(frozenset(byzantine), limit=self.f, durable=durable)
+
+    def recovery_allowance(self, fault: CrashFault, durable: bool) -> float:
+        """Seconds ``fault``'s replica still counts as faulty after its restart (see ``CrashFault.recovery_s``)."""
+        if fault.recovery_s is not None:
+            return fault.recovery_s
+        return RECOVERY_ALLOWANCE_S[self.transport.kind] if durable else 0.0
 
     def _check_transport(self) -> None:
         if self.transport.kind != "real":
@@ -533,27 +551,39 @@ class ExperimentSpec:
                         f"{self.n}..{total - 1}.",
                     )
 
-    def _check_faults(self, byzantine: frozenset[int], limit: int | None) -> None:
-        events: list[tuple[float, int, int, int]] = []  # (time, +1 crash / -1 recover, node, index)
+    def _check_faults(self, byzantine: frozenset[int], limit: int | None, durable: bool) -> None:
+        events: list[tuple[float, int, int, int]] = []  # (time, +1 crash / -1 recovered, node, index)
+        restarts: list[tuple[float, int, int]] = []  # (time, node, index): a replica may crash again once restarted
         for i, fault in enumerate(self.faults):
             if fault.node >= self.n:
                 raise FieldError(f"faults[{i}].node", f"must be a replica id 0..{self.n - 1}, got {fault.node}.")
             events.append((fault.crash_at_s, 1, fault.node, i))
             if fault.recover_at_s is not None:
-                events.append((fault.recover_at_s, -1, fault.node, i))
-        down: set[int] = set()  # ``byzantine`` replicas count against f for the whole run
-        for time_s, delta, node, i in sorted(events):  # recoveries sort before crashes at the same time
+                restarts.append((fault.recover_at_s, fault.node, i))
+                events.append((fault.recover_at_s + self.recovery_allowance(fault, durable), -1, fault.node, i))
+        running: set[int] = set(range(self.n))
+        for time_s, delta, node, i in sorted([(t, d, n, i) for t, d, n, i in events if d > 0]
+                                             + [(t, -1, n, i) for t, n, i in restarts]):
             if delta < 0:
-                down.discard(node)
-                continue
-            if node in down:
+                running.add(node)
+            elif node not in running:
                 raise FieldError(f"faults[{i}]", f"replica {node} crashes at {time_s:g} s while it is already down.")
-            down.add(node)
-            if limit is not None and len(down | byzantine) > limit and not self.allow_exceeding_f:
+            else:
+                running.discard(node)
+        if limit is None or self.allow_exceeding_f:
+            return
+        faulty: dict[int, int] = {}  # ``byzantine`` replicas count against f for the whole run
+        for time_s, delta, node, i in sorted(events):  # recoveries sort before crashes at the same time
+            faulty[node] = faulty.get(node, 0) + delta
+            now = byzantine | {x for x, c in faulty.items() if c > 0}
+            if delta > 0 and len(now) > limit:
+                counted = "crashed, recovering" if durable else "crashed"
+                allowance = RECOVERY_ALLOWANCE_S[self.transport.kind] if durable else 0.0
                 raise FieldError(
                     f"faults[{i}]",
-                    f"at {time_s:g} s replicas {sorted(down | byzantine)} are crashed or Byzantine at once, "
-                    f"more than f={self.f}; "
+                    f"at {time_s:g} s replicas {sorted(now)} are {counted} or Byzantine at once, more than "
+                    f"f={self.f}. A restarted replica counts as faulty until it has recovered: recovery_s after "
+                    f"its restart ({allowance:g} s unless a fault sets it); "
                     f"set allow_exceeding_f: true to run this deliberately.",
                 )
 
@@ -595,7 +625,7 @@ def _resolve_plugins(spec: ExperimentSpec, source: str, lines: schema.Lines | No
         except ConfigError as exc:
             raise schema.error(source, lines, f"oracles[{i}]", str(exc)) from None
     try:
-        spec.check_budget(protocol.fault_model)
+        spec.check_budget(protocol.fault_model, protocol.durable)
         if protocol.check_spec is not None:
             protocol.check_spec(spec)  # raises FieldError(key path from the spec's top, message)
     except FieldError as exc:

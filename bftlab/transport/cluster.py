@@ -46,6 +46,7 @@ import trio
 from bftlab.api import Executed, RunOptions, StateTransferred, ViewChanged
 from bftlab.errors import ConfigError, InvariantError
 from bftlab.oracles.base import OracleContext, Panel
+from bftlab.reports.budget import fault_budget
 from bftlab.reports.metrics import Metrics
 from bftlab.reports.recorder import Recorder
 from bftlab.reports.report import make_report
@@ -134,6 +135,8 @@ class Cluster:
         self.replica: dict[int, Proc] = {}
         self.nursery: trio.Nursery | None = None
         self.go_line: bytes | None = None  # once said, every process started later hears it too
+        self.go_ns: int | None = None  # time.monotonic_ns() at go, the clock of the event logs
+        self.outages: list[tuple[int, int, int | None]] = []  # (replica, killed at ns, restarted at ns) as done
 
     def _argv(self, proc: Proc, quota: int | None) -> list[str]:
         argv = [sys.executable, "-m", "bftlab.transport.node_main", str(self.spec_path), "--control",
@@ -276,7 +279,8 @@ async def _run_cluster(spec: Any, workdir: Path) -> tuple[Cluster, float, float]
             await _start(cluster)
             t_go = trio.current_time()
             t_go_wall = time.perf_counter()
-            cluster.go_line = b"go %d\n" % time.monotonic_ns()
+            cluster.go_ns = time.monotonic_ns()
+            cluster.go_line = b"go %d\n" % cluster.go_ns
             clients = [p for p in cluster.procs if p.ids[0] >= spec.n]
             for proc in [p for p in cluster.procs if p.ids[0] < spec.n] + clients:  # replicas boot first
                 await cluster.send(proc, cluster.go_line)
@@ -321,10 +325,13 @@ def _require(cluster: Cluster, procs: list[Proc], ok: Any, what: str) -> None:
 async def _fault(cluster: Cluster, fault: Any, t_go: float) -> None:
     await trio.sleep_until(t_go + fault.crash_at_s)
     cluster.crash(fault.node)
+    outage = len(cluster.outages)
+    cluster.outages.append((fault.node, time.monotonic_ns(), None))
     if fault.recover_at_s is not None:
         await trio.sleep_until(t_go + fault.recover_at_s)
         await cluster.replica[fault.node].exited.wait()  # the old process must be gone before its port is reused
         await cluster.start(f"replica-{fault.node}", [fault.node])
+        cluster.outages[outage] = (fault.node, cluster.outages[outage][1], time.monotonic_ns())
 
 
 def run_real(spec: Any, keep_dir: str | Path | None = None, options: RunOptions = RunOptions()) -> dict[str, Any]:
@@ -454,6 +461,8 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float,
             elif kind == "V":
                 mine["view"] = max(mine["view"], ev.view)
                 ev = ViewChanged(ev.node + offset, ev.view)
+            elif kind == "R":
+                pass  # the budget counts replica ids, not incarnations
             elif kind == "S":
                 mine["state_transfers"].append(ev.seq)
                 # the checker allows a gap in a replica's executions only after a state transfer
@@ -502,10 +511,28 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float,
             "processes": [_proc_summary(p) for p in cluster.procs],
         },
         adversary=adversary_summary(spec, [p.stats or {} for p in cluster.procs]) if spec.adversary else None,
+        fault_budget=_budget(spec, protocol, cluster, recorder.recovered, run_s),
     )
     if options.timeline_bin_s is not None:
         report["timeline"] = metrics.timeline(options.timeline_bin_s)
     return report
+
+
+def _budget(spec: Any, protocol: Any, cluster: Cluster, recovered: dict[int, list[int]],
+            run_s: float) -> dict[str, Any] | None:
+    """The budget as it held, from when each SIGKILL and restart really happened (event-log clock)."""
+    if not cluster.outages or not protocol.fault_model.counted or cluster.go_ns is None:
+        return None
+    go = cluster.go_ns
+
+    def s(ns: int) -> float:
+        return (ns - go) / 1e9
+
+    return fault_budget(
+        f=spec.f or 0, byzantine=spec.byzantine,
+        outages=[(n, s(down), s(up) if up is not None else None) for n, down, up in cluster.outages],
+        recovered={n: [s(t) for t in ts] for n, ts in recovered.items()},
+        durable=protocol.durable, end_s=run_s)
 
 
 def _read(proc: Proc):

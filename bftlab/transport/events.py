@@ -10,6 +10,7 @@ process)::
     ["X", t, node, seq, view, [[client, ts, op_digest, result_digest], ...]]
     ["V", t, node, view]
     ["S", t, node, seq]
+    ["R", t, node]
 
 Writes are buffered and flushed every ``flush_s``: a SIGKILLed process loses at
 most that much of its tail, which only makes the check see less, never wrong.
@@ -24,7 +25,7 @@ from typing import Any, BinaryIO
 
 import msgpack
 
-from bftlab.api import Accepted, Executed, ExecutedEntry, Issued, StateTransferred, ViewChanged
+from bftlab.api import Accepted, Executed, ExecutedEntry, Issued, Recovered, StateTransferred, ViewChanged
 
 
 class EventLog:
@@ -50,6 +51,8 @@ class EventLog:
             rec = ["V", t, event.node, event.view]
         elif kind is StateTransferred:
             rec = ["S", t, event.node, event.seq]
+        elif kind is Recovered:
+            rec = ["R", t, event.node]
         else:
             return
         self.records += 1
@@ -93,4 +96,6 @@ def _event(rec: list) -> tuple[str, int, Any, int | None]:
         return kind, t, ViewChanged(rec[2], rec[3]), None
     if kind == "S":
         return kind, t, StateTransferred(rec[2], rec[3]), None
+    if kind == "R":
+        return kind, t, Recovered(rec[2]), None
     raise ValueError(f"unknown event record kind {kind!r}")

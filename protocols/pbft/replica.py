@@ -74,6 +74,7 @@ from bftlab.api import (
     NodeContext,
     Observe,
     Receive,
+    Recovered,
     Send,
     SetTimer,
     Start,
@@ -671,6 +672,7 @@ class PbftReplica:
         assert self.settled is not None
         v, nv, _target = self.settled
         self.recovering, self.settled, self.status = False, None, {}
+        self._observe(Recovered(self.node_id))  # from here on it votes again: the fault budget stops counting it
         if self.log_timer_armed:
             self.log_timer_armed = False
             self._out.append(CancelTimer(LOG_TIMER))
