@@ -398,11 +398,9 @@ class RaftReplica(Features):
                 self.send_snapshot(r)
                 p.inflight.append(self.log.base)
                 return
-            if p.next > self.log.last and p.inflight:
-                return
-            self._send_append(r, p, self.params.max_batch)
             if p.next > self.log.last:
-                return
+                return  # nothing new: heartbeats carry the commit index and probe
+            self._send_append(r, p, self.params.max_batch)
 
     def _send_append(self, r: int, p: Peer, limit: int) -> None:
         prev = p.next - 1
