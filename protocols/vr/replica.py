@@ -191,8 +191,10 @@ class VrReplica(ViewChangeMixin, RecoveryMixin):
         t = type(m)
         if t is ClientRequest:
             return self._on_request(sender, m)
+        if t not in _HANDLERS:
+            return self._drop("drop.unexpected_type")
         if not well_formed(m):
-            return self._drop("drop.malformed" if t in _HANDLERS else "drop.unexpected_type")
+            return self._drop("drop.malformed")
         if sender not in self.replicas or sender == self.node_id or getattr(m, "replica", sender) != sender:
             return self._drop("drop.bad_sender")
         if self.status == BOOTING:
