@@ -15,7 +15,8 @@ In broadcast it accepts PROPOSALs of its epoch only in index order, logs each
 and **ACKs only after the Sync** (the write-ahead rule of
 :mod:`.durability`); it executes up to the leader's COMMIT (or the commit
 index of a PING). A gap (a lost PROPOSAL: links here may lose what ZooKeeper's
-TCP would not) or two PINGs announcing entries it lacks make it start
+TCP would not) that the next PING shows is not just a late one (entries a PING
+announced are still missing at the following PING) make it start
 discovery again with the same leader, as ZooKeeper's follower does after a
 reconnect. Nothing heard from the leader for ``leader_timeout_s``, or a LOOKING
 notification from it, sends it back to election.
@@ -41,7 +42,7 @@ class FollowerRole:
     def _init_follower(self: Any) -> None:
         self.last_leader_msg = 0.0
         self.want_snap = False
-        self.behind = 0
+        self.behind = 0  # the history length the last PING announced
         self.early: dict[int, Proposal] = {}  # proposals that overtook an earlier one (or our NEWLEADER)
 
     def _follow(self: Any) -> None:
@@ -151,13 +152,10 @@ class FollowerRole:
             return None
         self._out.append(Send(self.leader, Pong(m.epoch, len(self.history))))
         self._commit_to(m.commit)
-        if m.length > len(self.history):
-            self.behind += 1
-            if self.behind >= 2:
-                self._count("zab.gaps")
-                self._send_info()
-        else:
-            self.behind = 0
+        if len(self.history) < self.behind:  # the previous PING announced entries that never came
+            self._count("zab.gaps")
+            return self._send_info()
+        self.behind = m.length
         return None
 
     def _follower_watch(self: Any) -> None:

@@ -1,0 +1,246 @@
+"""ZAB scenarios: the normal case and its message pattern, leader change, restart from disk, catch-up,
+and the three sync modes (DIFF, TRUNC, SNAP), driven step by step or in the simulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from bftlab.api import Accepted, Executed, Issued, Recovered, StateTransferred, ViewChanged
+from bftlab.core import kv, wire
+from bftlab.core.kernel import NS
+from bftlab.protocols.cft import ClientRequest, Redirect
+from bftlab.protocols.zab import PROTOCOL, ZabParams
+from bftlab.protocols.zab.messages import (
+    DIFF,
+    SNAP,
+    TRUNC,
+    Ack,
+    AckEpoch,
+    Commit,
+    FollowerInfo,
+    NewLeader,
+    Notification,
+    Proposal,
+    Txn,
+)
+from bftlab.testing import Harness, any_of, from_, of_type, to
+
+from .helpers import FAST, no_exceptions, run_until_leader, settle, simulate, spec
+
+ZERO_CPU = {"base_us": 0, "per_byte_ns": 0, "sign_us": 0, "verify_us": 0, "mac_us": 0, "hash_base_us": 0,
+            "hash_per_byte_ns": 0}
+
+
+def put(k: bytes, v: bytes) -> bytes:
+    return kv.encode_op("put", k, v)
+
+
+def harness(**kw) -> Harness:
+    return Harness(PROTOCOL, n=3, clients=1, f=1, params=ZabParams(**FAST), **kw)
+
+
+# ------------------------------------------------------------------ normal case
+def test_fle_elects_the_highest_id_among_equal_histories_and_every_replica_executes_in_order():
+    h = harness()
+    assert run_until_leader(h) == 2  # equal (currentEpoch, lastZxid): the id breaks the tie
+    c = h.clients[0]
+    for i in range(5):
+        h.submit(c, put(b"k%d" % i, b"v"))
+        settle(h)
+    assert [a.ts for a in h.accepted()] == sorted(a.ts for a in h.accepted()) and len(h.accepted()) == 5
+    h.advance(0.05)  # a PING carries the last commit index to the followers
+    settle(h)
+    for r in h.replicas:
+        assert [e.seq for e in h.executed_by(r)] == [1, 2, 3, 4, 5]
+        assert [t.zxid for t in h.nodes[r].history] == [(1, i) for i in range(1, 6)]
+        assert h.nodes[r].current_epoch == h.nodes[r].accepted_epoch == 1
+    assert no_exceptions(h, 3)
+
+
+def test_a_follower_acks_a_proposal_only_once_its_log_write_is_durable():
+    h = harness(hold_syncs=True)
+    leader = run_until_leader(h)
+    f = next(r for r in h.replicas if r != leader)
+    h.submit(h.clients[0], put(b"k", b"v"))
+    for _ in range(3):  # the client asks replica 0 first and follows its redirect
+        h.deliver(of_type(ClientRequest, Redirect))
+    h.complete_syncs(leader)  # the leader's own write: the PROPOSAL leaves
+    h.deliver(of_type(Proposal))
+    assert h.pending_syncs(f) == 1 and not h.pending(all_of_ack(f))
+    h.complete_syncs(f)
+    assert [e.msg for e in h.pending(all_of_ack(f))] == [Ack(1, 1)]
+
+
+def all_of_ack(f: int):
+    return lambda env: env.sender == f and type(env.msg) is Ack
+
+
+def test_message_pattern_and_latency_match_the_paper():
+    """Client -> leader, PROPOSAL to the n-1 followers, their ACKs, COMMIT to them and the reply: per request
+    1 + 3(n-1) + 1 messages; the leader commits 2 one-way delays after it gets the request (3 after the
+    client issued it) and the client sees 4, with a zero-latency disk and no CPU cost."""
+    def run(requests: int):
+        return simulate(spec(3, n=3, requests=requests, clients=1, cpu=ZERO_CPU,
+                             network={"latency_model": "constant", "latency_ms": 10.0, "bandwidth_mbps": 0},
+                             storage={"write_us": 0, "fsync_ms": 0}))
+
+    (_, short), (sim, long) = run(20), run(40)
+    per = {t: (long["metrics"]["messages"]["by_type"].get(t, 0) - short["metrics"]["messages"]["by_type"].get(t, 0))
+           / 20 for t in ("ClientRequest", "Proposal", "Ack", "Commit", "ClientReply", "Redirect")}
+    assert per == {"ClientRequest": 1, "Proposal": 2, "Ack": 2, "Commit": 2, "ClientReply": 1, "Redirect": 0}
+    issued = {e.ts: t for t, e in sim.history if type(e) is Issued}
+    accepted = {e.ts: t for t, e in sim.history if type(e) is Accepted}
+    leader = next(r for r in range(3) if sim.nodes[r].state == 2)
+    executed = {e.entries[0].ts: t for t, e in sim.history if type(e) is Executed and e.node == leader and e.entries}
+    later = sorted(issued)[1:]  # the first request waits for the election and follows a redirect
+    assert len(later) == 39
+    assert {round((accepted[ts] - issued[ts]) / NS / 0.010, 6) for ts in later} == {4.0}
+    assert {round((executed[ts] - issued[ts]) / NS / 0.010, 6) for ts in later} == {3.0}
+
+
+# ------------------------------------------------------------------ leader change
+def test_a_crashed_leader_is_replaced_and_rejoins_as_a_follower_of_the_new_epoch():
+    sim, rep = simulate(spec(4, n=5, requests=200, faults=[{"node": 4, "crash_at_s": 0.3, "recover_at_s": 0.9}]))
+    assert rep["safety"]["ok"] and rep["liveness"]["ok"], rep["safety"]["violations"]
+    assert all(v["safe"] for v in rep["oracles"].values())
+    nodes = [sim.nodes[r] for r in range(5)]
+    assert {n.current_epoch for n in nodes} == {2}
+    assert nodes[3].state == 2 and nodes[4].state == 1  # the next-highest id leads; the old leader follows
+    views = [e.view for t, e in sim.history if type(e) is ViewChanged and e.node == 4 and t > 0.9 * NS]
+    assert views == [1, 2]  # it boots in its durable epoch, then joins the new one
+    assert len({tuple(n.history) for n in nodes}) == 1 and nodes[3].commit == len(nodes[3].history)
+    assert min(n.commit for n in nodes) >= nodes[3].commit - 1  # the run stops before the last COMMIT lands
+    assert no_exceptions(sim, 5)
+
+
+def test_a_leader_cut_off_from_its_quorum_steps_down_and_the_majority_goes_on():
+    net = {"latency_model": "uniform", "latency_ms": 2.0, "jitter_ms": 1.0,
+           "partitions": [{"start_s": 0.3, "end_s": 1.0, "groups": [[2]]}]}
+    sim, rep = simulate(spec(5, n=3, requests=300, network=net))
+    assert rep["safety"]["ok"] and rep["liveness"]["ok"], rep["safety"]["violations"]
+    assert sim.nodes[2].counters.get("zab.leader_lost_quorum", 0) >= 1
+    during = [e for t, e in sim.history if type(e) is Executed and 0.45 * NS < t < 0.95 * NS]
+    assert during and {e.node for e in during} <= {0, 1}  # the majority committed while 2 was cut off
+
+
+# ------------------------------------------------------------------ restart from disk, catch-up
+def test_a_restarted_follower_replays_its_log_silently_and_is_brought_up_to_date_with_a_diff():
+    sim, rep = simulate(spec(6, n=3, requests=300, faults=[{"node": 0, "crash_at_s": 0.4, "recover_at_s": 0.8}]))
+    assert rep["safety"]["ok"] and rep["liveness"]["ok"], rep["safety"]["violations"]
+    back = [(t, e) for t, e in sim.history if e.__class__ in (StateTransferred, Recovered) and e.node == 0]
+    assert [type(e) for _, e in back] == [StateTransferred, Recovered] and abs(back[0][0] - 0.8 * NS) < 0.001 * NS
+    replayed = back[0][1].seq
+    before = max(e.seq for t, e in sim.history if type(e) is Executed and e.node == 0 and t < 0.4 * NS)
+    assert 0 < replayed <= before  # what was executed and durable before the crash comes back from its disk
+    mine = [e.seq for t, e in sim.history if type(e) is Executed and e.node == 0 and t > 0.8 * NS]
+    assert mine[0] == replayed + 1 and mine == list(range(mine[0], mine[-1] + 1))
+    others_at_restart = max(e.seq for t, e in sim.history if type(e) is Executed and t <= 0.8 * NS)
+    assert others_at_restart > replayed + 20  # it was far behind and caught up
+    assert sim.nodes[0].history == sim.nodes[2].history and sim.nodes[0].commit >= sim.nodes[2].commit - 1
+
+
+def test_restart_of_every_replica_in_turn_keeps_every_accepted_write():
+    faults = [{"node": r, "crash_at_s": 0.15 + 0.4 * i, "recover_at_s": 0.3 + 0.4 * i} for i, r in enumerate((2, 0, 1))]
+    sim, rep = simulate(spec(7, n=3, requests=400, faults=faults))
+    assert rep["safety"]["ok"] and rep["liveness"]["ok"], rep["safety"]["violations"]
+    assert rep["metrics"]["storage"]["lost_records"] > 0  # the crashes did lose unsynced records
+    assert max(sim.nodes[r].current_epoch for r in range(3)) >= 2
+
+
+# ------------------------------------------------------------------ sync modes, step by step
+def test_an_old_leader_with_an_uncommitted_proposal_gets_trunc_and_a_restarted_empty_follower_a_diff():
+    h = harness()
+    old = run_until_leader(h)
+    a, b = [r for r in h.replicas if r != old]
+    c = h.clients[0]
+    h.submit(c, put(b"x", b"1"))
+    settle(h)
+    lost = h.add_filter(of_type(Proposal))  # the next proposal reaches no follower
+    h.submit(c, put(b"y", b"2"))
+    settle(h)
+    stray = h.nodes[old].history[-1]
+    assert len(h.nodes[old].history) == 2 and len(h.nodes[a].history) == 1
+    h.crash(old)
+    h.remove_filter(lost)
+    new = run_until_leader(h, among=(a, b))
+    h.advance(0.3)  # the client's retry reaches the new leader
+    settle(h)
+    assert len(h.accepted()) == 2 and h.nodes[new].history[-1].epoch == 2
+    seen: list[NewLeader] = []
+    h.add_filter(lambda env: bool(type(env.msg) is NewLeader and seen.append(env.msg)))  # records, drops nothing
+    h.recover(old)
+    for _ in range(100):
+        settle(h)
+        if h.nodes[old].state == 1 and h.nodes[old].phase == 2:
+            break
+        h.advance(0.01)
+    (nl,) = seen
+    assert (nl.mode, nl.base, nl.entries) == (TRUNC, 1, tuple(h.nodes[new].history[1:]))
+    assert stray not in h.nodes[old].history and h.nodes[old].history == h.nodes[new].history
+    # The leader's choice for each kind of follower state (what its ACKEPOCH says).
+    leader = h.nodes[new]
+    ours = leader.history
+    assert leader._new_leader_for(AckEpoch(2, 1, *stray.zxid, 2, ())).mode == TRUNC
+    nl = leader._new_leader_for(AckEpoch(2, 1, 1, 1, 1, ()))
+    assert (nl.mode, nl.base, nl.entries) == (DIFF, 1, tuple(ours[1:]))
+    nl = leader._new_leader_for(AckEpoch(2, 0, 0, 0, 0, ()))
+    assert (nl.mode, nl.base, nl.entries) == (DIFF, 0, tuple(ours))
+    nl = leader._new_leader_for(AckEpoch(2, 1, 1, 1, -1, ()))  # it asked for a snapshot
+    assert (nl.mode, nl.base, nl.entries) == (SNAP, 0, tuple(ours))
+    assert all(not h.nodes[r].counters.get("zab.sync_mismatch") for r in h.replicas)
+
+
+def test_a_follower_whose_log_does_not_match_the_sync_point_asks_for_a_snap():
+    h = harness()
+    leader = run_until_leader(h)
+    a = next(r for r in h.replicas if r != leader)
+    h.submit(h.clients[0], put(b"x", b"1"))
+    settle(h)
+    node = h.nodes[a]
+    node.phase = 1  # SYNCING, as after an ACKEPOCH
+    h.inject(leader, a, NewLeader(node.accepted_epoch, TRUNC, 1, 7, 7, ()))  # a sync point it does not have
+    h.deliver(to(a))
+    assert node.counters["zab.sync_mismatch"] == 1 and node.want_snap
+    fi = [e.msg for e in h.queue if e.sender == a and type(e.msg) is FollowerInfo]
+    assert fi, "it starts discovery again"
+    settle(h)
+    acks = [m for m in node.counters if m.startswith("drop.exception")]
+    assert not acks and node.history == h.nodes[leader].history and not node.want_snap
+
+
+# ------------------------------------------------------------------ robustness
+@pytest.mark.parametrize("msg", [
+    Proposal(1, "2", Txn(1, 1, 3, 1, b"x")),  # type: ignore[arg-type]
+    Commit(True, 1),
+    Notification(0, 1, 0, 0, 0, 0, b"0"),  # type: ignore[arg-type]
+    NewLeader(1, 0, 0, 0, 0, (b"junk",)),  # type: ignore[arg-type]
+    "not a message",
+    ClientRequest(3, "ts", b"op"),  # type: ignore[arg-type]
+])
+def test_malformed_messages_are_dropped_and_counted_never_raised(msg):
+    h = harness(wire_roundtrip=False)
+    leader = run_until_leader(h)
+    for r in h.replicas:
+        sender = 3 if type(msg) is ClientRequest else (leader if r != leader else (r + 1) % 3)
+        h.inject(sender, r, msg)
+    h.deliver_all()
+    assert all(h.nodes[r].counters.get("drop.malformed", 0) == 1 for r in h.replicas)
+
+
+def test_every_message_round_trips_through_the_wire():
+    t = Txn(1, 2, 3, 4, b"op")
+    sample = [t, Proposal(1, 1, t), NewLeader(2, SNAP, 0, 0, 0, (t, t)), AckEpoch(2, 1, 1, 2, 2, (t,)), Ack(1, 1)]
+    for m in sample:
+        assert wire.decode(wire.encode(m)) == m
+
+
+def test_non_leaders_redirect_clients_to_the_leader():
+    h = harness()
+    leader = run_until_leader(h)
+    c = h.clients[0]
+    h.submit(c, put(b"k", b"v"))
+    h.deliver(any_of(to(*[r for r in h.replicas if r != leader]), from_(c)))  # replica 0 gets it first
+    redirects = [e.msg for e in h.queue if type(e.msg).__name__ == "Redirect"]
+    assert redirects and redirects[0].leader == leader
+    settle(h)
+    assert len(h.accepted()) == 1
