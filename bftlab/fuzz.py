@@ -8,6 +8,14 @@ a *schedule*: a list of atoms, each one fault that fits in a spec --
 - network atoms (``scripted-network``): partitions, and drops, delays and
   duplicates of one message type on one link, in windows of whole rounds
   (``round_s``) that all end by ``heal_s``;
+- crash atoms, for a protocol whose budget counts replicas: a replica crashes
+  at a round and restarts a few rounds later (from its disk, when the protocol
+  is ``durable``), never more than the budget at once, each restart counted
+  until its recovery allowance has passed (what ``validate`` checks); for a
+  durable protocol a storage atom may change what a crash does to unsynced
+  records (``storage.faults``). A protocol of the crash fault model gets only
+  these: a Byzantine replica is outside its model, so a schedule with one
+  would find no bug;
 - node atoms, for at most the spec's fault budget of Byzantine replicas: a
   node strategy for that replica (the generic Twins, silent and crash-recover,
   and whatever the protocol lists in ``ProtocolSpec.fuzz_strategies``), or
@@ -39,6 +47,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import json
+import math
 import os
 import random
 import shlex
@@ -54,7 +63,9 @@ from bftlab.core import seeds
 from bftlab.errors import ConfigError, UsageError
 from bftlab.specs.spec import ExperimentSpec, spec_from_dict, spec_to_dict, spec_to_yaml
 
-Atom = tuple  # ("net", NetFault) | ("node", nid, strategy, params) | ("act", nid, NodeFault)
+Atom = tuple
+"""("net", NetFault) | ("node", nid, strategy, params) | ("act", nid, NodeFault)
+| ("crash", nid, crash_at_s, recover_at_s) | ("storage", mode)"""
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,14 @@ class Toolkit:
     """Strategies whose params have an ``end_s`` (set to the heal time so they stop)."""
     net_fault: type
     node_fault: type
+    crashes: bool = False
+    """Draw crash/restart atoms (the protocol persists its state)."""
+    crash_only: bool = False
+    """Draw only crash atoms, never a Byzantine strategy (the crash fault model)."""
+    durable: bool = False
+    """The protocol persists its state: a storage atom may make crashes lose or tear unsynced records."""
+    recovery_s: float = 0.0
+    """How long a restarted replica counts against the budget (the spec's default allowance)."""
 
 
 def _strategy(name: str) -> Any:
@@ -146,11 +165,14 @@ def toolkit(spec: ExperimentSpec, strategies: Sequence[str] | None = None) -> To
     ``fuzz_strategies``; the scripted strategies are reached through the
     registry like any other, so the engine names no protocol and no module.
     """
+    from bftlab.api import CRASH
     from bftlab.specs.registry import load_protocol
+    from bftlab.specs.spec import RECOVERY_ALLOWANCE_S
 
     proto = load_protocol(spec.protocol.name)
-    names = tuple(dict.fromkeys(strategies if strategies is not None
-                                else (*GENERIC_STRATEGIES, *proto.fuzz_strategies)))
+    crash_only = proto.fault_model == CRASH
+    default = () if crash_only else (*GENERIC_STRATEGIES, *proto.fuzz_strategies)
+    names = tuple(dict.fromkeys(strategies if strategies is not None else default))
     has_end = set()
     for name in names:
         try:
@@ -165,8 +187,11 @@ def toolkit(spec: ExperimentSpec, strategies: Sequence[str] | None = None) -> To
             has_end.add(name)
     scripted_node = _strategy("scripted-node")
     types = tuple(sorted(proto.message_types, key=lambda t: t.__name__))
+    crashes = proto.fault_model.counted and (proto.durable or crash_only)
     return Toolkit(types, {t.__name__: scripted_node.sites(t) for t in types}, names, frozenset(has_end),
-                   _strategy("scripted-network").Fault, scripted_node.Fault)
+                   _strategy("scripted-network").Fault, scripted_node.Fault, crashes=crashes,
+                   crash_only=crash_only and crashes, durable=proto.durable,
+                   recovery_s=RECOVERY_ALLOWANCE_S[spec.transport.kind] if proto.durable else 0.0)
 
 
 def _window(rng: random.Random, opts: FuzzOptions) -> tuple[float, float]:
@@ -242,6 +267,8 @@ def generate(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: T
                                                dst=rng.choice((None, *spec.replicas)),
                                                msg_type=rng.choice(names) if names else None,
                                                delay_s=round(rng.uniform(0, 4 * opts.round_s), 6))))
+    if kit.crashes and (kit.crash_only or not kit.strategies or rng.random() < 0.5):  # crashes, not Byzantine nodes
+        return atoms + _crashes(spec, rng, opts, kit)
     taken = set(spec.byzantine) | {f.node for f in spec.faults}
     free = [r for r in spec.replicas if r not in taken and (opts.byzantine_from is None or r in opts.byzantine_from)]
     k = min(len(free), budget(spec)) if kit.strategies else 0
@@ -261,6 +288,46 @@ def generate(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: T
     return atoms
 
 
+def _crashes(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: Toolkit) -> list[Atom]:
+    """Crash/restart windows within the budget, and maybe a storage mode that makes crashes harsher."""
+    assert spec.f is not None, "a validated spec has resolved f from its protocol's fault model"
+    limit = spec.f + (1 if spec.allow_exceeding_f else 0) - len(spec.byzantine)
+    windows = [(f.crash_at_s, f.recover_at_s if f.recover_at_s is not None else math.inf, f.node)
+               for f in spec.faults]
+    pool = [r for r in spec.replicas if opts.byzantine_from is None or r in opts.byzantine_from]
+    atoms: list[Atom] = []
+    for _ in range(rng.randint(1, opts.max_node_faults) if limit > 0 and pool else 0):
+        for _attempt in range(4):  # a window that overlaps the others too much is drawn again, a few times
+            start, end = _window(rng, opts)
+            nid = rng.choice(pool)
+            if _fits([*windows, (start, end, nid)], limit, kit.recovery_s):
+                windows.append((start, end, nid))
+                atoms.append(("crash", nid, start, end))
+                break
+    modes = [m for m in ("none", "lose-unsynced", "torn-tail") if m != spec.storage.faults]
+    if atoms and kit.durable and rng.random() < 0.5:
+        atoms.append(("storage", rng.choice(modes)))
+    return atoms
+
+
+def _fits(windows: Sequence[tuple[float, float, int]], limit: int, recovery_s: float) -> bool:
+    """No replica crashes while down, and at most ``limit`` are down or recovering at once."""
+    by_node: dict[int, list[tuple[float, float]]] = {}
+    for a, b, n in windows:
+        by_node.setdefault(n, []).append((a, b))
+    for spans in by_node.values():
+        spans.sort()
+        if any(nxt[0] < cur[1] for cur, nxt in zip(spans, spans[1:])):
+            return False
+    edges = sorted([(a, 1) for a, _, _ in windows] + [(b + recovery_s, -1) for _, b, _ in windows])
+    down = 0
+    for _, delta in edges:  # recoveries sort before crashes at the same instant
+        down += delta
+        if down > limit:
+            return False
+    return True
+
+
 def assemble(base: ExperimentSpec, atoms: Sequence[Atom], seed: int) -> ExperimentSpec:
     """The base spec plus a schedule, validated like any spec (so it is exactly what a file replays)."""
     data = spec_to_dict(base)
@@ -277,6 +344,12 @@ def assemble(base: ExperimentSpec, atoms: Sequence[Atom], seed: int) -> Experime
     for nid, faults in sorted(acts.items()):
         adv.append({"strategy": "scripted-node", "byzantine": [nid], "params": {"faults": faults}})
     data["adversary"] = adv
+    crashes = [{"node": a[1], "crash_at_s": a[2], "recover_at_s": a[3]} for a in atoms if a[0] == "crash"]
+    if crashes:
+        data["faults"] = [*(data.get("faults") or []), *crashes]
+    for a in atoms:
+        if a[0] == "storage":
+            data["storage"] = {**(data.get("storage") or {}), "faults": a[1]}
     data["seed"] = seed
     return spec_from_dict(data, source="<fuzz schedule>")
 
