@@ -270,7 +270,7 @@ class MultiPaxosReplica:
     # ------------------------------------------------------------------ phase 2 (commanders)
     def _propose_more(self) -> None:
         while self.role == LEADER and self.queue and len(self.proposals) < self.params.window:
-            batch = []
+            batch: list[ClientRequest] = []
             while self.queue and len(batch) < self.params.batch_max:
                 batch.append(self.queue.popleft())
             self._propose(self.next_slot, tuple(batch))
