@@ -42,6 +42,7 @@ class FollowerRole:
     def _init_follower(self: Any) -> None:
         self.last_leader_msg = 0.0
         self.want_snap = False
+        self.attempt = -1
         self.behind = 0  # the history length the last PING announced
         self.early: dict[int, Proposal] = {}  # proposals that overtook an earlier one (or our NEWLEADER)
 
@@ -54,9 +55,10 @@ class FollowerRole:
         self.phase = DISCOVERY
         self.behind = 0
         self.early = {}
+        self.attempt = self.rng.getrandbits(48)
         le, lc = self.last_zxid()
         self._out.append(Send(self.leader, FollowerInfo(self.node_id, self.accepted_epoch, self.current_epoch, le, lc,
-                                                        len(self.history))))
+                                                        len(self.history), self.attempt)))
         self._out.append(SetTimer(SYNC, self.params.sync_timeout_s))
 
     def _follower_receive(self: Any, s: int, m: Any) -> None:
@@ -79,7 +81,7 @@ class FollowerRole:
             self._drop("drop.unexpected_type")
 
     def _on_new_epoch(self: Any, m: NewEpoch) -> None:
-        if self.phase != DISCOVERY:
+        if self.phase != DISCOVERY or m.attempt != self.attempt:
             return self._drop("drop.stale_epoch")
         if m.epoch < self.accepted_epoch:  # we promised a newer leader (l.1.1)
             self._count("zab.refused_epoch")
@@ -91,11 +93,11 @@ class FollowerRole:
         le, lc = self.last_zxid()
         length = -1 if self.want_snap else len(self.history)
         self._out.append(Send(self.leader, AckEpoch(m.epoch, self.current_epoch, le, lc, length,
-                                                    tuple(self.history) if newer else ())))
+                                                    tuple(self.history) if newer else (), self.attempt)))
         self.phase = SYNCING
 
     def _on_new_leader(self: Any, m: NewLeader) -> None:
-        if self.phase != SYNCING or m.epoch != self.accepted_epoch:
+        if self.phase != SYNCING or m.epoch != self.accepted_epoch or m.attempt != self.attempt:
             return self._drop("drop.stale_epoch")
         h, base = self.history, m.base
         if m.mode == SNAP:

@@ -75,7 +75,7 @@ class LeaderRole:
 
     def _own_info(self: Any) -> FollowerInfo:
         le, lc = self.last_zxid()
-        return FollowerInfo(self.node_id, self.accepted_epoch, self.current_epoch, le, lc, len(self.history))
+        return FollowerInfo(self.node_id, self.accepted_epoch, self.current_epoch, le, lc, len(self.history), 0)
 
     def _lead(self: Any, early: dict[int, FollowerInfo]) -> None:
         self.infos = {**early, self.node_id: self._own_info()}
@@ -91,14 +91,14 @@ class LeaderRole:
         self._set_epoch(durability.ACCEPTED_EPOCH, self.epoch)
         info = self._own_info()
         self.acks_epoch[self.node_id] = AckEpoch(self.epoch, info.current_epoch, info.last_epoch, info.last_counter,
-                                                 info.length, ())
-        for f in sorted(self.infos):
+                                                 info.length, (), 0)
+        for f, i in sorted(self.infos.items()):
             if f != self.node_id:
-                self._out.append(Send(f, self._new_epoch_msg()))
+                self._out.append(Send(f, self._new_epoch_msg(i.attempt)))
 
-    def _new_epoch_msg(self: Any) -> NewEpoch:
+    def _new_epoch_msg(self: Any, attempt: int) -> NewEpoch:
         le, lc = self.last_zxid()
-        return NewEpoch(self.epoch, self.current_epoch, le, lc)
+        return NewEpoch(self.epoch, self.current_epoch, le, lc, attempt)
 
     # ------------------------------------------------------------------ messages from followers
     def _leader_receive(self: Any, f: int, m: Any) -> None:
@@ -124,15 +124,16 @@ class LeaderRole:
         self.forward.discard(f)
         self.acked.pop(f, None)
         self.acks_epoch.pop(f, None)
+        self.infos[f] = m
         if not self.epoch_chosen:
-            self.infos[f] = m
             return self._try_new_epoch()
         if m.accepted_epoch > self.epoch:  # it promised a newer leader: it will refuse our epoch
             return self._count("zab.follower_ahead")
-        self._out.append(Send(f, self._new_epoch_msg()))
+        self._out.append(Send(f, self._new_epoch_msg(m.attempt)))
 
     def _on_ack_epoch(self: Any, f: int, m: AckEpoch) -> None:
-        if not self.epoch_chosen or m.epoch != self.epoch:
+        info = self.infos.get(f)
+        if not self.epoch_chosen or m.epoch != self.epoch or info is None or m.attempt != info.attempt:
             return self._drop("drop.stale_epoch")
         if m.history and len(m.history) != m.length:
             return self._drop("drop.malformed")
@@ -179,7 +180,7 @@ class LeaderRole:
             else:
                 mode, base = TRUNC, j
         be, bc = h[base - 1].zxid if base else ZERO
-        return NewLeader(self.epoch, mode, base, be, bc, tuple(h[base:]))
+        return NewLeader(self.epoch, mode, base, be, bc, tuple(h[base:]), a.attempt)
 
     def _on_ack_leader(self: Any, f: int, m: AckLeader) -> None:
         if m.epoch != self.epoch or f not in self.forward or self.phase == DISCOVERY:

@@ -67,7 +67,11 @@ class Notification:
 @message(0x2A2)
 @dataclass(frozen=True, slots=True)
 class FollowerInfo:
-    """CEPOCH: a follower's acceptedEpoch, currentEpoch and lastZxid (Phase 1 of the paper)."""
+    """CEPOCH: a follower's acceptedEpoch, currentEpoch and lastZxid (Phase 1 of the paper).
+
+    ``attempt`` is a fresh random number per discovery attempt, echoed in NEWEPOCH, ACKEPOCH and NEWLEADER:
+    a replayed or late NEWLEADER of an earlier attempt must not roll the follower back to an older history
+    (ZooKeeper gets this from its TCP connection, which a new attempt replaces)."""
 
     replica: int
     accepted_epoch: int
@@ -75,6 +79,7 @@ class FollowerInfo:
     last_epoch: int
     last_counter: int
     length: int
+    attempt: int
 
 
 @message(0x2A3)
@@ -87,6 +92,7 @@ class NewEpoch:
     leader_current_epoch: int
     leader_last_epoch: int
     leader_last_counter: int
+    attempt: int
 
 
 @message(0x2A4)
@@ -100,6 +106,7 @@ class AckEpoch:
     last_counter: int
     length: int
     history: tuple[Txn, ...]
+    attempt: int
 
 
 @message(0x2A5)
@@ -115,6 +122,7 @@ class NewLeader:
     base_epoch: int
     base_counter: int
     entries: tuple[Txn, ...]
+    attempt: int
 
 
 @message(0x2A6)

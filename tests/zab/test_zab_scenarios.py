@@ -180,14 +180,41 @@ def test_an_old_leader_with_an_uncommitted_proposal_gets_trunc_and_a_restarted_e
     # The leader's choice for each kind of follower state (what its ACKEPOCH says).
     leader = h.nodes[new]
     ours = leader.history
-    assert leader._new_leader_for(AckEpoch(2, 1, *stray.zxid, 2, ())).mode == TRUNC
-    nl = leader._new_leader_for(AckEpoch(2, 1, 1, 1, 1, ()))
+    assert leader._new_leader_for(AckEpoch(2, 1, *stray.zxid, 2, (), 0)).mode == TRUNC
+    nl = leader._new_leader_for(AckEpoch(2, 1, 1, 1, 1, (), 0))
     assert (nl.mode, nl.base, nl.entries) == (DIFF, 1, tuple(ours[1:]))
-    nl = leader._new_leader_for(AckEpoch(2, 0, 0, 0, 0, ()))
+    nl = leader._new_leader_for(AckEpoch(2, 0, 0, 0, 0, (), 0))
     assert (nl.mode, nl.base, nl.entries) == (DIFF, 0, tuple(ours))
-    nl = leader._new_leader_for(AckEpoch(2, 1, 1, 1, -1, ()))  # it asked for a snapshot
+    nl = leader._new_leader_for(AckEpoch(2, 1, 1, 1, -1, (), 0))  # it asked for a snapshot
     assert (nl.mode, nl.base, nl.entries) == (SNAP, 0, tuple(ours))
     assert all(not h.nodes[r].counters.get("zab.sync_mismatch") for r in h.replicas)
+
+
+def test_a_replayed_newleader_of_an_earlier_attempt_cannot_roll_a_follower_back():
+    h = harness()
+    a = 0  # a follower: replica 2 wins the first election
+    old: list[NewLeader] = []
+    h.add_filter(lambda env: bool(type(env.msg) is NewLeader and env.receiver == a and old.append(env.msg)))
+    leader = run_until_leader(h)
+    assert leader == 2 and len(old) == 1
+    h.crash(a)
+    h.recover(a)  # a second attempt, with the empty history it had then
+    run_until_leader(h)
+    h.advance(0.05)
+    settle(h)
+    first = old[0]
+    c = h.clients[0]
+    for i in range(3):
+        h.submit(c, put(b"k%d" % i, b"v"))
+        settle(h)
+    node = h.nodes[a]
+    length = len(node.history)
+    assert len(old) == 2 and old[1].attempt != first.attempt and length == 3
+    node.phase = 1  # SYNCING, as in a later attempt
+    dropped = node.counters.get("drop.stale_epoch", 0)
+    h.inject(leader, a, first)  # DIFF from an empty history: it would drop three acknowledged entries
+    h.deliver(to(a))
+    assert len(node.history) == length and node.counters.get("drop.stale_epoch", 0) == dropped + 1
 
 
 def test_a_follower_whose_log_does_not_match_the_sync_point_asks_for_a_snap():
@@ -198,7 +225,8 @@ def test_a_follower_whose_log_does_not_match_the_sync_point_asks_for_a_snap():
     settle(h)
     node = h.nodes[a]
     node.phase = 1  # SYNCING, as after an ACKEPOCH
-    h.inject(leader, a, NewLeader(node.accepted_epoch, TRUNC, 1, 7, 7, ()))  # a sync point it does not have
+    bad = NewLeader(node.accepted_epoch, TRUNC, 1, 7, 7, (), node.attempt)  # a sync point it does not have
+    h.inject(leader, a, bad)
     h.deliver(to(a))
     assert node.counters["zab.sync_mismatch"] == 1 and node.want_snap
     fi = [e.msg for e in h.queue if e.sender == a and type(e.msg) is FollowerInfo]
@@ -213,7 +241,7 @@ def test_a_follower_whose_log_does_not_match_the_sync_point_asks_for_a_snap():
     Proposal(1, "2", Txn(1, 1, 3, 1, b"x")),  # type: ignore[arg-type]
     Commit(True, 1),
     Notification(0, 1, 0, 0, 0, 0, b"0"),  # type: ignore[arg-type]
-    NewLeader(1, 0, 0, 0, 0, (b"junk",)),  # type: ignore[arg-type]
+    NewLeader(1, 0, 0, 0, 0, (b"junk",), 0),  # type: ignore[arg-type]
     "not a message",
     ClientRequest(3, "ts", b"op"),  # type: ignore[arg-type]
 ])
@@ -229,7 +257,7 @@ def test_malformed_messages_are_dropped_and_counted_never_raised(msg):
 
 def test_every_message_round_trips_through_the_wire():
     t = Txn(1, 2, 3, 4, b"op")
-    sample = [t, Proposal(1, 1, t), NewLeader(2, SNAP, 0, 0, 0, (t, t)), AckEpoch(2, 1, 1, 2, 2, (t,)), Ack(1, 1)]
+    sample = [t, Proposal(1, 1, t), NewLeader(2, SNAP, 0, 0, 0, (t, t), 5), AckEpoch(2, 1, 1, 2, 2, (t,), 5), Ack(1, 1)]
     for m in sample:
         assert wire.decode(wire.encode(m)) == m
 
