@@ -11,7 +11,10 @@ from bftlab.errors import ConfigError
 class VrParams:
     commit_interval_s: float = 0.05
     """The primary sends COMMIT after this long without a PREPARE to piggyback its commit-number on (§4.1 step 6);
-    it also retransmits then the PREPAREs a backup has not acknowledged."""
+    at the same ticks it retransmits the PREPAREs that are overdue (see ``resend_s``)."""
+    resend_s: float = 0.1
+    """A PREPARE a backup has not acknowledged this long after it went out is sent to it again (it must exceed the
+    round trip, or every PREPARE goes twice)."""
     view_change_timeout_s: float = 0.25
     """A backup that hears nothing from the primary for this long starts a view change (§4.2); a view change that
     does not complete within it moves on to the next view."""
@@ -24,7 +27,7 @@ class VrParams:
     """At most this many PREPAREs are retransmitted to one backup per commit interval."""
 
     def __post_init__(self) -> None:
-        for name in ("commit_interval_s", "view_change_timeout_s", "client_retry_s", "recovery_retry_s"):
+        for name in ("commit_interval_s", "resend_s", "view_change_timeout_s", "client_retry_s", "recovery_retry_s"):
             value = getattr(self, name)
             if type(value) not in (int, float) or not value > 0:
                 raise ConfigError(f"vr params: {name}={value!r}: expected a number > 0")

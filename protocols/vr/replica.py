@@ -31,8 +31,8 @@ Its execution continues op by op (no state jump): logs are never truncated
 below the commit-number, so the ops are always there to run.
 
 Retransmission. The paper leaves loss to "resend"; here the primary resends,
-on its commit tick, the PREPAREs a backup has not acknowledged within one
-tick, and a lagging backup repeats GETSTATE every ``recovery_retry_s``.
+on its commit tick, the PREPAREs a backup has not acknowledged ``resend_s``
+after they went out, and a lagging backup repeats GETSTATE every ``recovery_retry_s``.
 
 The view change lives in :mod:`.viewchange`, the recovery protocol in
 :mod:`.recovery`; this class composes them with the step loop.
@@ -314,15 +314,19 @@ class VrReplica(ViewChangeMixin, RecoveryMixin):
         if not self.sent_prepare:
             self._out.append(Broadcast(self.others, Commit(self.view, self.commit)))
         self.sent_prepare = False
-        # Retransmit what a backup left unacknowledged for a whole tick (lost PREPAREs or a lost PREPAREOK).
-        due = self.now - self.params.commit_interval_s
+        # Retransmit what a backup left unacknowledged for resend_s (lost PREPAREs or a lost PREPAREOK).
+        due = self.now - self.params.resend_s
+        resent: set[int] = set()
         for b in self.others:
             first = self.acked.get(b, 0) + 1
             last = min(self.op_number, first + self.params.max_resend - 1)
             for op in range(first, last + 1):
                 if self.prepared_at.get(op, self.now) <= due:
                     self._out.append(Send(b, Prepare(self.view, op, self.log[op - 1], self.commit)))
-                    self._drop("vr.resent_prepare")
+                    resent.add(op)
+                    self.counters["resent_prepares"] = self.counters.get("resent_prepares", 0) + 1
+        for op in resent:
+            self.prepared_at[op] = self.now
         self._out.append(SetTimer(HB_TIMER, self.params.commit_interval_s))
 
     # ------------------------------------------------------------------ state transfer (§5.2)

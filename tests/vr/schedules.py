@@ -12,10 +12,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from tests.vr.helpers import FAST, VR
+
 GAP_S = 0.3
 HEAL_S = 1.5
-VR = "bftlab.protocols.vr:PROTOCOL"
-FAST = {"commit_interval_s": 0.02, "view_change_timeout_s": 0.1, "client_retry_s": 0.2, "recovery_retry_s": 0.03}
 
 
 def crashes(rng: random.Random, n: int, count: int) -> list[dict[str, Any]]:
@@ -53,5 +53,5 @@ def random_spec(seed: int, protocol: str = VR, requests: int = 60) -> dict[str, 
         "storage": {"faults": rng.choice(("lose-unsynced", "torn-tail", "none"))},
         "faults": crashes(rng, n, rng.randint(1, 3)),
         "adversary": network_adversaries(rng),
-        "stop": {"time_limit_s": 20.0},
+        "trace": {"keep": True}, "stop": {"time_limit_s": 20.0},
     }
