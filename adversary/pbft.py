@@ -51,13 +51,18 @@ from bftlab.protocols.pbft.messages import (
     PREPARE,
     Checkpoint,
     Commit,
+    FetchLog,
     FetchState,
+    LogReply,
     NewView,
     Prepare,
+    PreparedCert,
     PrePrepare,
     Reply,
     Request,
     StateReply,
+    Status,
+    StatusReply,
     ViewChange,
     batch_bytes,
     checkpoint_body,
@@ -92,9 +97,11 @@ def reseal(c: Controlled, msg: M) -> M:
     PRE-PREPARE, PREPARE and COMMIT get a MAC vector for all replicas (a signature in ``sig`` mode),
     REPLY one for its client; CHECKPOINT, VIEW-CHANGE and NEW-VIEW are signed (a NEW-VIEW's
     PRE-PREPAREs too). A PRE-PREPARE's ``digest`` must still match its batch: see
-    :func:`conflicting_pre_prepare`. FETCH-STATE and STATE-REPLY carry no authenticator and are
-    returned unchanged. Raises :class:`~bftlab.errors.UsageError` for a client's REQUEST (only the
-    client can sign it) or a message that is not PBFT's.
+    :func:`conflicting_pre_prepare`. The state-transfer and recovery queries (FETCH-STATE,
+    STATE-REPLY, STATUS, STATUS-REPLY, FETCH-LOG, LOG-REPLY) carry no authenticator of their own (what
+    they relay is signed or checked against f+1 replies) and are returned unchanged. Raises
+    :class:`~bftlab.errors.UsageError` for a client's REQUEST (only the client can sign it) or a
+    message that is not PBFT's.
     """
     a = pbft_auth(c)
     m: Any = msg
@@ -117,11 +124,16 @@ def reseal(c: Controlled, msg: M) -> M:
                     for pp in m.pre_prepares)
         return dataclasses.replace(m, pre_prepares=pps,
                                    sig=a.sign(new_view_body(m.view, m.view_changes, pps, m.replica)))
-    if kind is FetchState or kind is StateReply:
+    if kind in _UNSEALED:
         return msg
     if kind is Request:
         raise UsageError("reseal: a REQUEST is signed by its client, and a replica holds only its own keys.")
+    if kind is PreparedCert:
+        raise UsageError("reseal: a prepared certificate travels inside a VIEW-CHANGE; reseal the VIEW-CHANGE.")
     raise UsageError(f"reseal: {kind.__name__} is not a PBFT message.")
+
+
+_UNSEALED = (FetchState, StateReply, Status, StatusReply, FetchLog, LogReply)
 
 
 def other_digest(digest: bytes) -> bytes:
