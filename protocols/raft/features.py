@@ -196,6 +196,9 @@ class Features:
             return self._drop("transfer.refused")
         self.transfer_target = target
         self._out.append(SetTimer(TRANSFER_TIMEOUT, self.params.election_timeout_s))
+        p = self.peers[target]
+        if p.match < self.log.last:  # resend from what it is known to hold: the transfer must not wait
+            p.next, p.inflight, p.probing = p.match + 1, [], True
         self.transfer_progress(target)
         return None
 

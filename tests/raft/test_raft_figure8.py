@@ -23,29 +23,12 @@ from bftlab.core import kv
 from bftlab.oracles import smr
 from bftlab.protocols.raft import PROTOCOL, RaftParams
 from bftlab.protocols.raft.messages import AppendEntries
-from bftlab.protocols.raft.replica import ELECTION_TIMER, HEARTBEAT_TIMER
+from bftlab.protocols.raft.replica import HEARTBEAT_TIMER
 from bftlab.testing import Harness
+from tests.raft.harness import elect
 from tests.raft.planted import FIGURE8
 
 CLIENT = 5
-
-
-def elect(h: Harness, node: int, tries: int = 3, silent: bool = False) -> None:
-    """Let leases lapse, then fire ``node``'s election timer until it leads (a failed pre-vote teaches it the
-    term, so a second try may be needed). ``silent``: it wins, but nothing it sends as leader leaves."""
-    for _ in range(tries):
-        h.now += 1.0
-        h._step(node, TimerFired(ELECTION_TIMER))
-        for _ in range(1000):
-            if h.nodes[node].role == "leader" or not h.queue:
-                break
-            h.deliver(max_msgs=1)
-        if h.nodes[node].role == "leader":
-            if silent:
-                h.drop(lambda e: e.sender == node)
-            h.deliver_all()
-            return
-    raise AssertionError(f"replica {node} did not win an election")
 
 
 def figure8(spec) -> Harness:
