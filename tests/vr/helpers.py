@@ -9,7 +9,9 @@ from bftlab.sim import runner
 from bftlab.specs.spec import spec_from_dict
 
 VR = "bftlab.protocols.vr:PROTOCOL"
-FAST = {"commit_interval_s": 0.02, "resend_s": 0.03, "view_change_timeout_s": 0.1, "client_retry_s": 0.2, "recovery_retry_s": 0.03}
+FAST = {"commit_interval_s": 0.02, "resend_s": 0.03, "view_change_timeout_s": 0.1, "client_retry_s": 0.2,
+        "recovery_retry_s": 0.03}
+"""Timeouts scaled to the tests' 2 ms links, so that faults heal and view changes finish quickly."""
 
 
 def make_doc(seed: int = 1, *, n: int = 3, proto: str = VR, requests: int = 100, clients: int = 1,
