@@ -4,6 +4,7 @@ Layout (each module opens with its theory of operation):
 
 - :mod:`.messages`   -- wire messages (codes 0x270-0x29F)
 - :mod:`.params`     -- :class:`VrParams`, the protocol's spec parameters
+- :mod:`.base`       -- status and timer names, and the state the parts share
 - :mod:`.replica`    -- normal operation (§4.1), execution, state transfer (§5.2)
 - :mod:`.viewchange` -- the view change (§4.2)
 - :mod:`.recovery`   -- the recovery protocol for replicas without disk (§4.3)

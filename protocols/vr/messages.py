@@ -148,7 +148,10 @@ _CHECKS: dict[type, Callable[[Any], bool]] = {}
 
 def _check_of(tp: Any) -> Callable[[Any], bool]:
     if tp in (int, bool, bytes):
-        return lambda v, _t=tp: type(v) is _t
+        def scalar(v: Any, _t: type = tp) -> bool:
+            return type(v) is _t
+
+        return scalar
     if typing.get_origin(tp) is tuple:
         item = _check_of(typing.get_args(tp)[0])
         return lambda v: type(v) is tuple and all(item(x) for x in v)

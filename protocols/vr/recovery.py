@@ -40,63 +40,40 @@ PREPAREOK round of the view.
 
 from __future__ import annotations
 
-from typing import Any
-
 from bftlab.api import Broadcast, CancelTimer, Recovered, Send, SetTimer, StateTransferred, ViewChanged
 
+from .base import NORMAL, RECOVERING, RECOVERY_TIMER, ReplicaBase
 from .messages import Recovery, RecoveryResponse
 
 
-class RecoveryMixin:
+class RecoveryMixin(ReplicaBase):
     """Recovery state and handlers; mixed into :class:`~.replica.VrReplica`."""
-
-    node_id: int
-    f: int
-    others: tuple[int, ...]
-    status: str
-    view: int
-    last_normal: int
-    log: list[Any]
-    commit: int
-    executed: int
-    params: Any
-    rng: Any
-    machine: Any
-    _out: list[Any]
 
     def _init_recovery(self) -> None:
         self.nonce: int | None = None
         self.responses: dict[int, RecoveryResponse] = {}
 
     def _start_recovery(self) -> None:
-        from .replica import RECOVERING
-
         self.status = RECOVERING
         self.nonce = self.rng.getrandbits(62)
         self.responses = {}
         self._send_recovery()
 
     def _send_recovery(self) -> None:
-        from .replica import RECOVERY_TIMER
-
         assert self.nonce is not None
         self._out += [Broadcast(self.others, Recovery(self.node_id, self.nonce)),
                       SetTimer(RECOVERY_TIMER, self.params.recovery_retry_s)]
 
     def _on_recovery_timer(self) -> None:
-        from .replica import RECOVERING
-
         if self.status == RECOVERING:
             self._send_recovery()
 
     def _on_recovery(self, sender: int, m: Recovery) -> None:
-        from .replica import NORMAL
-
         if self.status != NORMAL:
-            return self._drop("drop.recovery_not_normal")  # type: ignore[attr-defined]
-        if self.is_primary:  # type: ignore[attr-defined]
-            if self.commit < self.view_start_op:  # type: ignore[attr-defined]
-                return self._drop("drop.recovery_view_not_settled")  # type: ignore[attr-defined]
+            return self._drop("drop.recovery_not_normal")
+        if self.is_primary:
+            if self.commit < self.view_start_op:
+                return self._drop("drop.recovery_view_not_settled")
             resp = RecoveryResponse(self.view, m.nonce, True, tuple(self.log), len(self.log), self.commit,
                                     self.node_id)
         else:
@@ -105,19 +82,17 @@ class RecoveryMixin:
         return None
 
     def _on_recovery_response(self, sender: int, m: RecoveryResponse) -> None:
-        from .replica import NORMAL, RECOVERING, RECOVERY_TIMER
-
         if self.status != RECOVERING or m.nonce != self.nonce:
-            return self._drop("drop.stale_recovery_response")  # type: ignore[attr-defined]
+            return self._drop("drop.stale_recovery_response")
         if m.has_log and (len(m.log) != m.op_number or not 0 <= m.commit <= m.op_number):
-            return self._drop("drop.malformed")  # type: ignore[attr-defined]
+            return self._drop("drop.malformed")
         prev = self.responses.get(sender)
         if prev is None or (m.view, m.op_number) >= (prev.view, prev.op_number):
             self.responses[sender] = m
         if len(self.responses) < self.f + 1:
             return None
         latest = max(r.view for r in self.responses.values())
-        chief = self.responses.get(self.primary_of(latest))  # type: ignore[attr-defined]
+        chief = self.responses.get(self.primary_of(latest))
         if chief is None or chief.view != latest or not chief.has_log:
             return None  # wait for the primary of the latest view we heard of
         self.log = list(chief.log)
@@ -126,11 +101,11 @@ class RecoveryMixin:
         for e in self.log[: self.commit]:  # rebuild the state machine; these executions are not new
             self.machine.apply(e.client, e.ts, e.op)
         self.executed = self.commit
-        self.known_commit = self.commit  # type: ignore[attr-defined]
+        self.known_commit = self.commit
         self.status, self.nonce, self.responses = NORMAL, None, {}
         self._out.append(CancelTimer(RECOVERY_TIMER))
-        self._observe(StateTransferred(self.node_id, self.commit))  # type: ignore[attr-defined]
-        self._observe(ViewChanged(self.node_id, self.view))  # type: ignore[attr-defined]
-        self._observe(Recovered(self.node_id))  # type: ignore[attr-defined]
-        self._arm_role_timers()  # type: ignore[attr-defined]
+        self._observe(StateTransferred(self.node_id, self.commit))
+        self._observe(ViewChanged(self.node_id, self.view))
+        self._observe(Recovered(self.node_id))
+        self._arm_role_timers()
         return None

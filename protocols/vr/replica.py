@@ -61,6 +61,7 @@ from bftlab.api import (
 from bftlab.protocols.cft import ClientReply, ClientRequest, KvMachine, Redirect
 from bftlab.protocols.cft.messages import NO_LEADER
 
+from .base import BOOTING, HB_TIMER, NORMAL, RECOVERING, RECOVERY_TIMER, STATE_TIMER, VC_TIMER, VIEW_CHANGE
 from .messages import (
     Commit,
     DoViewChange,
@@ -79,10 +80,8 @@ from .params import VrParams
 from .recovery import RecoveryMixin
 from .viewchange import ViewChangeMixin
 
-BOOTING, NORMAL, VIEW_CHANGE, RECOVERING = "booting", "normal", "view-change", "recovering"
 BOOT_KEY = "booted"
 """The only record a VR replica persists: that it booted once, so a restart knows it must recover (§4.3)."""
-HB_TIMER, VC_TIMER, STATE_TIMER, RECOVERY_TIMER = "commit", "view-change", "state", "recovery"
 MAX_AHEAD = 4096  # PREPAREs buffered beyond a gap; more are dropped and come back with the state transfer
 
 

@@ -30,28 +30,16 @@ views with a slow link still finish.
 
 from __future__ import annotations
 
-from typing import Any
-
 from bftlab.api import Broadcast, CancelTimer, Send, SetTimer, ViewChanged
 
+from .base import HB_TIMER, NORMAL, VC_TIMER, VIEW_CHANGE, ReplicaBase
 from .messages import DoViewChange, PrepareOk, StartView, StartViewChange
 
 MAX_BACKOFF = 8  # the view-change timeout grows at most to (1 + MAX_BACKOFF) times its base
 
 
-class ViewChangeMixin:
+class ViewChangeMixin(ReplicaBase):
     """View-change state and handlers; mixed into :class:`~.replica.VrReplica`."""
-
-    node_id: int
-    f: int
-    others: tuple[int, ...]
-    status: str
-    view: int
-    last_normal: int
-    log: list[Any]
-    commit: int
-    params: Any
-    _out: list[Any]
 
     def _init_view_change(self) -> None:
         self.svc_from: set[int] = set()  # STARTVIEWCHANGE senders for self.view
@@ -63,33 +51,25 @@ class ViewChangeMixin:
         self.svc_from, self.dvcs, self.sent_dvc, self.failed_views = set(), {}, False, 0
 
     def _start_view_change(self, view: int) -> None:
-        from .replica import HB_TIMER, VC_TIMER, VIEW_CHANGE
-
         self.view, self.status = view, VIEW_CHANGE
         self.svc_from, self.dvcs, self.sent_dvc = set(), {}, False
-        self.ahead.clear()  # type: ignore[attr-defined]
+        self.ahead.clear()
         timeout = self.params.view_change_timeout_s * (1 + min(self.failed_views, MAX_BACKOFF))
         self._out += [Broadcast(self.others, StartViewChange(view, self.node_id)), CancelTimer(HB_TIMER),
                       SetTimer(VC_TIMER, timeout)]
         self._maybe_send_dvc()
 
     def _on_view_change_timer(self) -> None:
-        from .replica import NORMAL, VIEW_CHANGE
-
-        if self.status == NORMAL and not self.is_primary:  # type: ignore[attr-defined]
+        if self.status == NORMAL and not self.is_primary:
             self._start_view_change(self.view + 1)
         elif self.status == VIEW_CHANGE:
             self.failed_views += 1
             self._start_view_change(self.view + 1)
 
     def _can_change_view(self) -> bool:
-        from .replica import NORMAL, VIEW_CHANGE
-
         return self.status in (NORMAL, VIEW_CHANGE)
 
     def _on_start_view_change(self, sender: int, m: StartViewChange) -> None:
-        from .replica import VIEW_CHANGE
-
         if not self._can_change_view() or m.view < self.view:
             return
         if m.view > self.view:
@@ -103,7 +83,7 @@ class ViewChangeMixin:
             return
         self.sent_dvc = True
         dvc = DoViewChange(self.view, tuple(self.log), self.last_normal, len(self.log), self.commit, self.node_id)
-        new_primary = self.primary_of(self.view)  # type: ignore[attr-defined]
+        new_primary = self.primary_of(self.view)
         if new_primary == self.node_id:
             self.dvcs[self.node_id] = dvc
             self._maybe_start_view()
@@ -111,23 +91,19 @@ class ViewChangeMixin:
             self._out.append(Send(new_primary, dvc))
 
     def _on_do_view_change(self, sender: int, m: DoViewChange) -> None:
-        from .replica import VIEW_CHANGE
-
         if not self._can_change_view() or m.view < self.view:
             return
         if len(m.log) != m.op_number or m.last_normal > m.view or not 0 <= m.commit <= m.op_number:
-            return self._drop("drop.malformed")  # type: ignore[attr-defined]
+            return self._drop("drop.malformed")
         if m.view > self.view:
             self._start_view_change(m.view)
-        if self.status == VIEW_CHANGE and m.view == self.view and self.primary_of(m.view) == self.node_id:  # type: ignore[attr-defined]
+        if self.status == VIEW_CHANGE and m.view == self.view and self.primary_of(m.view) == self.node_id:
             self.dvcs[sender] = m
             self._maybe_start_view()
         return None
 
     def _maybe_start_view(self) -> None:
         """§4.2 step 3-4: with f+1 DOVIEWCHANGEs, install the log with the largest (v', n) and start the view."""
-        from .replica import NORMAL
-
         if len(self.dvcs) < self.f + 1:
             return
         best = max(self.dvcs.values(), key=lambda d: (d.last_normal, d.op_number))
@@ -135,39 +111,37 @@ class ViewChangeMixin:
         self.log = list(best.log)
         self.commit = max(self.commit, min(top, len(self.log)))
         self.status, self.last_normal = NORMAL, self.view
-        self.view_start_op = len(self.log)  # type: ignore[attr-defined]
-        self.acked, self.ahead = {}, {}  # type: ignore[attr-defined]
-        self.proposed = {}  # type: ignore[attr-defined]
+        self.view_start_op = len(self.log)
+        self.acked, self.ahead = {}, {}
+        self.proposed = {}
         for e in self.log:
-            self.proposed[e.client] = max(e.ts, self.proposed.get(e.client, -1))  # type: ignore[attr-defined]
-        self.prepared_at = {op: self.now for op in range(self.commit + 1, len(self.log) + 1)}  # type: ignore[attr-defined]
-        self.sent_prepare = True  # type: ignore[attr-defined]
+            self.proposed[e.client] = max(e.ts, self.proposed.get(e.client, -1))
+        self.prepared_at = {op: self.now for op in range(self.commit + 1, len(self.log) + 1)}
+        self.sent_prepare = True
         self._reset_view_change()
         self._out.append(Broadcast(self.others, StartView(self.view, tuple(self.log), len(self.log), self.commit)))
-        self._observe(ViewChanged(self.node_id, self.view))  # type: ignore[attr-defined]
-        self._arm_role_timers()  # type: ignore[attr-defined]
-        self._execute()  # type: ignore[attr-defined]
-        self._advance_commit()  # type: ignore[attr-defined]
+        self._observe(ViewChanged(self.node_id, self.view))
+        self._arm_role_timers()
+        self._execute()
+        self._advance_commit()
 
     def _on_start_view(self, sender: int, m: StartView) -> None:
-        from .replica import NORMAL, VIEW_CHANGE
-
-        if sender != self.primary_of(m.view):  # type: ignore[attr-defined]
-            return self._drop("drop.bad_sender")  # type: ignore[attr-defined]
+        if sender != self.primary_of(m.view):
+            return self._drop("drop.bad_sender")
         if not self._can_change_view() or m.view < self.view or (m.view == self.view and self.status != VIEW_CHANGE):
-            return self._drop("drop.stale_view")  # type: ignore[attr-defined]
+            return self._drop("drop.stale_view")
         if len(m.log) != m.op_number or not 0 <= m.commit <= m.op_number or m.op_number < self.commit:
-            return self._drop("drop.malformed")  # type: ignore[attr-defined]
+            return self._drop("drop.malformed")
         self.log = list(m.log)
         self.view, self.status, self.last_normal = m.view, NORMAL, m.view
         self.commit = max(self.commit, m.commit)
-        self.known_commit = self.commit  # type: ignore[attr-defined]
-        self.ahead = {}  # type: ignore[attr-defined]
-        self.fetch_at = None  # type: ignore[attr-defined]
+        self.known_commit = self.commit
+        self.ahead = {}
+        self.fetch_at = None
         self._reset_view_change()
-        self._observe(ViewChanged(self.node_id, self.view))  # type: ignore[attr-defined]
-        self._arm_role_timers()  # type: ignore[attr-defined]
+        self._observe(ViewChanged(self.node_id, self.view))
+        self._arm_role_timers()
         if len(self.log) > self.commit:
             self._out.append(Send(sender, PrepareOk(self.view, len(self.log), self.node_id)))
-        self._execute()  # type: ignore[attr-defined]
+        self._execute()
         return None
