@@ -179,7 +179,8 @@ class PbftReplica:
         self.recovering = False
         self.was_active = True  # after a restart: whether the persisted view was installed
         self.status: dict[int, StatusReply] = {}  # recovering: replica -> its latest STATUS-REPLY
-        self.settled: tuple[int, NewView | None, int] | None = None  # recovering: (view, its NEW-VIEW, target seq)
+        # recovering: (view, its NEW-VIEW, target seq, whether the others are still changing to that view)
+        self.settled: tuple[int, NewView | None, int, bool] | None = None
         self.done: dict[int, PrePrepare] = {}  # seq -> batch executed there, above h (answers FETCH-LOG)
         self.log_votes: dict[int, dict[bytes, dict[int, PrePrepare]]] = {}  # seq -> digest -> replica -> batch
         self.log_timer_armed = False
@@ -635,10 +636,19 @@ class PbftReplica:
             if reply.active:
                 by_view.setdefault(reply.view, []).append(reply)
         views = [v for v, replies in by_view.items() if len(replies) >= q]  # f+1: one of them is correct
-        if not views:
-            return
-        v = max(views)
-        agree = by_view[v]
+        changing = False
+        if views:
+            v = max(views)
+            agree = by_view[v]
+        else:
+            # No f+1 are active in one view: they are changing views, and may need us to make 2f+1 (after
+            # overlapping outages nobody else can). TOCS §4.5.2: f+1 replicas at views above ours include a
+            # correct one, so we join the smallest view those f+1 reached once we caught up with them.
+            agree = sorted((r for r in self.status.values() if not r.active and r.view > self.view_changer.view),
+                           key=lambda r: (-r.view, r.replica))[:q]
+            if len(agree) < q:
+                return
+            v, changing = agree[-1].view, True
         ck = self.checkpoints
         for reply in sorted(self.status.values(), key=lambda r: (-r.h, r.replica)):
             if reply.h <= ck.h:
@@ -649,7 +659,7 @@ class PbftReplica:
                 break
         target = sorted((r.last_exec for r in agree), reverse=True)[q - 1]  # a correct replica executed it
         nv = next((r.new_view[0] for r in agree if r.new_view), None)
-        self.settled = (v, nv, target)
+        self.settled = (v, nv, target, changing)
         self._out.append(CancelTimer(STATUS_TIMER))
         self._catch_up()
 
@@ -670,13 +680,15 @@ class PbftReplica:
 
     def _finish_recovery(self) -> None:
         assert self.settled is not None
-        v, nv, _target = self.settled
+        v, nv, _target, changing = self.settled
         self.recovering, self.settled, self.status = False, None, {}
         self._observe(Recovered(self.node_id))  # from here on it votes again: the fault budget stops counting it
         if self.log_timer_armed:
             self.log_timer_armed = False
             self._out.append(CancelTimer(LOG_TIMER))
         vc, ck = self.view_changer, self.checkpoints
+        if changing and v > vc.view:  # join the others' view change (settled on v > our view only then)
+            return self._start_view_change(v)
         if v < vc.view:  # we had asked for a higher view: keep asking (we may never vote in a lower one)
             self._out += vc.start(vc.view, ck.h, ck.stable_proof, self.log.prepared_certs(ck.h))
             self._check_vc_quorum()
