@@ -100,15 +100,16 @@ _HELD = (Send, Broadcast, Observe)
 class Peer:
     """The leader's view of one follower (Figure 2's nextIndex/matchIndex, plus the pipelining window)."""
 
-    __slots__ = ("next", "match", "probing", "inflight", "acked_at_hb", "probe_ack")
+    __slots__ = ("next", "match", "probing", "inflight", "acked_at_hb", "probe_ack", "probe_prev")
 
     def __init__(self, next_index: int) -> None:
         self.next = next_index
         self.match = 0
         self.probing = True
-        self.inflight: list[int] = []  # last index of each AppendEntries with entries still unacknowledged
+        self.inflight: list[tuple[int, int]] = []  # (first, last) index of each unacknowledged AppendEntries
         self.acked_at_hb = 0  # match at the previous heartbeat, to notice a stalled window
         self.probe_ack = 0  # highest heartbeat round it acknowledged (ReadIndex)
+        self.probe_prev = -1  # prev_index of the last probe: only its rejection moves ``next`` while probing
 
 
 class RaftReplica(Features):
@@ -396,42 +397,43 @@ class RaftReplica(Features):
         while len(p.inflight) < limit:
             if p.next <= self.log.base:
                 self.send_snapshot(r)
-                p.inflight.append(self.log.base)
+                p.inflight.append((self.log.base, self.log.base))
                 return
             if p.next > self.log.last:
                 return  # nothing new: heartbeats carry the commit index and probe
             self._send_append(r, p, self.params.max_batch)
 
     def _send_append(self, r: int, p: Peer, limit: int) -> None:
-        prev = p.next - 1
+        prev = p.probe_prev = p.next - 1
         entries = self.log.slice(p.next, limit)
         prev_term = self.log.term_at(prev)
         assert prev_term is not None
         self._send(r, AppendEntries(self.term, self.node_id, prev, prev_term, entries, self.commit, self.probe))
         if entries:
+            p.inflight.append((p.next, p.next + len(entries) - 1))
             p.next += len(entries)
-            p.inflight.append(p.next - 1)
 
     def _heartbeat(self) -> None:
         self.probe += 1
         for r, p in self.peers.items():
             if p.inflight and p.match == p.acked_at_hb:
-                p.inflight = []  # nothing acknowledged for a whole period: resend from what it holds
-                p.next = p.match + 1
+                # Nothing acknowledged for a whole period: probe again from the oldest unacknowledged message.
+                p.next = max(p.match + 1, p.inflight[0][0])
+                p.inflight = []
                 p.probing = True
             p.acked_at_hb = p.match
-            if p.inflight or (p.next > self.log.last and not p.probing):
-                prev = p.match if p.match >= self.log.base else self.log.base
-                if p.probing:
-                    prev = p.next - 1
-                prev_term = self.log.term_at(prev)
-                if prev_term is None:
-                    self.send_snapshot(r)
-                    continue
-                commit = min(self.commit, prev)
-                self._send(r, AppendEntries(self.term, self.node_id, prev, prev_term, (), commit, self.probe))
-            else:
+            if not p.probing and not p.inflight and p.next <= self.log.last:
                 self._replicate(r)
+                continue
+            # A probe (prev = next-1: its answer tells where the logs agree) or a plain heartbeat at what the
+            # follower is known to hold; either carries the commit index as far as that prefix.
+            prev = p.probe_prev = p.next - 1 if p.probing else max(p.match, self.log.base)
+            prev_term = self.log.term_at(prev)
+            if prev_term is None:
+                self.send_snapshot(r)
+                continue
+            self._send(r, AppendEntries(self.term, self.node_id, prev, prev_term, (), min(self.commit, prev),
+                                        self.probe))
         self._out.append(SetTimer(HEARTBEAT_TIMER, self.params.heartbeat_s))
         self.read_heartbeat_sent()
 
@@ -450,12 +452,12 @@ class RaftReplica(Features):
             if m.match > p.match:
                 p.match = m.match
             p.next = max(p.next, p.match + 1)
-            p.inflight = [i for i in p.inflight if i > p.match]
+            p.inflight = [w for w in p.inflight if w[1] > p.match]
             p.probing = False
             self._advance_commit()
         else:
             rejected = m.match  # the prev_index it rejected
-            if rejected < p.match or (p.probing and rejected != p.next - 1):
+            if rejected < p.match or (p.probing and rejected != p.probe_prev):
                 return self.read_acked()  # a stale rejection
             if m.conflict_term > 0:
                 last = self.log.last_of_term(m.conflict_term)

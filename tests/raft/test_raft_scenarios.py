@@ -162,8 +162,10 @@ def test_a_replica_behind_the_leaders_snapshot_gets_install_snapshot_and_reports
 
 
 def test_fast_backtracking_skips_a_whole_conflicting_term_per_round_trip():
-    """Replica 2 led term 1 alone and appended 8 commands nobody else has; the new leader's rejections
-    from it number one per conflicting term, not one per entry (§5.3)."""
+    """Replica 2 led term 1 alone and appended 8 commands nobody else has (indices 2..9); replicas 0 and 1
+    then wrote 9 entries of term 2 there (2..10), and replica 0 hands term 3 to replica 1. Its AppendEntries to
+    replica 2 are rejected once for the missing tail and once for the whole conflicting term 1 (§5.3):
+    backing up one entry per rejection would take 10."""
     h = cluster(clients=8)
     elect(h, 2)
     h.partition([[2, *range(3, 11)], [0, 1]])
@@ -173,19 +175,24 @@ def test_fast_backtracking_skips_a_whole_conflicting_term_per_round_trip():
     assert h.nodes[2].log.last == 9
     h.partition([[2], [0, 1, *range(3, 11)]])
     elect(h, 0)
-    for _ in range(3):
-        request(h, 3, put(b"y", b"1"))
+    for c in range(3, 11):
+        request(h, c, put(b"y", b"%d" % c))
+    h._step(0, TimerFired(("transfer", 1)))  # a leader refuses votes to others: hand over instead
+    h.deliver_all()
+    assert h.nodes[1].log.last == 11 and h.nodes[1].term == 3
     h.heal()
     seen: list[AppendReply] = []
-    for _ in range(4):
-        h._step(0, TimerFired("heartbeat"))
+    for _ in range(3):
+        h._step(1, TimerFired("heartbeat"))
         while h.queue:
             env = h.queue[0]
             if type(env.msg) is AppendReply and env.sender == 2:
                 seen.append(env.msg)
             h.deliver(max_msgs=1)
-    assert h.nodes[2].log.last == h.nodes[0].log.last and h.nodes[2].log.last_term == h.nodes[0].term
-    assert 1 <= sum(1 for m in seen if not m.success) <= 2  # one per entry would be 8
+    assert h.nodes[2].log.last == 11 and h.nodes[2].log.last_term == 3
+    rejections = [(m.conflict_term, m.conflict_index) for m in seen if not m.success]
+    assert rejections == [(0, 10), (1, 1)]  # "I lack 10", then "my index 9 is of term 1, which starts at 1"
+    heartbeat(h, 1)
     oracle_ok(h)
 
 
