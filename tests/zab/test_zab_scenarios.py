@@ -272,3 +272,16 @@ def test_non_leaders_redirect_clients_to_the_leader():
     assert redirects and redirects[0].leader == leader
     settle(h)
     assert len(h.accepted()) == 1
+
+
+def test_the_shipped_config_runs_a_leader_crash_and_restart():
+    from pathlib import Path
+
+    from bftlab.specs.spec import load_spec
+
+    path = Path(__file__).parents[2] / "configs" / "zab-crash-leader.yaml"
+    sim, rep = simulate(load_spec(path))
+    assert rep["safety"]["ok"] and rep["liveness"]["ok"] and rep["metrics"]["committed"] == 500
+    assert all(v["safe"] for v in rep["oracles"].values())
+    assert sim.nodes[3].state == 2 and sim.nodes[4].state == 1 and sim.nodes[4].current_epoch == 2
+    assert sim.nodes[4].history == sim.nodes[3].history
