@@ -248,6 +248,50 @@ class Recovered:
     node: NodeId
 
 
+# Transactions (atomic commitment). A transaction attempt is named by its client's ``(client, ts)``, like a
+# request: a retry after an abort is a new attempt with a fresh ``ts``; a retry of an unanswered one keeps it.
+@dataclass(frozen=True, slots=True)
+class TxnBegan:
+    """Transaction ``(client, ts)`` started; ``participants`` are the replicas that must all commit it or none."""
+
+    client: NodeId
+    ts: int
+    participants: tuple[NodeId, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Voted:
+    """Participant ``node`` voted on transaction ``(client, ts)``: yes (prepared, now uncertain) or no."""
+
+    node: NodeId
+    client: NodeId
+    ts: int
+    yes: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """``node`` (participant, coordinator or acceptor) learned the outcome of ``(client, ts)``."""
+
+    node: NodeId
+    client: NodeId
+    ts: int
+    commit: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FinalState:
+    """What replica ``node`` holds when the run ends (emitted by the runtime, from ``ProtocolSpec.final_state``).
+
+    Plain JSON-able data whose keys the oracles that read it document (the
+    atomicity oracle reads ``"applied"``: the ``[client, ts]`` transactions
+    whose writes are in the replica's store). Crashed replicas have none.
+    """
+
+    node: NodeId
+    state: Mapping[str, Any] = field(hash=False)
+
+
 # ------------------------------------------------------------------ the seams
 @runtime_checkable
 class Node(Protocol):
@@ -437,7 +481,9 @@ class ProtocolSpec:
     - ``fuzz_strategies``: registered node-strategy names the fuzzer may try against it;
     - ``durable``: the protocol keeps what it needs across a crash with :class:`Persist`/:class:`Sync`;
       a crashed replica is rebuilt from ``make_replica`` on recovery and gets ``Start.recovered``.
-      Without it a simulated crash keeps the node's memory (as if everything were persisted).
+      Without it a simulated crash keeps the node's memory (as if everything were persisted);
+    - ``final_state(replica)``: what a replica holds at the end of a run, as plain data, handed to the
+      oracles as a :class:`FinalState` event (the state a convergence or atomicity check compares).
     """
 
     name: str
@@ -454,3 +500,4 @@ class ProtocolSpec:
     report_sections: tuple[ReportSection, ...] = ()
     fuzz_strategies: tuple[str, ...] = ()
     durable: bool = False
+    final_state: Callable[[Any], Mapping[str, Any]] | None = None

@@ -35,6 +35,9 @@ class OracleContext:
     clients: tuple[int, ...]
     byzantine: tuple[int, ...]
     f: int
+    faults: bool = False
+    """The run injects faults (crashes, node or network strategies, message loss, partitions): a judge of
+    progress under no failures (atomic commit's non-triviality) applies only when it is False."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bftlab.api import Accepted, Issued, NodeContext, RunOptions, Submit, Submitted
+from bftlab.api import Accepted, FinalState, Issued, NodeContext, RunOptions, Submit, Submitted
 from bftlab.attack.wiring import Attack
 from bftlab.core import seeds, wire
 from bftlab.core.costs import ZERO_COSTS
@@ -97,7 +97,8 @@ class Simulation:
             self.runtime.add_node(node, meter=crypto.meter, costed=is_replica, rebuild=rebuild)
         self.workload = Workload(
             self.clients,
-            OpGenerator(seeds.rng(spec.seed, "workload/ops"), wl.request_size_bytes, wl.keys, wl.read_fraction),
+            OpGenerator(seeds.rng(spec.seed, "workload/ops"), wl.request_size_bytes, wl.keys, wl.read_fraction,
+                        wl.key_skew),
             self._submit,
             lambda at, fn: self.kernel.schedule(at, fn, at, PRIO_CONTROL),
             wl.mode,
@@ -112,7 +113,8 @@ class Simulation:
                 self.kernel.schedule(to_ns(fault.recover_at_s), self.runtime.recover, fault.node, PRIO_CONTROL)
         self._accepted = 0
         assert spec.f is not None  # resolved from the fault model when the spec was loaded
-        self.panel = Panel(self.oracle_plugins, OracleContext(self.replicas, self.clients, self.byzantine, spec.f))
+        self.panel = Panel(self.oracle_plugins, OracleContext(self.replicas, self.clients, self.byzantine, spec.f,
+                                                                         spec.injects_faults))
         self.recorder = Recorder(self.panel, self.metrics, submitted_at=self._submitted_at,
                                  on_accepted=self._on_accepted, history=self.history if self.keep_history else None)
 
@@ -169,6 +171,17 @@ class Simulation:
         # Scheduled after the boot events at t=0, so every client sees Start before its first Submit.
         self.kernel.schedule(0, lambda _: self.workload.start(), None, PRIO_CONTROL)
         self.kernel.run(until_ns=to_ns(self.spec.stop.time_limit_s), max_events=self.spec.stop.max_events)
+        self._final_states()
+
+    def _final_states(self) -> None:
+        """Hand the oracles what each running correct replica holds at the end (``ProtocolSpec.final_state``)."""
+        hook = self.proto.final_state
+        if hook is None:
+            return
+        byzantine = set(self.byzantine)
+        for nid in self.replicas:
+            if nid not in byzantine and self.runtime.hosts[nid].alive:
+                self.recorder.observe(self.kernel.now, FinalState(nid, hook(self.nodes[nid])))
 
     def report(self, wall_s: float) -> dict[str, Any]:
         from bftlab.specs.spec import spec_to_dict

@@ -24,16 +24,30 @@ from bftlab.core.kv import encode_op
 class OpGenerator:
     """Deterministic stream of operations from its own random stream."""
 
-    def __init__(self, rng: random.Random, size_bytes: int, keys: int, read_fraction: float) -> None:
+    def __init__(self, rng: random.Random, size_bytes: int, keys: int, read_fraction: float,
+                 key_skew: float = 0.0) -> None:
         self._rng = rng
         self._keys = max(1, keys)
         self._read = read_fraction
         self._size = size_bytes
+        self._skew = key_skew
         self._count = 0
+
+    def _key(self) -> int:
+        """A key index: uniform, or Zipf-like with exponent ``key_skew`` (key 0 the hottest).
+
+        Inverse transform of the continuous density ~ x^-s on [1, keys+1): constant
+        memory for any key space, where a table of the discrete Zipf CDF would not be.
+        """
+        if not self._skew:
+            return self._rng.randrange(self._keys)
+        u, s, top = self._rng.random(), self._skew, self._keys + 1.0
+        x = top ** u if abs(s - 1.0) < 1e-9 else ((top ** (1.0 - s) - 1.0) * u + 1.0) ** (1.0 / (1.0 - s))
+        return min(self._keys - 1, int(x) - 1)
 
     def next(self) -> bytes:
         self._count += 1
-        key = b"k%d" % self._rng.randrange(self._keys)
+        key = b"k%d" % self._key()
         if self._read and self._rng.random() < self._read:
             return encode_op("get", key)
         head = len(encode_op("put", key, b""))

@@ -256,6 +256,9 @@ class WorkloadConfig:
     """Size of the key space operations touch."""
     read_fraction: float = 0.0
     """Fraction of operations that are reads, in [0, 1]."""
+    key_skew: float = 0.0
+    """Zipf exponent of key popularity, 0 .. 10: 0 is uniform over ``keys``; near 1, a few hot keys get most
+    operations (contention). Drawn with the continuous approximation of the Zipf distribution."""
 
     def __post_init__(self) -> None:
         _at_least("clients", self.clients, 1)
@@ -264,6 +267,8 @@ class WorkloadConfig:
         for name in ("rate_rps", "requests", "duration_s", "request_size_bytes"):
             _at_least(name, getattr(self, name), 0)
         _at_least("keys", self.keys, 1)
+        _at_least("key_skew", self.key_skew, 0.0)
+        _at_most("key_skew", self.key_skew, 10.0)
         if not 0.0 <= self.read_fraction <= 1.0:
             raise FieldError("read_fraction", f"must be in [0, 1], got {self.read_fraction!r}.")
         if self.mode == "open" and self.rate_rps <= 0:
@@ -586,6 +591,12 @@ class ExperimentSpec:
                     f"its restart ({allowance:g} s unless a fault sets it); "
                     f"set allow_exceeding_f: true to run this deliberately.",
                 )
+
+    @property
+    def injects_faults(self) -> bool:
+        """Whether the run has any fault: a crash, an adversary, message loss or a partition."""
+        net = self.network
+        return bool(self.faults or self.adversary or net.loss > 0 or net.partitions)
 
     @property
     def replicas(self) -> tuple[int, ...]:

@@ -43,7 +43,7 @@ from typing import Any
 
 import trio
 
-from bftlab.api import Executed, RunOptions, StateTransferred, ViewChanged
+from bftlab.api import Executed, FinalState, RunOptions, StateTransferred, ViewChanged
 from bftlab.errors import ConfigError, InvariantError
 from bftlab.oracles.base import OracleContext, Panel
 from bftlab.reports.budget import fault_budget
@@ -433,7 +433,7 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float,
     protocol = load_protocol(spec.protocol.name)
     byzantine = tuple(b + INCARNATION_STRIDE * i for b in spec.byzantine for i in restarts)
     checker = Panel(load_oracles((*protocol.oracles, *spec.oracles)),
-                    OracleContext(spec.replicas, spec.clients, byzantine, spec.f or 0))
+                    OracleContext(spec.replicas, spec.clients, byzantine, spec.f or 0, spec.injects_faults))
     metrics = Metrics()
     clients = [p for p in cluster.procs if p.ids[0] >= spec.n]
     replicas = [p for p in cluster.procs if p.ids[0] < spec.n]
@@ -474,6 +474,10 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float,
         for kind, t, ev, _ in log:
             if kind == "A":
                 recorder.observe(t, ev)
+    t_end = time.monotonic_ns()
+    for proc in replicas:  # what each replica held when it stopped (a killed incarnation reported nothing)
+        for nid, state in ((proc.stats or {}).get("final_state") or {}).items():
+            recorder.observe(t_end, FinalState(int(nid), state))
     by_type: dict[str, int] = {}
     dropped: dict[str, int] = {}
     bytes_total = 0

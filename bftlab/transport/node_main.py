@@ -140,7 +140,7 @@ class ClientDriver:
         self.host = host
         self.clients = list(clients)
         self.gen = OpGenerator(seeds.rng(spec.seed, f"workload/ops/{proc_seed}"), wl.request_size_bytes, wl.keys,
-                               wl.read_fraction)
+                               wl.read_fraction, wl.key_skew)
         self.rng = seeds.rng(spec.seed, f"workload/arrivals/{proc_seed}")
         self.mode = wl.mode
         self.rate = wl.rate_rps * len(self.clients) / max(1, wl.clients)
@@ -296,8 +296,18 @@ async def serve(spec: ExperimentSpec, ids: Sequence[int], events: str | None, co
                 "node_counters": _node_counters(nodes), "sent_by_type": dict(sorted(host.sent_by_type.items())),
                 "bytes_sent": host.bytes_sent, "writes": host.writes, "messages_sent": host.messages_sent,
                 "events": log.records, "adversary": attack.tally() if attack is not None else None,
+                "final_state": final_states(spec, nodes),
             })
     return 0
+
+
+def final_states(spec: ExperimentSpec, nodes: dict[int, Any]) -> dict[str, Any]:
+    """``ProtocolSpec.final_state`` of each correct replica here, for the oracles (keys are node ids as text)."""
+    hook = load_protocol(spec.protocol.name).final_state
+    if hook is None:
+        return {}
+    byzantine = set(spec.byzantine)
+    return {str(nid): hook(node) for nid, node in sorted(nodes.items()) if nid < spec.n and nid not in byzantine}
 
 
 def _node_counters(nodes: dict[int, Any]) -> dict[str, int]:

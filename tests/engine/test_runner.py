@@ -118,3 +118,33 @@ def test_a_busy_node_crashes_after_its_step_so_none_of_its_output_survives_it():
     k.run()
     assert [type(i).__name__ for i in sink.got] == ["Start", "Receive"]  # the step completed, then the crash
     assert not rt.hosts[0].alive
+
+
+def test_key_skew_concentrates_operations_on_few_keys_and_zero_keeps_the_uniform_stream():
+    import collections
+    import random
+
+    from bftlab.core.kv import decode_op
+    from bftlab.sim.workload import OpGenerator
+
+    def counts(skew: float) -> collections.Counter:
+        gen = OpGenerator(random.Random(7), 64, 1000, 0.0, skew)
+        return collections.Counter(decode_op(gen.next())[1] for _ in range(20_000))
+
+    uniform, hot = counts(0.0), counts(1.1)
+    legacy = OpGenerator(random.Random(7), 64, 1000, 0.0)
+    assert [decode_op(legacy.next())[1] for _ in range(50)] == [k for k in list(_stream(0.0))[:50]]
+    assert max(uniform.values()) < 60 and hot[b"k0"] > 10 * max(uniform.values())
+    top10 = sum(c for _, c in hot.most_common(10))
+    assert top10 > 0.4 * 20_000 and set(hot) <= {b"k%d" % i for i in range(1000)}
+
+
+def _stream(skew: float):
+    import random
+
+    from bftlab.core.kv import decode_op
+    from bftlab.sim.workload import OpGenerator
+
+    gen = OpGenerator(random.Random(7), 64, 1000, 0.0, skew)
+    for _ in range(50):
+        yield decode_op(gen.next())[1]
