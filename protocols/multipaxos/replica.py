@@ -48,6 +48,7 @@ from bftlab.api import (
     Observe,
     Persist,
     Receive,
+    Recovered,
     Send,
     SetTimer,
     Start,
@@ -78,11 +79,6 @@ from .messages import (
     well_formed,
 )
 from .params import MultiPaxosParams
-
-try:  # the event is new in the engine; emit it where it exists
-    from bftlab.api import Recovered
-except ImportError:  # pragma: no cover
-    Recovered = None  # type: ignore[assignment,misc]
 
 ELECTION_TIMER = "election"
 HEARTBEAT_TIMER = "heartbeat"
@@ -159,7 +155,11 @@ class MultiPaxosReplica:
 
     @property
     def leader_hint(self) -> int:
-        return self.node_id if self.role == LEADER else (self.view % self.n if self.role == FOLLOWER else NO_LEADER)
+        """Where a Redirect sends the client (never to ourselves unless we lead)."""
+        if self.role == LEADER:
+            return self.node_id
+        hint = self.view % self.n  # whoever led or tried to lead the highest ballot we know of
+        return hint if self.role == FOLLOWER and hint != self.node_id else NO_LEADER
 
     # ------------------------------------------------------------------ boot
     def _on_start(self, recovered: Any) -> None:
@@ -188,8 +188,7 @@ class MultiPaxosReplica:
             self._out.append(Observe(StateTransferred(self.node_id, self.executed)))
         self.view = promised
         self._out.append(Observe(ViewChanged(self.node_id, promised)))
-        if Recovered is not None:
-            self._out.append(Observe(Recovered(self.node_id)))
+        self._out.append(Observe(Recovered(self.node_id)))  # a full member again: it may vote at once
         self._arm_election()
         self._out.append(Broadcast(self.others, CatchUp(self.node_id, self.executed + 1)))
 

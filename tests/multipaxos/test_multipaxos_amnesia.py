@@ -132,6 +132,7 @@ def test_in_the_simulator_the_oracle_catches_the_amnesiac_acceptor_and_not_the_c
     assert not bad["safety"]["ok"]
     assert {v["kind"] for v in bad["safety"]["violations"]} == {"agreement"}
     assert not bad["oracles"]["smr"]["safe"]
+    assert bad["fault_budget"]["held"]  # one replica down at a time: the bug is the protocol's
     _, good = simulate(sim_doc("bftlab.protocols.multipaxos:PROTOCOL", second_crash_s))
     assert good["safety"]["ok"] and good["liveness"]["ok"] and good["metrics"]["committed"] == 200
     assert all(v["safe"] for v in good["oracles"].values())
