@@ -36,7 +36,7 @@ before the leader does (thesis §10.2.1), it just cannot count itself early.
 
 Committed entries are applied in order to :class:`~bftlab.protocols.cft.KvMachine`;
 the leader answers the client of each command it applies. See
-:mod:`.features` for snapshots, ReadIndex, leadership transfer and membership.
+:mod:`.features` for snapshots, ReadIndex, leadership transfer and membership changes.
 """
 
 from __future__ import annotations
@@ -65,8 +65,9 @@ from bftlab.errors import InvariantError
 from bftlab.protocols.cft import ClientReply, ClientRequest, KvMachine, Redirect
 from bftlab.protocols.cft.messages import NO_LEADER
 
+from . import features
 from . import log as stable
-from .features import Features, decode_voters
+from .features import decode_voters
 from .log import RaftLog
 from .messages import (
     COMMAND,
@@ -112,7 +113,7 @@ class Peer:
         self.probe_prev = -1  # prev_index of the last probe: only its rejection moves ``next`` while probing
 
 
-class RaftReplica(Features):
+class RaftReplica:
     """One Raft server (sans-IO); planted variants in the tests override :meth:`_can_commit`."""
 
     def __init__(self, ctx: NodeContext) -> None:
@@ -146,7 +147,9 @@ class RaftReplica(Features):
         self.probe = 0  # leader: heartbeat round (ReadIndex)
         self._out: list[Any] = []
         self._released: list[Any] = []
-        self.init_features()
+        self.snap_data = KvMachine().snapshot()  # the state at log.base (sent in InstallSnapshot)
+        self.transfer_target: int | None = None
+        self.reads: list[list[Any]] = []  # ReadIndex: [request, read index or None, heartbeat round to be acked]
 
     # ------------------------------------------------------------ plumbing
     def _drop(self, reason: str) -> None:
@@ -268,7 +271,7 @@ class RaftReplica(Features):
             if self.role == LEADER:
                 self._check_quorum()
         else:
-            self.feature_timer(name)
+            features.feature_timer(self, name)
 
     def _check_quorum(self) -> None:
         if self.params.check_quorum and not self._majority(self.active | {self.node_id}):
@@ -362,7 +365,7 @@ class RaftReplica(Features):
         if was_leader:
             self.peers = {}
             self.in_log = {}
-            self.leader_stepped_down()
+            features.leader_stepped_down(self)
         self._reset_election_timer()
 
     def _become_leader(self) -> None:
@@ -396,7 +399,7 @@ class RaftReplica(Features):
         limit = 1 if p.probing else self.params.max_inflight
         while len(p.inflight) < limit:
             if p.next <= self.log.base:
-                self.send_snapshot(r)
+                features.send_snapshot(self, r)
                 p.inflight.append((self.log.base, self.log.base))
                 return
             if p.next > self.log.last:
@@ -430,12 +433,11 @@ class RaftReplica(Features):
             prev = p.probe_prev = p.next - 1 if p.probing else max(p.match, self.log.base)
             prev_term = self.log.term_at(prev)
             if prev_term is None:
-                self.send_snapshot(r)
+                features.send_snapshot(self, r)
                 continue
             self._send(r, AppendEntries(self.term, self.node_id, prev, prev_term, (), min(self.commit, prev),
                                         self.probe))
         self._out.append(SetTimer(HEARTBEAT_TIMER, self.params.heartbeat_s))
-        self.read_heartbeat_sent()
 
     def _on_append_reply(self, sender: int, m: AppendReply) -> None:
         if m.follower != sender or sender not in self.replicas:
@@ -458,7 +460,7 @@ class RaftReplica(Features):
         else:
             rejected = m.match  # the prev_index it rejected
             if rejected < p.match or (p.probing and rejected != p.probe_prev):
-                return self.read_acked()  # a stale rejection
+                return features.read_acked(self)  # a stale rejection
             if m.conflict_term > 0:
                 last = self.log.last_of_term(m.conflict_term)
                 nxt = last + 1 if last > 0 else m.conflict_index
@@ -468,8 +470,8 @@ class RaftReplica(Features):
             p.inflight = []
             p.probing = True
         self._replicate(sender)
-        self.read_acked()
-        self.transfer_progress(sender)
+        features.read_acked(self)
+        features.transfer_progress(self, sender)
         return None
 
     def _can_commit(self, index: int) -> bool:
@@ -489,6 +491,7 @@ class RaftReplica(Features):
             if self._majority(have) and self._can_commit(index):
                 self.commit = index
                 self._apply()
+                features.config_committed(self)
                 return
 
     # ------------------------------------------------------------ replication (follower)
@@ -559,8 +562,8 @@ class RaftReplica(Features):
             self._apply_entry(self.log.get(self.applied), quiet=False)
         if self.applied > start:
             self._persist_hs()
-            self.maybe_snapshot()
-            self.reads_applied()
+            features.maybe_snapshot(self)
+            features.reads_applied(self)
 
     def _apply_entry(self, e: Entry, quiet: bool) -> None:
         index = self.applied
@@ -580,7 +583,7 @@ class RaftReplica(Features):
     def _on_client_request(self, sender: int, m: ClientRequest) -> None:
         if m.client != sender:
             return self._drop("drop.bad_sender")
-        if self.role != LEADER or self.transferring():
+        if self.role != LEADER or features.transferring(self):
             leader = self.leader if self.role != LEADER else NO_LEADER
             self._send(sender, Redirect(m.client, m.ts, self.node_id, leader))
             return None
@@ -592,7 +595,7 @@ class RaftReplica(Features):
         if (last is not None and m.ts <= last[0]) or self.in_log.get(m.client, -1) >= m.ts:
             return self._drop("drop.old_or_pending_request")
         if self.params.read_index and self.is_read(m.op):
-            return self.read_request(m)
+            return features.read_request(self, m)
         self.in_log[m.client] = m.ts
         self._append([Entry(self.term, COMMAND, m.client, m.ts, m.op)])
         return None
@@ -622,11 +625,11 @@ class RaftReplica(Features):
         if t is VoteReply:
             return self._on_vote_reply(sender, m)
         if t is InstallSnapshot:
-            return self.on_install_snapshot(sender, m)
+            return features.on_install_snapshot(self, sender, m)
         if t is SnapshotReply:
-            return self.on_snapshot_reply(sender, m)
+            return features.on_snapshot_reply(self, sender, m)
         if t is TimeoutNow:
-            return self.on_timeout_now(sender, m)
+            return features.on_timeout_now(self, sender, m)
         return self._drop("drop.unexpected_type")
 
     # ------------------------------------------------------------ configuration
