@@ -593,7 +593,10 @@ class PbftReplica:
         vc.view, vc.active, self.was_active = st.view, False, st.active
         top = ck.h + self.cfg.window
         for s, pp in sorted(st.pre_prepares.items()):
-            if self.last_exec < s <= top:
+            # Above the stable checkpoint, executed or not: our next VIEW-CHANGE must carry every certificate
+            # we prepared above h (TOCS §4.4), as it would had we not restarted, or a NEW-VIEW built from
+            # replicas that restarted could fill a committed seq with a null request.
+            if ck.h < s <= top:
                 self.log.restore(pp, st.certs.get(s))
         # As primary of this view we must never give a seq we already used to another batch.
         ours = [pp for pp in st.pre_prepares.values() if pp.view == st.view and st.view % self.n == self.node_id]
