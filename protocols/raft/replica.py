@@ -241,7 +241,7 @@ class RaftReplica:
             if st.snap is not None:
                 index, _, voters, data = st.snap
                 self.machine = KvMachine.restore(data)
-                self.snap_voters = voters
+                self.snap_voters, self.snap_data = voters, data
                 self.applied = index
             # Entries up to the persisted applied index are committed: replay them silently (their Executed
             # and replies went out in our previous life, or never if the Sync did not complete).

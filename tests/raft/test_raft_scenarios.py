@@ -161,6 +161,25 @@ def test_a_replica_behind_the_leaders_snapshot_gets_install_snapshot_and_reports
     oracle_ok(h)
 
 
+def test_a_leader_restarted_from_its_snapshot_sends_that_snapshot_to_a_lagging_replica():
+    h = cluster(snapshot_every=4)
+    elect(h, 0)
+    h.partition([[0, 1, 3], [2]])
+    for i in range(9):
+        request(h, 3, put(b"k%d" % i, b"v"))
+    data = dict(h.nodes[0].machine.data)
+    h.crash(0)
+    h.recover(0)
+    assert h.nodes[0].log.base == 8 and h.nodes[0].machine.data == data
+    elect(h, 0)
+    assert h.nodes[0].log.base == 8  # no newer snapshot: the one it sends is the one it read from disk
+    h.heal()
+    heartbeat(h, 0)
+    heartbeat(h, 0)
+    assert h.nodes[2].counters["snapshots.installed"] == 1 and h.nodes[2].machine.data == data
+    oracle_ok(h)
+
+
 def test_fast_backtracking_skips_a_whole_conflicting_term_per_round_trip():
     """Replica 2 led term 1 alone and appended 8 commands nobody else has (indices 2..9); replicas 0 and 1
     then wrote 9 entries of term 2 there (2..10), and replica 0 hands term 3 to replica 1. Its AppendEntries to
