@@ -370,6 +370,11 @@ class TransportConfig:
     """real: how long the launcher waits for processes to listen and connect."""
     drain_s: float = 10.0
     """real: after the workload stops issuing, how long to wait for outstanding requests."""
+    storage_sync: Literal["fsync", "page-cache"] = "fsync"
+    """real: what a node's Sync waits for. fsync (default, safe): its log is fsynced, so what it synced survives a
+    power loss or a kernel crash. page-cache: its log is only handed to the OS, which survives the process's crash
+    (kill -9) but NOT a power loss or a kernel crash; for a disk with a battery-backed write cache, or to measure
+    what fsync costs. Results measured with it must say so."""
 
     def __post_init__(self) -> None:
         for i, h in enumerate(self.hosts):

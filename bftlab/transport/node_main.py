@@ -256,7 +256,7 @@ async def serve(spec: ExperimentSpec, ids: Sequence[int], events: str | None, co
     storage_dir = Path(storage) if storage else (Path(events).parent if events else default_storage(spec, ids))
     storage_dir.mkdir(parents=True, exist_ok=True)
     host = Host(cfg, nodes, keyring, on_event, seeds.rng(spec.seed, f"transport/{proc_name}"), router,
-                wait_for_epoch=control, storage_dir=storage_dir)
+                wait_for_epoch=control, storage_dir=storage_dir, storage_sync=t.storage_sync)
     if not is_replica[0]:
         driver = ClientDriver(host, ids, spec, quota, proc_name)
     # Everything built so far (modules, keys, nodes) lives as long as the process: keep the cyclic GC from

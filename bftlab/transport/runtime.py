@@ -57,10 +57,17 @@ Storage: with a ``storage_dir`` each node has an append-only, checksummed log
 file there (``node-<id>.wal``, :class:`~bftlab.core.storage.DiskLog`). The
 Host recovers it before booting the node (a torn or corrupt tail is cut) and
 hands the latest value per key in ``Start(recovered)``. ``Persist`` appends to
-the file's buffer; ``Sync`` queues its token for the syncer task, which flushes
-and then runs ``os.fsync`` in a worker thread, so the event loop never blocks
-on the disk; every Sync queued while an fsync runs is answered by the next
-one (group commit).
+the file's buffer; ``Sync`` queues its token, and one fsync answers every Sync
+queued before it started (group commit). Where that fsync runs is chosen for
+latency: when the stepper has nothing else to step (the writers have sent what
+the last round queued) it flushes and fsyncs right on the loop, since nothing
+is waiting for the loop and a worker thread would add two thread hand-offs to
+every fsync on the protocol's critical path (on a loaded machine each can wait
+milliseconds for a CPU or the GIL); when Syncs have waited through a whole busy
+round, the syncer task fsyncs them in a worker thread so stepping goes on
+meanwhile. With ``storage_sync="page-cache"`` (opt-in, ``transport.storage_sync``)
+a Sync is answered once the records are handed to the OS: they survive the
+process's crash, not a power loss or a kernel crash.
 
 Every bad input from a peer (bad frame, MAC, replay, route or encoding) is
 dropped and counted in :attr:`Host.counters`, never raised.
@@ -153,6 +160,7 @@ class Host:
         router: Router | None = None,
         wait_for_epoch: bool = False,
         storage_dir: str | Path | None = None,
+        storage_sync: str = "fsync",
     ) -> None:
         self.cfg = cfg
         self.nodes = nodes
@@ -178,8 +186,13 @@ class Host:
         self._sink: SinkFns = (self._send, self._set_timer, self._cancel_timer, self._observe, self._persist,
                                self._sync)
         self.storage_dir = Path(storage_dir) if storage_dir is not None else None
+        if storage_sync not in ("fsync", "page-cache"):
+            raise InvariantError(f"storage_sync must be 'fsync' or 'page-cache', got {storage_sync!r}")
+        self._fsync = storage_sync == "fsync"  # page-cache: a Sync is answered once the OS has the records
         self.logs: dict[int, DiskLog] = {}
-        self._sync_waiting: dict[int, list[Any]] = {}
+        self._sync_waiting: dict[int, list[Any]] = {}  # Syncs not yet covered by an fsync, per node
+        self._syncing: dict[int, list[Any]] = {}  # handed to the syncer task, whose fsync is in flight
+        self._sync_rounds = 0  # busy stepper rounds the waiting Syncs have seen
         self._sync_wake = trio.Event()
         if self.storage_dir is not None:  # recover before anything runs: Start carries what survived
             for nid in sorted(nodes):
@@ -261,12 +274,14 @@ class Host:
             self._local.append((nid, Start(self.recovered(nid))))
         recv = self._inbox_recv
         step = self._step
+        stepped = False  # inputs were stepped since the writers last had a chance to send
         while True:
             self._drain_local()
             self._fire_timers()
             # Drain every input already waiting before yielding: the writers then
             # send all the resulting messages of this round in one frame each.
-            worked = bool(self._local)
+            worked = stepped or bool(self._local)
+            stepped = False
             while True:
                 try:
                     batch = recv.receive_nowait()
@@ -277,7 +292,17 @@ class Host:
                     step(nid, inp)
                 self._drain_local()
             if worked:
+                if self._sync_waiting and not self._syncing:
+                    self._sync_rounds += 1
+                    if self._sync_rounds > 1:  # busy for a whole round since: fsync in a worker thread meanwhile
+                        self._hand_off_syncs()
                 await trio.lowlevel.checkpoint()  # let writers flush and readers refill
+                continue
+            if self._sync_waiting and not self._syncing:
+                # Idle, and the writers have sent what the last round queued: fsync right here.
+                # Nothing else waits for the loop, and a worker thread would add two thread
+                # hand-offs (each may wait for the GIL) to the fsync on every critical path.
+                self._sync_now()
                 continue
             deadline = self.timers.next_deadline()  # re-armed or cancelled timers cause no wake-up
             if deadline is None:
@@ -290,6 +315,7 @@ class Host:
                     continue
             for nid, inp in batch:
                 step(nid, inp)
+            stepped = True
 
     def _drain_local(self) -> None:
         while self._local:
@@ -335,23 +361,45 @@ class Host:
         if nid not in self.logs:  # nothing ever persisted: nothing to make durable
             self._local.append((nid, Synced(token)))
             return
-        self._sync_waiting.setdefault(nid, []).append(token)
+        if not self._fsync:  # opted out of fsync: the records survive this process, not a power loss
+            self.logs[nid].flush()
+            self._local.append((nid, Synced(token)))
+            self.count("sync.page_cache")
+            return
+        self._sync_waiting.setdefault(nid, []).append(token)  # the stepper syncs it: see _stepper
+
+    def _take_syncs(self) -> dict[int, list[Any]]:
+        """The waiting Syncs, their logs flushed: an fsync started from now on covers them (group commit)."""
+        waiting, self._sync_waiting = self._sync_waiting, {}
+        self._sync_rounds = 0
+        for nid in waiting:
+            self.logs[nid].flush()
+        return waiting
+
+    def _sync_now(self) -> None:
+        """Answer every waiting Sync with an fsync on the loop (the stepper is idle: see ``_stepper``)."""
+        for nid, tokens in self._take_syncs().items():
+            self.logs[nid].fsync()
+            self._local.extend((nid, Synced(tok)) for tok in tokens)
+        self.count("sync.inline")
+
+    def _hand_off_syncs(self) -> None:
+        self._syncing = self._take_syncs()
         self._sync_wake.set()
 
     async def _syncer(self) -> None:
-        """Answer Syncs: flush on the loop, fsync in a worker thread; Syncs queued meanwhile wait for the next."""
+        """Answer the Syncs the busy stepper hands off: fsync in a worker thread, so stepping goes on meanwhile."""
         try:
             while True:
-                if not self._sync_waiting:
+                if not self._syncing:
                     self._sync_wake = trio.Event()
                     await self._sync_wake.wait()
                     continue
-                waiting, self._sync_waiting = self._sync_waiting, {}
-                for nid in sorted(waiting):
-                    log = self.logs[nid]
-                    log.flush()  # what this fsync covers: everything appended before now
-                    await trio.to_thread.run_sync(log.fsync)
-                    await self._inbox_send.send([(nid, Synced(tok)) for tok in waiting[nid]])
+                for nid, tokens in sorted(self._syncing.items()):
+                    await trio.to_thread.run_sync(self.logs[nid].fsync)
+                    await self._inbox_send.send([(nid, Synced(tok)) for tok in tokens])
+                self._syncing = {}
+                self.count("sync.thread")
         finally:
             for log in self.logs.values():
                 log.close()
