@@ -308,8 +308,10 @@ class VrReplica(ViewChangeMixin, RecoveryMixin):
                 self._out.append(Send(e.client, ClientReply(e.client, e.ts, result, self.node_id, self.node_id)))
 
     def _on_commit_tick(self) -> None:
+        if self.status == VIEW_CHANGE:
+            return self._resend_view_change()
         if self.status != NORMAL or not self.is_primary:
-            return
+            return None
         if not self.sent_prepare:
             self._out.append(Broadcast(self.others, Commit(self.view, self.commit)))
         self.sent_prepare = False

@@ -22,7 +22,10 @@ A replica receiving STARTVIEW replaces its log, becomes normal in ``v``,
 executes up to ``k``, and, if the log has uncommitted ops, sends PREPAREOK
 <v, n, i> for them, so the new primary commits the old view's tail.
 
-A view change that does not finish within the timeout moves on to ``v+1``
+While changing view a replica repeats its STARTVIEWCHANGE (and DOVIEWCHANGE)
+every ``commit_interval_s``, and a DOVIEWCHANGE counts as its sender's
+STARTVIEWCHANGE, so one lost message does not cost a view. A view change that
+does not finish within the timeout moves on to ``v+1``
 (the paper's "if it doesn't receive ... it starts a view change for the next
 view"); the timeout grows by one step per consecutive failed view so that
 views with a slow link still finish.
@@ -30,7 +33,7 @@ views with a slow link still finish.
 
 from __future__ import annotations
 
-from bftlab.api import Broadcast, CancelTimer, Send, SetTimer, ViewChanged
+from bftlab.api import Broadcast, Send, SetTimer, ViewChanged
 
 from .base import HB_TIMER, NORMAL, VC_TIMER, VIEW_CHANGE, ReplicaBase
 from .messages import DoViewChange, PrepareOk, StartView, StartViewChange
@@ -45,6 +48,7 @@ class ViewChangeMixin(ReplicaBase):
         self.svc_from: set[int] = set()  # STARTVIEWCHANGE senders for self.view
         self.dvcs: dict[int, DoViewChange] = {}  # as the new primary: DOVIEWCHANGEs for self.view
         self.sent_dvc = False
+        self.last_dvc: DoViewChange | None = None
         self.failed_views = 0  # consecutive view changes that timed out
 
     def _reset_view_change(self) -> None:
@@ -55,9 +59,18 @@ class ViewChangeMixin(ReplicaBase):
         self.svc_from, self.dvcs, self.sent_dvc = set(), {}, False
         self.ahead.clear()
         timeout = self.params.view_change_timeout_s * (1 + min(self.failed_views, MAX_BACKOFF))
-        self._out += [Broadcast(self.others, StartViewChange(view, self.node_id)), CancelTimer(HB_TIMER),
-                      SetTimer(VC_TIMER, timeout)]
+        self._out += [Broadcast(self.others, StartViewChange(view, self.node_id)),
+                      SetTimer(HB_TIMER, self.params.commit_interval_s), SetTimer(VC_TIMER, timeout)]
         self._maybe_send_dvc()
+
+    def _resend_view_change(self) -> None:
+        """On the commit tick while changing view: a lost STARTVIEWCHANGE or DOVIEWCHANGE would otherwise cost a
+        whole view-change timeout (and a view)."""
+        self._out.append(Broadcast(self.others, StartViewChange(self.view, self.node_id)))
+        new_primary = self.primary_of(self.view)
+        if self.sent_dvc and self.last_dvc is not None and new_primary != self.node_id:
+            self._out.append(Send(new_primary, self.last_dvc))
+        self._out.append(SetTimer(HB_TIMER, self.params.commit_interval_s))
 
     def _on_view_change_timer(self) -> None:
         if self.status == NORMAL and not self.is_primary:
@@ -83,6 +96,7 @@ class ViewChangeMixin(ReplicaBase):
             return
         self.sent_dvc = True
         dvc = DoViewChange(self.view, tuple(self.log), self.last_normal, len(self.log), self.commit, self.node_id)
+        self.last_dvc = dvc
         new_primary = self.primary_of(self.view)
         if new_primary == self.node_id:
             self.dvcs[self.node_id] = dvc
@@ -99,6 +113,8 @@ class ViewChangeMixin(ReplicaBase):
             self._start_view_change(m.view)
         if self.status == VIEW_CHANGE and m.view == self.view and self.primary_of(m.view) == self.node_id:
             self.dvcs[sender] = m
+            self.svc_from.add(sender)  # it sent STARTVIEWCHANGE for this view before its DOVIEWCHANGE
+            self._maybe_send_dvc()
             self._maybe_start_view()
         return None
 
