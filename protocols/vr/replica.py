@@ -351,12 +351,10 @@ class VrReplica(ViewChangeMixin, RecoveryMixin):
         """A later view (or the one we were changing to) is running without us: keep only what is committed."""
         del self.log[self.commit:]
         self.ahead.clear()
-        entered = view != self.view
-        self.view, self.last_normal, self.status = view, view, NORMAL
+        self.view, self.last_normal, self.status = view, view, NORMAL  # a later view, or the one we changed to
         self.known_commit = self.commit
         self._reset_view_change()
-        if entered:
-            self._observe(ViewChanged(self.node_id, view))
+        self._observe(ViewChanged(self.node_id, view))
         self._arm_role_timers()
         self.fetch_at = None
         self._fetch_state(sender)
