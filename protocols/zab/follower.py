@@ -18,8 +18,9 @@ index of a PING). A gap (a lost PROPOSAL: links here may lose what ZooKeeper's
 TCP would not) that the next PING shows is not just a late one (entries a PING
 announced are still missing at the following PING) make it start
 discovery again with the same leader, as ZooKeeper's follower does after a
-reconnect. Nothing heard from the leader for ``leader_timeout_s``, or a LOOKING
-notification from it, sends it back to election.
+reconnect; so do two PINGs while it still waits for its NEWLEADER. Nothing
+heard from the leader for ``leader_timeout_s``, or a LOOKING notification from
+it, sends it back to election.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class FollowerRole:
         self._out.append(Send(self.leader, AckEpoch(m.epoch, self.current_epoch, le, lc, length,
                                                     tuple(self.history) if newer else (), self.attempt)))
         self.phase = SYNCING
+        self.behind = 0
 
     def _on_new_leader(self: Any, m: NewLeader) -> None:
         if self.phase != SYNCING or m.epoch != self.accepted_epoch or m.attempt != self.attempt:
@@ -113,6 +115,7 @@ class FollowerRole:
         self._set_epoch(durability.CURRENT_EPOCH, m.epoch)
         self._out.append(Send(self.leader, AckLeader(m.epoch, len(self.history))))
         self.phase = BROADCAST
+        self.behind = 0
         self._drain_early()
 
     def _on_proposal(self: Any, m: Proposal) -> None:
@@ -150,6 +153,12 @@ class FollowerRole:
         self.early = {i: p for i, p in self.early.items() if i > len(self.history)}
 
     def _on_ping(self: Any, m: Ping) -> None:
+        if self.phase == SYNCING and m.epoch == self.accepted_epoch:
+            self.behind += 1  # the leader counts us in sync, yet no NEWLEADER came: lost, or very late
+            if self.behind >= 2:
+                self._count("zab.gaps")
+                self._send_info()
+            return None
         if self.phase != BROADCAST or m.epoch != self.current_epoch:
             return None
         self._out.append(Send(self.leader, Pong(m.epoch, len(self.history))))

@@ -23,8 +23,9 @@ established. Followers that arrive later go through the same steps.
 durable) and counts its own ACK when durable; index ``k`` commits when a
 quorum acknowledged ``k`` (every ACK covers the prefix: followers accept in
 order), and COMMIT follows. A PING every ``tick_s`` carries the commit index
-and length; PONGs keep the leader informed, and a leader that hears from fewer
-than a quorum for ``leader_timeout_s`` steps down (back to election).
+and length; PONGs keep the leader informed (one stands in for a lost ACK or
+ACKLEADER), and a leader that hears from fewer than a quorum for
+``leader_timeout_s`` steps down (back to election).
 """
 
 from __future__ import annotations
@@ -110,10 +111,15 @@ class LeaderRole:
             self._on_ack_epoch(f, m)
         elif t is AckLeader:
             self._on_ack_leader(f, m)
-        elif t is Ack or t is Pong:
+        elif t is Ack:
             if m.epoch == self.epoch and f in self.acked:
-                self.acked[f] = max(self.acked[f], m.index if t is Ack else m.length)
+                self.acked[f] = max(self.acked[f], m.index)
                 self._advance()
+        elif t is Pong:
+            # A PONG comes only from a follower that accepted our NEWLEADER and made it durable: it says what
+            # ACKLEADER says, so it stands in for one that was lost.
+            if m.epoch == self.epoch and f in self.forward and self.phase != DISCOVERY:
+                self._on_ack_leader(f, AckLeader(m.epoch, m.length))
         else:
             self._drop("drop.unexpected_type")
 
@@ -185,11 +191,13 @@ class LeaderRole:
     def _on_ack_leader(self: Any, f: int, m: AckLeader) -> None:
         if m.epoch != self.epoch or f not in self.forward or self.phase == DISCOVERY:
             return self._drop("drop.stale_epoch")
+        known = f in self.acked
         self.acked[f] = max(self.acked.get(f, 0), m.length)
         if self.phase == SYNCING:
             self._try_establish()
         else:
-            self._out.append(Send(f, Commit(self.epoch, self.commit)))
+            if not known:
+                self._out.append(Send(f, Commit(self.epoch, self.commit)))
             self._advance()
 
     def _self_acked(self: Any, item: SelfAck) -> None:

@@ -285,3 +285,24 @@ def test_the_shipped_config_runs_a_leader_crash_and_restart():
     assert all(v["safe"] for v in rep["oracles"].values())
     assert sim.nodes[3].state == 2 and sim.nodes[4].state == 1 and sim.nodes[4].current_epoch == 2
     assert sim.nodes[4].history == sim.nodes[3].history
+
+
+def test_lost_ackleaders_are_made_up_by_pongs_and_a_lost_newleader_by_a_new_attempt():
+    """Every ACKLEADER is lost and follower 0's first NEWLEADER too: PONGs say the same thing as ACKLEADER
+    (the follower answers PINGs only once its NEWLEADER is durable), and a follower that hears two PINGs
+    while it still waits for NEWLEADER starts a new attempt."""
+    from bftlab.protocols.zab.messages import AckLeader
+
+    h = harness()
+    h.add_filter(of_type(AckLeader))
+    lost: list[NewLeader] = []
+    h.add_filter(lambda env: type(env.msg) is NewLeader and env.receiver == 0 and not lost and not lost.append(1))
+    leader = run_until_leader(h, max_s=1.0)
+    c = h.clients[0]
+    for i in range(3):
+        h.submit(c, put(b"k%d" % i, b"v"))
+        settle(h)
+        h.advance(0.05)
+        settle(h)
+    assert len(h.accepted()) == 3 and lost
+    assert h.nodes[0].counters.get("zab.gaps", 0) >= 1 and set(h.nodes[leader].acked) == {0, 1}
