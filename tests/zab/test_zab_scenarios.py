@@ -75,27 +75,52 @@ def all_of_ack(f: int):
     return lambda env: env.sender == f and type(env.msg) is Ack
 
 
-def test_message_pattern_and_latency_match_the_paper():
+@pytest.mark.parametrize("n", [3, 5])
+def test_message_pattern_and_latency_match_the_paper(n):
     """Client -> leader, PROPOSAL to the n-1 followers, their ACKs, COMMIT to them and the reply: per request
     1 + 3(n-1) + 1 messages; the leader commits 2 one-way delays after it gets the request (3 after the
     client issued it) and the client sees 4, with a zero-latency disk and no CPU cost."""
     def run(requests: int):
-        return simulate(spec(3, n=3, requests=requests, clients=1, cpu=ZERO_CPU,
+        return simulate(spec(3, n=n, requests=requests, clients=1, cpu=ZERO_CPU,
                              network={"latency_model": "constant", "latency_ms": 10.0, "bandwidth_mbps": 0},
                              storage={"write_us": 0, "fsync_ms": 0}))
 
     (_, short), (sim, long) = run(20), run(40)
     per = {t: (long["metrics"]["messages"]["by_type"].get(t, 0) - short["metrics"]["messages"]["by_type"].get(t, 0))
            / 20 for t in ("ClientRequest", "Proposal", "Ack", "Commit", "ClientReply", "Redirect")}
-    assert per == {"ClientRequest": 1, "Proposal": 2, "Ack": 2, "Commit": 2, "ClientReply": 1, "Redirect": 0}
+    fan = n - 1
+    assert per == {"ClientRequest": 1, "Proposal": fan, "Ack": fan, "Commit": fan, "ClientReply": 1, "Redirect": 0}
     issued = {e.ts: t for t, e in sim.history if type(e) is Issued}
     accepted = {e.ts: t for t, e in sim.history if type(e) is Accepted}
-    leader = next(r for r in range(3) if sim.nodes[r].state == 2)
+    leader = next(r for r in range(n) if sim.nodes[r].state == 2)
     executed = {e.entries[0].ts: t for t, e in sim.history if type(e) is Executed and e.node == leader and e.entries}
     later = sorted(issued)[1:]  # the first request waits for the election and follows a redirect
     assert len(later) == 39
     assert {round((accepted[ts] - issued[ts]) / NS / 0.010, 6) for ts in later} == {4.0}
     assert {round((executed[ts] - issued[ts]) / NS / 0.010, 6) for ts in later} == {3.0}
+
+
+def test_a_restart_keeps_the_epochs_and_the_synced_history_and_loses_only_what_was_never_acked():
+    h = harness(hold_syncs=True)
+    leader = run_until_leader(h)
+    f = next(r for r in h.replicas if r != leader)
+    c = h.clients[0]
+    h.submit(c, put(b"a", b"1"))
+    settle(h)
+    h.submit(c, put(b"b", b"2"))
+    for _ in range(3):
+        h.deliver(of_type(ClientRequest, Redirect))
+    h.complete_syncs(leader)
+    h.deliver(of_type(Proposal))  # f logged "b" but its Sync is still pending, so it has not ACKed it
+    before = h.nodes[f]
+    assert len(before.history) == 2 and not h.pending(all_of_ack(f))
+    h.crash(f)
+    h.recover(f)
+    after = h.nodes[f]
+    assert after is not before  # rebuilt from its disk
+    assert (after.accepted_epoch, after.current_epoch) == (before.accepted_epoch, before.current_epoch) == (1, 1)
+    assert after.history == before.history[:1] and after.commit == before.commit
+    assert [type(e).__name__ for e in h.history[-4:]].count("Recovered") == 1
 
 
 # ------------------------------------------------------------------ leader change
