@@ -1,0 +1,91 @@
+"""The normal-case cost of Paxos Commit, measured against Gray & Lamport §4.4/§5.
+
+With constant link latency L, zero CPU cost and zero storage latency, one
+transaction over all N participants, F acceptor faults tolerated, this layout
+(separate 2F+1 acceptors, acceptor 0 the coordinator, every RM's Phase 2a to
+all acceptors, one Phase 2b per instance to the coordinator only) costs:
+
+* message delays (F >= 1): 5 from the client's request to its answer and to every RM's
+  decision (TxnSubmit, Prepare, Phase 2a, Phase 2b, Decision/TxnOutcome), 4
+  without the request (coordinator's Prepare to the RMs' decisions), 3 from
+  the coordinator's Prepare to its own decision; the paper's 5 and 4. With
+  F = 0 the coordinator is the only acceptor and its Phase 2b is local: 4
+  delays and 3N+2 messages, two-phase commit, as the paper observes (§4.3);
+* messages: 1 + N + N(2F+1) + 2FN + N + 1 = N(4F+3) + 2, i.e. N(4F+3) without
+  the client's two (the coordinator's own acceptor answers locally). The paper's
+  (N+1)(F+3)-4 assumes acceptors co-located with RMs, 2a messages to only F+1
+  acceptors and bundled 2b messages (docs/protocols/paxoscommit.md compares);
+* forced writes: N votes + N(2F+1) acceptances = N(2F+2) (the paper's N+F+1
+  with F+1 acceptors and bundling), none by the coordinator; two forced write
+  delays on the critical path (an RM's vote, then an acceptor's acceptance),
+  three once an acceptor's N acceptances need two fsyncs (see the test).
+
+Two-phase commit, for reference (the paper's table): 4 message delays and 3N-1
+messages with the coordinator on an RM's node.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bftlab.api import Accepted, Decided, Issued, TxnBegan
+from tests.paxoscommit.common import doc, simulate
+
+L_NS = 10_000_000  # the constant 10 ms link latency
+
+
+def paxos_commit_messages(n: int, f: int) -> dict[str, int]:
+    """This layout's messages per committed transaction, by type (see the module docstring)."""
+    counts = {"TxnSubmit": 1, "Prepare": n, "Phase2a": n * (2 * f + 1), "Phase2b": 2 * f * n, "Decision": n,
+              "TxnOutcome": 1}
+    return {k: v for k, v in counts.items() if v}  # F = 0: the coordinator is the only acceptor, no Phase 2b
+
+
+@pytest.mark.parametrize(("n", "f"), [(1, 1), (2, 1), (3, 1), (5, 1), (3, 2), (5, 2), (4, 0)])
+def test_normal_case_messages_delays_and_forced_writes_match_the_formulas(n, f):
+    sim, rep = simulate(doc(shards=n, faults_f=f, shards_per_txn=n))
+    expect = paxos_commit_messages(n, f)
+    assert rep["metrics"]["messages"]["by_type"] == expect
+    assert rep["metrics"]["messages"]["total"] == sum(expect.values()) == n * (4 * f + 3) + 2
+    assert rep["metrics"]["storage"]["syncs"] == n * (2 * f + 2)  # N votes + N(2F+1) acceptances, all forced
+
+    at = {type(e).__name__: t for t, e in sim.history if type(e) in (Issued, Accepted, TxnBegan)}
+    decided = {e.node: t for t, e in sim.history if type(e) is Decided}
+    assert all(e.commit for _, e in sim.history if type(e) is Decided)
+    coordinator = n  # acceptor 0
+    assert at["Issued"] == 0 and at["TxnBegan"] == L_NS
+    delays = 5 if f > 0 else 4  # F = 0: the coordinator is the only acceptor, its Phase 2b is local (2PC)
+    assert at["Accepted"] == delays * L_NS  # 5 delays with the client's request
+    assert {rm: decided[rm] for rm in range(n)} == {rm: delays * L_NS for rm in range(n)}
+    assert decided[coordinator] - at["TxnBegan"] == (delays - 2) * L_NS  # Prepare, 2a, 2b: before the RMs
+    assert decided[0] - at["TxnBegan"] == (delays - 1) * L_NS  # 4 without it: Prepare, 2a, 2b, Decision
+    assert set(decided) == set(range(n)) | {coordinator}  # the other acceptors never learn it (no extra message)
+    assert rep["oracles"]["atomicity"]["committed"] == 1 and rep["oracles"]["atomicity"]["blocked_at_end"] == 0
+
+
+@pytest.mark.parametrize(("n", "fsyncs"), [(1, 2), (3, 3), (5, 3)])
+def test_storage_latency_adds_the_forced_write_delays_of_the_critical_path(n, fsyncs):
+    """The paper counts 2 write delays (an RM's vote, then an acceptor's acceptance). An acceptor here writes
+    each instance as its Phase 2a arrives: the N votes arrive at the same instant as N steps, the first one's
+    fsync is already running when the others are written, and one more fsync covers them all (group commit),
+    so with N >= 2 the last instance is chosen one fsync later: 3 write delays."""
+    d = doc(shards=n, faults_f=1, shards_per_txn=n)
+    d["storage"] = {"write_us": 0, "fsync_ms": 4.0, "faults": "none"}
+    sim, rep = simulate(d)
+    (accepted,) = [t for t, e in sim.history if type(e) is Accepted]
+    assert accepted == 5 * L_NS + fsyncs * 4_000_000
+    assert rep["metrics"]["storage"]["syncs"] == n * 4  # still one forced write per vote and per acceptance
+
+
+def test_the_table_for_the_docs():
+    """The numbers docs/protocols/paxoscommit.md quotes for N=3,5 and F=1,2, measured here."""
+    rows = {}
+    for n in (3, 5):
+        for f in (1, 2):
+            sim, rep = simulate(doc(shards=n, faults_f=f, shards_per_txn=n))
+            (accepted,) = [t for t, e in sim.history if type(e) is Accepted]
+            rows[(n, f)] = (accepted // L_NS, rep["metrics"]["messages"]["total"], rep["metrics"]["storage"]["syncs"])
+    assert rows == {(3, 1): (5, 23, 12), (3, 2): (5, 35, 18), (5, 1): (5, 37, 20), (5, 2): (5, 57, 30)}
+    # The paper's co-located count (N+1)(F+3)-4 and two-phase commit's 3N-1, for the comparison in the docs.
+    assert [(n + 1) * (f + 3) - 4 for n, f in sorted(rows)] == [12, 16, 20, 26]
+    assert [3 * n - 1 for n in (3, 5)] == [8, 14]
