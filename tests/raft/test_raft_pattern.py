@@ -64,3 +64,31 @@ def test_one_request_costs_n_minus_1_append_entries_and_replies_and_four_one_way
         arrived = next(t for t, src, dst, name, at, _ in trace if t0 <= at < t1 and name == "ClientRequest")
         answered = next(at for _, src, dst, name, at, _ in trace if t0 <= at < t1 and name == "ClientReply")
         assert answered - arrived == 2 * int(D_MS * 1_000_000)
+
+
+def loaded(inflight: int) -> dict:
+    spec = spec_from_dict({
+        "name": "raft-batching", "seed": 3, "n": 3,
+        "protocol": {"name": "bftlab.protocols.raft:PROTOCOL",
+                     "params": {"heartbeat_s": 0.1, "election_timeout_s": 0.3, "max_inflight": inflight}},
+        "network": {"latency_model": "constant", "latency_ms": D_MS, "bandwidth_mbps": 0},
+        "cpu": ZERO_CPU, "workload": {"clients": 32, "mode": "closed", "requests": 640},
+        "stop": {"time_limit_s": 60.0},
+    })
+    sim = runner.build(spec)
+    sim.run()
+    return sim.report(1.0)
+
+
+def test_commands_arriving_behind_a_full_window_travel_together_and_a_deeper_pipeline_cuts_latency():
+    """32 closed-loop clients. With one AppendEntries in flight per follower, commands queue in the log and
+    go out together (measured: 148 AppendEntries for 640 commands to 2 followers, heartbeats included); with
+    four in flight the leader sends sooner, in smaller batches (302), and the median latency drops from
+    64.2 ms to 42.9 ms (4 one-way delays plus the wait for a free slot)."""
+    one, four = loaded(1), loaded(4)
+    for rep in (one, four):
+        assert rep["safety"]["ok"] and rep["liveness"]["ok"] and rep["metrics"]["committed"] == 640
+    sends_one = one["metrics"]["messages"]["by_type"]["AppendEntries"]
+    sends_four = four["metrics"]["messages"]["by_type"]["AppendEntries"]
+    assert sends_one < 640 * 2 / 4 and sends_one < sends_four  # at least four commands per message on average
+    assert four["metrics"]["latency_s"]["p50"] < one["metrics"]["latency_s"]["p50"]
