@@ -395,11 +395,14 @@ class Host:
                     self._sync_wake = trio.Event()
                     await self._sync_wake.wait()
                     continue
-                for nid, tokens in sorted(self._syncing.items()):
+                for nid in sorted(self._syncing):
                     await trio.to_thread.run_sync(self.logs[nid].fsync)
-                    await self._inbox_send.send([(nid, Synced(tok)) for tok in tokens])
+                done = [(nid, Synced(tok)) for nid, tokens in sorted(self._syncing.items()) for tok in tokens]
+                # Done before the Synced go out: the stepper they wake then sees no fsync in flight and syncs
+                # what queued meanwhile (cleared after, it could go back to sleep with those Syncs waiting).
                 self._syncing = {}
                 self.count("sync.thread")
+                await self._inbox_send.send(done)
         finally:
             for log in self.logs.values():
                 log.close()
