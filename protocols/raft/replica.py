@@ -50,6 +50,7 @@ from bftlab.api import (
     Observe,
     Persist,
     Receive,
+    Recovered,
     Send,
     SetTimer,
     Start,
@@ -84,11 +85,6 @@ from .messages import (
 )
 from .params import RaftParams
 from .wellformed import well_formed
-
-try:  # the event is new in the engine; older engines simply do not get it
-    from bftlab.api import Recovered
-except ImportError:  # pragma: no cover
-    Recovered = None  # type: ignore[assignment,misc]
 
 FOLLOWER, PRE_CANDIDATE, CANDIDATE, LEADER = "follower", "pre-candidate", "candidate", "leader"
 ELECTION_TIMER = "election"
@@ -254,8 +250,7 @@ class RaftReplica:
             self._refresh_voters()
             if self.applied > 0:
                 self._observe(StateTransferred(self.node_id, self.applied))
-            if Recovered is not None:
-                self._observe(Recovered(self.node_id))
+            self._observe(Recovered(self.node_id))
         self._observe(ViewChanged(self.node_id, self.term))
         self._reset_election_timer()
 
