@@ -58,3 +58,22 @@ def spec(proto: str, shards: int = 3, k: int = 2, **over: Any) -> dict[str, Any]
     }
     base.update(over)
     return base
+
+
+def run_drained(data: dict[str, Any], drain_s: float = 1.0) -> dict[str, Any]:
+    """Run a spec, then ``drain_s`` more of simulated time before judging.
+
+    The simulator stops once the last request is answered; a participant may
+    still be uncertain about an attempt the client has long given up on (an
+    abort it will learn at its next inquiry). Running on lets those inquiries
+    finish, so "blocked at the end" means blocked, not "the run stopped".
+    """
+    from bftlab.core.kernel import to_ns
+    from bftlab.sim import runner
+    from bftlab.specs.spec import spec_from_dict
+
+    sim = runner.build(spec_from_dict(data))
+    sim.run()
+    sim.kernel.run(until_ns=sim.kernel.now + to_ns(drain_s))
+    sim._final_states()  # the oracle keeps the latest final state of each replica
+    return sim.report(0.0)

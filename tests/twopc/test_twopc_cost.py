@@ -1,0 +1,47 @@
+"""Messages and message delays per transaction, against Gray & Lamport, "Consensus on Transaction Commit"
+(ACM TODS 2006), §4 (two-phase commit) and Skeen's extra round for three-phase commit.
+
+Variant measured: N participants and a *separate* coordinator, one client. Gray & Lamport count 2PC as
+3N+1 messages with a separate transaction manager (the client's request, N PREPAREs, N votes, N COMMITs;
+3N-1 when the TM is one of the RMs) and 4 message delays including the request. Here, per transaction:
+
+- two-phase commit: 1 TxnSubmit + N Prepare + N Vote + N Decision (COMMIT) + N Ack + 1 TxnOutcome
+  = 4N + 2 messages: Gray & Lamport's 3N + 1 plus the N ACKs of presumed abort (which let the coordinator
+  forget; off the critical path) and the answer to the client. The client has its answer after 4 delays
+  (request, PREPARE, vote, answer), when the participants receive COMMIT;
+- three-phase commit (tests/threepc/test_threepc_cost.py): 1 + N CanCommit + N Vote + N PreCommit
+  + N PreAck + N Decision (DoCommit) + 1 = 5N + 2 messages: 2PC's 3N + 1 plus Skeen's extra round (2N)
+  plus the answer, and no ACKs. The client has its answer after 6 delays (request, CanCommit, vote,
+  PreCommit, PreAck, answer).
+
+Constant link latency, zero CPU cost and zero storage latency, so that latency is delays x link latency.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import TWOPC, run_drained, spec
+
+DELTA = 0.010
+TX = 1e-6  # each message also takes its transmission time (nanoseconds at 1 Tbit/s)
+ZERO_CPU = {"base_us": 0.0, "per_byte_ns": 0.0, "sign_us": 0.0, "verify_us": 0.0, "mac_us": 0.0,
+            "hash_base_us": 0.0, "hash_per_byte_ns": 0.0}
+
+
+def one_transaction(proto: str, n_parts: int) -> dict:
+    return run_drained(spec(proto, shards=n_parts, k=n_parts, cpu=ZERO_CPU,
+                            network={"latency_model": "constant", "latency_ms": 1e3 * DELTA, "bandwidth_mbps": 1e6},
+                            storage={"fsync_ms": 0.0, "write_us": 0.0}, workload={"clients": 1, "requests": 1}))
+
+
+@pytest.mark.parametrize("n_parts", [1, 2, 3, 5])
+def test_two_phase_commit_costs_4n_plus_2_messages_and_4_delays(n_parts):
+    rep = one_transaction(TWOPC, n_parts)
+    msgs = rep["metrics"]["messages"]
+    assert msgs["by_type"] == {"TxnSubmit": 1, "Prepare": n_parts, "Vote": n_parts, "Decision": n_parts,
+                               "Ack": n_parts, "TxnOutcome": 1}
+    assert msgs["total"] == 4 * n_parts + 2
+    gl = sum(v for k, v in msgs["by_type"].items() if k not in ("Ack", "TxnOutcome"))
+    assert gl == 3 * n_parts + 1  # Gray & Lamport's count: no ACKs, no answer to the client
+    assert rep["metrics"]["latency_s"]["max"] == pytest.approx(4 * DELTA, abs=TX)
