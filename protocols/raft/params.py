@@ -30,6 +30,10 @@ class RaftParams:
     """The first configuration: replicas 0 .. initial_voters-1 vote; 0 means all n replicas."""
     client_retry_timeout_s: float = 0.5
     """A client asks every replica again after this long."""
+    first_candidate: int = -1
+    """At the cluster's first boot (term 0) this replica's first election timeout is T/2, below every other
+    replica's draw in [T, 2T), so it stands first and normally leads term 1; -1 = none (all draw alike). For
+    runs that must know their first leader, e.g. to crash it on the real transport."""
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, what: str) -> None:
@@ -46,5 +50,7 @@ class RaftParams:
         for name in ("snapshot_every", "initial_voters"):
             v = getattr(self, name)
             need(type(v) is int and v >= 0, name, "expected an int >= 0")
+        need(type(self.first_candidate) is int and self.first_candidate >= -1, "first_candidate",
+             "expected a replica id or -1")
         for name in ("pre_vote", "check_quorum", "read_index"):
             need(type(getattr(self, name)) is bool, name, "expected true or false")

@@ -252,7 +252,10 @@ class RaftReplica:
                 self._observe(StateTransferred(self.node_id, self.applied))
             self._observe(Recovered(self.node_id))
         self._observe(ViewChanged(self.node_id, self.term))
-        self._reset_election_timer()
+        if self.term == 0 and self.node_id == self.params.first_candidate:
+            self._out.append(SetTimer(ELECTION_TIMER, self.params.election_timeout_s / 2))  # stand first
+        else:
+            self._reset_election_timer()
 
     # ------------------------------------------------------------ timers
     def _on_timer(self, name: Any) -> None:
