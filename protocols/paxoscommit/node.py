@@ -17,10 +17,11 @@ transaction whose ``TxnSubmit`` it receives, or that it takes over.
   numbered ballot").
 * **A failed coordinator** (§4.2, "if the leader fails"): uncertain RMs resend
   their Phase 2a flagged as retries; an acceptor that knows no outcome arms a
-  takeover timer of ``takeover_s`` times its distance from the coordinator in
-  acceptor order, then runs Phase 1 of its own higher ballot for every
-  instance and completes each one (with the accepted value, else Aborted).
-  Whoever knows the outcome answers a Phase 1a, a Prepare or a retry with it.
+  takeover timer of ``abort_after_s`` plus ``takeover_s`` times its distance
+  from the coordinator in acceptor order, then runs Phase 1 of its own higher
+  ballot for every instance and completes each one (with the accepted value,
+  else Aborted). Whoever knows the outcome answers a Phase 1a, a Prepare or a
+  retry with it; the one who decided from the chosen values tells the RMs.
 * **Self-delivery**: messages a node addresses to itself (its own acceptor's
   Phase 1b/2b, its own coordinator's Phase 1a/2a) are handled within the step,
   so they cost no message and, being in the same step, wait for the same Sync.
@@ -147,7 +148,7 @@ class AcceptorNode:
                 return self._on_nack(m)
         elif t is Decision:
             if sender in self.acceptors or sender < self.p.shards:
-                return self._learn((m.client, m.ts), m.commit)
+                return self._learn((m.client, m.ts), m.commit, chosen=False)
         else:
             return self._count("drop.unexpected_type")
         self._count("drop.bad_sender")
@@ -199,8 +200,9 @@ class AcceptorNode:
         if commit is not None:
             self._learn(c.txn, commit)
 
-    def _learn(self, txn: Txn, commit: bool) -> None:
-        """The outcome is known (chosen values, or someone who knew): decide and tell the RMs and the client."""
+    def _learn(self, txn: Txn, commit: bool, chosen: bool = True) -> None:
+        """The outcome is known: decide. From the chosen values, tell the RMs and the client; learned from someone
+        who knew it (who told the RMs already, and answers their retries), tell only a client that asked us."""
         if txn in self.decided:
             if self.decided[txn] != commit:
                 self._count("drop.contradicting_decision")
@@ -210,10 +212,14 @@ class AcceptorNode:
         self._out += [CancelTimer(("coord", txn)), CancelTimer(("takeover", txn))]
         self.takeovers.discard(txn)
         c = self.coords.pop(txn, None)
-        parts = c.participants if c is not None else self.acc.txns[txn].participants if txn in self.acc.txns else ()
-        if parts:
-            self._out.append(Broadcast(parts, Decision(txn[0], txn[1], commit)))
-        if c is not None:
+        if c is None:
+            return
+        if chosen:
+            self._out.append(Broadcast(c.participants, Decision(txn[0], txn[1], commit)))
+            if self.others and (c.ballot > 0 or self.now - c.started >= self.p.rm_retry_s):
+                # Slow path: RMs may have retried, arming takeovers at the other acceptors; spare them the work.
+                self._out.append(Broadcast(self.others, Decision(txn[0], txn[1], commit)))
+        if chosen or c.writes is not None:
             self._out.append(Send(txn[0], TxnOutcome(txn[0], txn[1], commit, self.node_id)))
 
     def _start_ballot(self, c: Coord) -> None:
@@ -325,6 +331,6 @@ class AcceptorNode:
         """An RM is still uncertain: if its coordinator stays silent, finish the transaction ourselves."""
         if txn in self.takeovers:
             return
-        rank = (self.index - (leader - self.p.shards)) % self.A
+        rank = (self.index - (leader - self.p.shards)) % self.A or self.A  # the coordinator itself: last
         self.takeovers.add(txn)
-        self._out.append(SetTimer(("takeover", txn), self.p.takeover_s * (rank + (0 if rank else self.A))))
+        self._out.append(SetTimer(("takeover", txn), self.p.abort_after_s + self.p.takeover_s * rank))

@@ -22,8 +22,9 @@ class PaxosCommitParams(TxnConfig):
     rm_retry_s: float = 0.1
     """An uncertain participant resends its Phase 2a (flagged as a retry) to every acceptor after this long."""
     takeover_s: float = 0.1
-    """An acceptor that sees a participant's retry and knows no outcome takes over after ``takeover_s`` times its
-    distance from the coordinator in acceptor order, so that at most one acceptor usually takes over."""
+    """An acceptor that sees a participant's retry and knows no outcome takes over after ``abort_after_s`` plus
+    ``takeover_s`` times its distance from the coordinator in acceptor order (so that the coordinator has had its
+    chance to abort, and at most one acceptor usually takes over)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
