@@ -10,7 +10,9 @@ epoch, ACKLEADER and ACK say that the history is logged, and the leader counts
 an ACK towards a quorum that makes the transaction committed. A process that
 forgot any of them after a crash could break a quorum it was part of. Keys:
 
-* ``ae`` / ``ce``: acceptedEpoch / currentEpoch;
+* ``ae``: acceptedEpoch, with the replica whose NEWEPOCH it was (one record,
+  so a torn write cannot pair an epoch with the wrong leader); ``ce``:
+  currentEpoch;
 * ``h/<i>``: the transaction at history index ``i``; ``len``: the history's
   length (a TRUNC rewrites ``len`` and later appends overwrite ``h/<i>``);
 * ``commit``: the highest index this replica executed. Not part of the paper's
@@ -62,6 +64,10 @@ def int_record(key: str, value: int) -> Persist:
     return Persist(key, value.to_bytes(8, "big"))
 
 
+def accepted_record(epoch: int, leader: int) -> Persist:
+    return Persist(ACCEPTED_EPOCH, epoch.to_bytes(8, "big") + (leader + 1).to_bytes(8, "big"))
+
+
 def txn_record(index: int, txn: Txn) -> Persist:
     return Persist(f"h/{index}", wire.encode(txn))
 
@@ -71,6 +77,7 @@ class Stable:
     """What a replica finds on its disk when it boots (decoded ``Start.recovered``)."""
 
     accepted_epoch: int = 0
+    accepted_from: int = -1
     current_epoch: int = 0
     commit: int = 0
     history: list[Txn] = field(default_factory=list)
@@ -79,8 +86,11 @@ class Stable:
 def load(recovered: Mapping[str, bytes]) -> Stable:
     """Decode the records; raises ValueError when they do not form a history (our own disk is corrupt)."""
     st = Stable()
-    ints = {k: int.from_bytes(v, "big") for k, v in recovered.items() if not k.startswith("h/")}
-    st.accepted_epoch = ints.get(ACCEPTED_EPOCH, 0)
+    ints = {k: int.from_bytes(v, "big") for k, v in recovered.items() if not k.startswith("h/") and k != ACCEPTED_EPOCH}
+    ae = recovered.get(ACCEPTED_EPOCH, bytes(16))
+    if len(ae) != 16:
+        raise ValueError("zab: malformed acceptedEpoch record")
+    st.accepted_epoch, st.accepted_from = int.from_bytes(ae[:8], "big"), int.from_bytes(ae[8:], "big") - 1
     st.current_epoch = ints.get(CURRENT_EPOCH, 0)
     length = ints.get(LENGTH, 0)
     for i in range(1, length + 1):

@@ -5,11 +5,14 @@ Theory of operation
 A replica that elected (or joined) a leader sends it FOLLOWERINFO (CEPOCH:
 acceptedEpoch, currentEpoch, lastZxid). On NEWEPOCH(e') it refuses an epoch
 below its acceptedEpoch (back to election), else makes acceptedEpoch = e'
-durable and answers ACKEPOCH, with its history if it is more recent than the
-leader's. On NEWLEADER(e') it checks the sync point (the entry at ``base``
-must carry the zxid the leader says; if not, it asks for a SNAP by starting
-again with ``length = -1``), truncates and appends, persists history and
-currentEpoch = e', and ACKs (ACKLEADER) once that is durable.
+durable (with the leader's id) and answers ACKEPOCH, with its history if it is
+more recent than the leader's. An ACKEPOCH for an epoch it had already accepted
+from another replica is marked as not counting towards that epoch's quorum.
+
+On NEWLEADER(e') it checks the sync point (the entry at ``base`` must carry the
+zxid the leader says; if not, it asks for a SNAP by starting again with
+``length = -1``), truncates and appends, persists history and currentEpoch =
+e', and ACKs (ACKLEADER) once that is durable.
 
 In broadcast it accepts PROPOSALs of its epoch only in index order, logs each
 and **ACKs only after the Sync** (the write-ahead rule of
@@ -29,7 +32,6 @@ from typing import Any
 
 from bftlab.api import Send, SetTimer
 
-from . import durability
 from .messages import SNAP, Ack, AckEpoch, AckLeader, Commit, FollowerInfo, NewEpoch, NewLeader, Ping, Pong, Proposal
 from .phases import BROADCAST, DISCOVERY, SYNC, SYNCING, WATCH
 
@@ -88,13 +90,17 @@ class FollowerRole:
             self._count("zab.refused_epoch")
             return self.start_election()
         if m.epoch > self.accepted_epoch:
-            self._set_epoch(durability.ACCEPTED_EPOCH, m.epoch)
+            self._accept_epoch(m.epoch, self.leader)
+        # Our ACK counts towards the leader's quorum only if we promised this epoch to this leader: two
+        # prospective leaders that picked the same epoch number cannot both gather a quorum (ZooKeeper's
+        # ACKEPOCH with -1 for an epoch already accepted).
+        fresh = int(self.accepted_from == self.leader)
         mine = (self.current_epoch, self.last_zxid())
         newer = mine > (m.leader_current_epoch, (m.leader_last_epoch, m.leader_last_counter))
         le, lc = self.last_zxid()
         length = -1 if self.want_snap else len(self.history)
         self._out.append(Send(self.leader, AckEpoch(m.epoch, self.current_epoch, le, lc, length,
-                                                    tuple(self.history) if newer else (), self.attempt)))
+                                                    tuple(self.history) if newer else (), self.attempt, fresh)))
         self.phase = SYNCING
         self.behind = 0
 
@@ -112,7 +118,7 @@ class FollowerRole:
             return self._send_info()
         self.want_snap = False
         self._replace_history(base, m.entries)
-        self._set_epoch(durability.CURRENT_EPOCH, m.epoch)
+        self._set_current_epoch(m.epoch)
         self._out.append(Send(self.leader, AckLeader(m.epoch, len(self.history))))
         self.phase = BROADCAST
         self.behind = 0

@@ -5,7 +5,8 @@ Theory of operation
 **Discovery.** The elected replica collects FOLLOWERINFO (CEPOCH) from a
 quorum, itself included, picks ``e' = max(acceptedEpoch) + 1``, makes
 acceptedEpoch = e' durable and only then sends NEWEPOCH(e'). From a quorum of
-ACKEPOCHs (its own counts once its write is durable) it adopts the history of
+ACKEPOCHs of replicas that accepted e' from it (its own counts once its write
+is durable; see :mod:`.follower` for those that accepted e' from another) it adopts the history of
 the one with the highest ``(currentEpoch, lastZxid)`` (§IV-A, step l.1.2);
 followers ship their history only when it beats the leader's, so the leader's
 own history is adopted without a copy in the usual case, when FLE elected the
@@ -36,7 +37,6 @@ from typing import Any
 from bftlab.api import Broadcast, CancelTimer, Send, SetTimer
 from bftlab.protocols.cft import ClientReply, ClientRequest
 
-from . import durability
 from .durability import SelfAck
 from .messages import (
     DIFF,
@@ -89,10 +89,10 @@ class LeaderRole:
             return
         self.epoch = max(i.accepted_epoch for i in self.infos.values()) + 1
         self.epoch_chosen = True
-        self._set_epoch(durability.ACCEPTED_EPOCH, self.epoch)
+        self._accept_epoch(self.epoch, self.node_id)
         info = self._own_info()
         self.acks_epoch[self.node_id] = AckEpoch(self.epoch, info.current_epoch, info.last_epoch, info.last_counter,
-                                                 info.length, (), 0)
+                                                 info.length, (), 0, 1)
         for f, i in sorted(self.infos.items()):
             if f != self.node_id:
                 self._out.append(Send(f, self._new_epoch_msg(i.attempt)))
@@ -145,7 +145,7 @@ class LeaderRole:
             return self._drop("drop.malformed")
         self.acks_epoch[f] = m
         if self.phase == DISCOVERY:
-            if len(self.acks_epoch) >= self.quorum:
+            if sum(a.fresh for a in self.acks_epoch.values()) >= self.quorum:
                 self._choose_history()
         else:
             self._sync_follower(f, m)
@@ -160,7 +160,7 @@ class LeaderRole:
         if rank(best) > rank(own) and best.history:
             self._count("zab.adopted_history")
             self._replace_history(0, best.history)
-        self._set_epoch(durability.CURRENT_EPOCH, self.epoch)
+        self._set_current_epoch(self.epoch)
         self.phase = SYNCING
         self.inflight = {t.client: t.ts for t in self.history[self.commit:]}
         self._out.append(SelfAck(self.epoch, len(self.history), leader_sync=True))

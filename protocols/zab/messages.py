@@ -98,7 +98,9 @@ class NewEpoch:
 @message(0x2A4)
 @dataclass(frozen=True, slots=True)
 class AckEpoch:
-    """ACKEPOCH(e', currentEpoch, lastZxid, history): the history only when it beats the leader's."""
+    """ACKEPOCH(e', currentEpoch, lastZxid, history): the history only when it beats the leader's. ``fresh``
+    is 1 when the sender accepted e' from this leader, 0 when it had accepted e' from another replica (then
+    it may be synced but does not count towards the quorum that establishes e')."""
 
     epoch: int
     current_epoch: int
@@ -107,6 +109,7 @@ class AckEpoch:
     length: int
     history: tuple[Txn, ...]
     attempt: int
+    fresh: int
 
 
 @message(0x2A5)

@@ -81,6 +81,7 @@ class ZabReplica(LeaderRole, FollowerRole):
         self.now = 0.0
         # Persistent state of the paper (mirrored on disk, see durability).
         self.accepted_epoch = 0
+        self.accepted_from = NO_LEADER  # whose NEWEPOCH(accepted_epoch) we acknowledged
         self.current_epoch = 0
         self.history: list[Txn] = []
         self.commit = 0  # highest executed (= known committed and applied) index
@@ -175,6 +176,7 @@ class ZabReplica(LeaderRole, FollowerRole):
             except ValueError as exc:
                 raise InvariantError(f"zab replica {self.node_id}: {exc}") from None
             self.accepted_epoch, self.current_epoch = st.accepted_epoch, st.current_epoch
+            self.accepted_from = st.accepted_from
             self.history = st.history
             for txn in self.history[: st.commit]:  # executed and observed before the crash: replay silently
                 self.machine.apply(txn.client, txn.ts, txn.op)
@@ -183,7 +185,7 @@ class ZabReplica(LeaderRole, FollowerRole):
                 self._out.append(Observe(StateTransferred(self.node_id, self.commit)))
             self._out.append(Observe(Recovered(self.node_id)))
         else:  # a first boot: the record tells a later boot that it is a restart
-            self._out.append(int_record(durability.ACCEPTED_EPOCH, 0))
+            self._out.append(durability.accepted_record(0, NO_LEADER))
         self._out.append(Observe(ViewChanged(self.node_id, self.current_epoch)))
         self.start_election()
 
@@ -194,13 +196,17 @@ class ZabReplica(LeaderRole, FollowerRole):
     def own_vote(self) -> Vote:
         return (self.current_epoch, self.last_zxid(), self.node_id)
 
-    def _set_epoch(self, key: str, value: int) -> None:
-        self._out.append(int_record(key, value))
-        if key == durability.CURRENT_EPOCH and value != self.current_epoch:
+    def _accept_epoch(self, epoch: int, leader: int) -> None:
+        """acceptedEpoch := ``epoch``, proposed by ``leader`` (a promise: never ACK an older epoch, nor this one
+        for another leader)."""
+        self._out.append(durability.accepted_record(epoch, leader))
+        self.accepted_epoch, self.accepted_from = epoch, leader
+
+    def _set_current_epoch(self, value: int) -> None:
+        self._out.append(int_record(durability.CURRENT_EPOCH, value))
+        if value != self.current_epoch:
             self.current_epoch = value
             self._out.append(Observe(ViewChanged(self.node_id, value)))
-        elif key == durability.ACCEPTED_EPOCH:
-            self.accepted_epoch = value
 
     def _append(self, txn: Txn) -> int:
         self.history.append(txn)

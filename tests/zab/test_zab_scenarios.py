@@ -205,12 +205,12 @@ def test_an_old_leader_with_an_uncommitted_proposal_gets_trunc_and_a_restarted_e
     # The leader's choice for each kind of follower state (what its ACKEPOCH says).
     leader = h.nodes[new]
     ours = leader.history
-    assert leader._new_leader_for(AckEpoch(2, 1, *stray.zxid, 2, (), 0)).mode == TRUNC
-    nl = leader._new_leader_for(AckEpoch(2, 1, 1, 1, 1, (), 0))
+    assert leader._new_leader_for(AckEpoch(2, 1, *stray.zxid, 2, (), 0, 1)).mode == TRUNC
+    nl = leader._new_leader_for(AckEpoch(2, 1, 1, 1, 1, (), 0, 1))
     assert (nl.mode, nl.base, nl.entries) == (DIFF, 1, tuple(ours[1:]))
-    nl = leader._new_leader_for(AckEpoch(2, 0, 0, 0, 0, (), 0))
+    nl = leader._new_leader_for(AckEpoch(2, 0, 0, 0, 0, (), 0, 1))
     assert (nl.mode, nl.base, nl.entries) == (DIFF, 0, tuple(ours))
-    nl = leader._new_leader_for(AckEpoch(2, 1, 1, 1, -1, (), 0))  # it asked for a snapshot
+    nl = leader._new_leader_for(AckEpoch(2, 1, 1, 1, -1, (), 0, 1))  # it asked for a snapshot
     assert (nl.mode, nl.base, nl.entries) == (SNAP, 0, tuple(ours))
     assert all(not h.nodes[r].counters.get("zab.sync_mismatch") for r in h.replicas)
 
@@ -282,7 +282,8 @@ def test_malformed_messages_are_dropped_and_counted_never_raised(msg):
 
 def test_every_message_round_trips_through_the_wire():
     t = Txn(1, 2, 3, 4, b"op")
-    sample = [t, Proposal(1, 1, t), NewLeader(2, SNAP, 0, 0, 0, (t, t), 5), AckEpoch(2, 1, 1, 2, 2, (t,), 5), Ack(1, 1)]
+    sample = [t, Proposal(1, 1, t), NewLeader(2, SNAP, 0, 0, 0, (t, t), 5), AckEpoch(2, 1, 1, 2, 2, (t,), 5, 1),
+              Ack(1, 1)]
     for m in sample:
         assert wire.decode(wire.encode(m)) == m
 
@@ -331,3 +332,43 @@ def test_lost_ackleaders_are_made_up_by_pongs_and_a_lost_newleader_by_a_new_atte
         settle(h)
     assert len(h.accepted()) == 3 and lost
     assert h.nodes[0].counters.get("zab.gaps", 0) >= 1 and set(h.nodes[leader].acked) == {0, 1}
+
+
+def _acks_after_sync(node, now, out) -> list:
+    """``out`` plus what the step's Sync releases; the AckEpochs among them."""
+    from bftlab.api import Send, Sync, Synced
+
+    for a in [a for a in out if type(a) is Sync]:
+        out = out + node.step(now, Synced(a.token))
+    return [a.msg for a in out if type(a) is Send and type(a.msg) is AckEpoch]
+
+
+def test_an_epoch_promised_to_one_leader_does_not_count_for_another_that_picked_the_same_number():
+    """Two prospective leaders that computed the same e' must not both gather a quorum (found by a random
+    schedule with replays: two leaders of one epoch, then a committed index truncated)."""
+    from bftlab.api import Receive
+    from bftlab.protocols.zab.messages import FOLLOWING, NewEpoch
+
+    h = harness()
+    run_until_leader(h)  # replica 2 leads epoch 1
+    node = h.nodes[0]
+    acks = []
+    for leader in (1, 2):  # both propose epoch 2 to replica 0
+        node.state, node.leader = FOLLOWING, leader
+        node._out = []
+        node._send_info()
+        out = node.step(h.now, Receive(leader, NewEpoch(2, 1, 1, 0, node.attempt)))
+        acks += _acks_after_sync(node, h.now, out)
+    assert [(a.epoch, a.fresh) for a in acks] == [(2, 1), (2, 0)] and node.accepted_from == 1
+    # The leader side: ACKEPOCHs that do not count leave it in discovery; one that counts completes it.
+    lead = h.nodes[1]
+    lead.start_election()
+    lead._out = []
+    lead._decide(1)
+    lead.step(h.now, Receive(0, FollowerInfo(0, 1, 1, 1, 0, 0, 77)))
+    assert lead.epoch == 2 and lead.phase == 0
+    lead.step(h.now, Receive(0, AckEpoch(2, 1, 1, 0, 0, (), 77, 0)))
+    assert lead.phase == 0  # itself and a replica that promised epoch 2 to someone else: no quorum
+    lead.step(h.now, Receive(0, FollowerInfo(0, 1, 1, 1, 0, 0, 78)))
+    lead.step(h.now, Receive(0, AckEpoch(2, 1, 1, 0, 0, (), 78, 1)))
+    assert lead.phase == 1  # synchronisation
