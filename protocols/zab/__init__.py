@@ -33,6 +33,11 @@ Deviations from the papers, and why:
   PONG repeats its durable length (a lost ACK).
 * SNAP sends the whole history rather than a state snapshot: there is no log
   compaction yet (docs/storage.md).
+* ACKEPOCH says whether it counts (``fresh``): a follower that accepted the
+  same epoch number from another replica is synced but not counted, so two
+  prospective leaders that computed one e' cannot both establish it (ZooKeeper
+  does this with an ACKEPOCH of epoch -1; the papers' pseudocode does not
+  say what a follower does with an e' equal to its acceptedEpoch).
 * ACKEPOCH carries the follower's history only when it is more recent than the
   leader's (NEWEPOCH carries the leader's currentEpoch and lastZxid), instead
   of always, as in the paper's Phase 1.
