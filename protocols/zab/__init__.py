@@ -35,9 +35,9 @@ Deviations from the papers, and why:
   compaction yet (docs/storage.md).
 * ACKEPOCH says whether it counts (``fresh``): a follower that accepted the
   same epoch number from another replica is synced but not counted, so two
-  prospective leaders that computed one e' cannot both establish it (ZooKeeper
-  does this with an ACKEPOCH of epoch -1; the papers' pseudocode does not
-  say what a follower does with an e' equal to its acceptedEpoch).
+  prospective leaders that computed one e' cannot both establish it. The
+  papers' follower acts on an e' above or below its acceptedEpoch; ZooKeeper
+  answers an equal one with an ACKEPOCH of epoch -1, which this mirrors.
 * ACKEPOCH carries the follower's history only when it is more recent than the
   leader's (NEWEPOCH carries the leader's currentEpoch and lastZxid), instead
   of always, as in the paper's Phase 1.
