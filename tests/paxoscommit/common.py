@@ -71,13 +71,17 @@ def random_doc(seed: int, requests: int = 24) -> dict[str, Any]:
     heal = 2.0
     network: dict[str, Any] = {"latency_model": "uniform", "latency_ms": 2.0, "jitter_ms": 1.0,
                                "loss": rng.choice((0.0, 0.02, 0.05, 0.1))}
-    if rng.random() < 0.7:
+    clients = rng.randint(1, 3)
+    if rng.random() < 0.7:  # two sides, either of which may hold a majority of the acceptors, or neither
         nodes = list(range(n))
         rng.shuffle(nodes)
         cut = rng.randint(1, n - 1)
+        sides: list[list[int]] = [nodes[:cut], nodes[cut:]]
+        for c in range(n, n + clients):
+            rng.choice(sides).append(c)
         start = round(rng.uniform(0.05, 1.2), 3)
         network["partitions"] = [{"start_s": start, "end_s": round(min(heal, start + rng.uniform(0.1, 0.7)), 3),
-                                  "groups": [sorted(nodes[:cut]), sorted(nodes[cut:])]}]
+                                  "groups": [sorted(side) for side in sides]}]
     d: dict[str, Any] = {
         "name": "paxoscommit-prop", "seed": seed, "n": n,
         "protocol": {"name": PROTO, "params": {"shards": shards, "acceptor_faults": f,
@@ -85,7 +89,7 @@ def random_doc(seed: int, requests: int = 24) -> dict[str, Any]:
                                                "no_vote_probability": rng.choice((0.0, 0.0, 0.1)),
                                                "client_retry_s": 0.3, "max_attempts": 8}},
         "network": network,
-        "workload": {"clients": rng.randint(1, 3), "mode": "open", "rate_rps": requests / heal,
+        "workload": {"clients": clients, "mode": "open", "rate_rps": requests / heal,
                      "requests": requests, "keys": rng.choice((4, 16))},
         "storage": {"faults": rng.choice(("none", "lose-unsynced", "torn-tail"))},
         "faults": crash_schedule(rng, shards, f, heal),
