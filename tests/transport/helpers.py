@@ -1,4 +1,5 @@
-"""Shared helpers for real-transport tests: specs with fixed loopback ports, process groups that always die."""
+"""Shared helpers for real-transport tests: specs with fixed loopback ports, process groups that always die, a
+finished run's logs and its client history."""
 
 from __future__ import annotations
 
@@ -13,8 +14,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bftlab.api import Accepted, Issued, Submitted
+from bftlab.core import seeds
+from bftlab.core.storage import scan
+from bftlab.oracles.base import OracleContext
+from bftlab.oracles.kvhistory import KvHistoryOracle
+from bftlab.sim.workload import OpGenerator
 from bftlab.specs.spec import spec_from_dict, spec_to_yaml
+from bftlab.transport import run_real
 from bftlab.transport.cluster import free_ports
+from bftlab.transport.events import read_log
 
 TOY = "tests.engine.toyproto:TOY"
 
@@ -136,3 +145,58 @@ def wait_gone(pids: list[int], timeout_s: float = 10.0) -> list[int]:
         time.sleep(0.05)
     return [p for p in pids if alive(p)]
 
+
+# ------------------------------------------------------------------ a finished run_real and its client history
+class RealRun:
+    """A finished real run: its report, and the event logs and storage logs left in ``workdir``."""
+
+    def __init__(self, spec: Any, workdir: Path) -> None:
+        self.spec, self.dir = spec, workdir
+        self.report = run_real(spec, keep_dir=workdir)
+        self.logs = {p.name[: -len(".events")]: list(read_log(p)) for p in sorted(workdir.glob("*.events"))}
+
+    def events(self, kind: type, proc: str | None = None) -> list[tuple[int, Any]]:
+        """``(t_ns, event)`` of one type, from one process (``replica-0.1``) or all, in time order."""
+        out = [(t, ev) for name, log in self.logs.items() if proc is None or name == proc
+               for _, t, ev, _ in log if type(ev) is kind]
+        return sorted(out, key=lambda te: te[0])
+
+    def t_go(self) -> int:
+        """The load's start: the first request issued (the clients start at the launcher's ``go``)."""
+        return self.events(Issued)[0][0]
+
+    def boot(self, proc: str) -> int:
+        """When process ``proc`` booted its replica (its first event: a restarted one reports the state it read
+        from disk). Bounds count from here: how long a new Python process takes to start on a loaded machine is
+        not the protocol's business."""
+        return min(t for _, t, _, _ in self.logs[proc])
+
+    def incarnations(self, r: int) -> list[str]:
+        return sorted(name for name in self.logs if name.startswith(f"replica-{r}."))
+
+    def wal(self, r: int) -> dict[str, bytes]:
+        """Replica ``r``'s records as its next restart would read them (latest value per key)."""
+        return scan((self.dir / f"node-{r}.wal").read_bytes()).values
+
+
+def client_history(run: RealRun, f: int) -> Any:
+    """The linearizability verdict of the client-visible history of an open-loop run with one client process.
+
+    The real transport logs no ``Submitted`` events: each client's operations are regenerated from the
+    workload's seeded stream (the generator the client process uses, in the order the open-loop driver hands
+    them out, round-robin over the clients), and every ``Issued`` must pair with its operation."""
+    spec = run.spec
+    (group,) = [name for name in run.logs if name.startswith("clients-")]  # one client process (< 32 clients)
+    clients = list(spec.clients)
+    wl = spec.workload
+    assert wl.mode == "open", "closed-loop clients draw their operations in completion order, not round-robin"
+    gen = OpGenerator(seeds.rng(spec.seed, f"workload/ops/{'-'.join(map(str, clients))}"), wl.request_size_bytes,
+                      wl.keys, wl.read_fraction, wl.key_skew)
+    oracle = KvHistoryOracle(OracleContext(spec.replicas, spec.clients, (), f))
+    for i in range(len(run.events(Issued, group))):
+        oracle.observe(0, Submitted(clients[i % len(clients)], gen.next()))
+    for kind in (Issued, Accepted):
+        for t, ev in run.events(kind, group):
+            oracle.observe(t, ev)
+    assert oracle.unpaired == 0  # every issued request was matched with its regenerated operation
+    return oracle.verdict()

@@ -48,21 +48,14 @@ from __future__ import annotations
 import random
 import subprocess
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from bftlab.api import Accepted, Executed, Issued, StateTransferred, Submitted
-from bftlab.core import seeds
-from bftlab.core.storage import scan
-from bftlab.oracles.base import OracleContext
-from bftlab.oracles.kvhistory import KvHistoryOracle
+from bftlab.api import Accepted, Executed, Issued, StateTransferred
 from bftlab.protocols.pbft import PROTOCOL, durability, op_put
 from bftlab.protocols.pbft.checkpoint import restore
 from bftlab.sim import runner
-from bftlab.sim.workload import OpGenerator
 from bftlab.specs.spec import spec_from_dict
 from bftlab.testing import Harness
-from bftlab.transport import run_real
 from bftlab.transport.events import read_log
 from tests.transport import helpers
 
@@ -96,37 +89,12 @@ def make_spec(seed: int, faults: list[dict], *, duration_s: float | None = None,
                                   "duration_s": duration_s, "keys": 8, "read_fraction": 0.5})
 
 
-class Run:
-    """A finished real run: its report, and the event logs and storage logs left in its folder."""
-
-    def __init__(self, spec: Any, workdir: Path) -> None:
-        self.spec, self.dir = spec, workdir
-        self.report = run_real(spec, keep_dir=workdir)
-        self.logs = {p.name[: -len(".events")]: list(read_log(p)) for p in sorted(workdir.glob("*.events"))}
-
-    def events(self, kind: type, proc: str | None = None) -> list[tuple[int, Any]]:
-        """``(t_ns, event)`` of one type, from one process (``replica-0.1``) or all, in time order."""
-        out = [(t, ev) for name, log in self.logs.items() if proc is None or name == proc
-               for _, t, ev, _ in log if type(ev) is kind]
-        return sorted(out, key=lambda te: te[0])
-
-    def t_go(self) -> int:
-        """The load's start: the first request issued (the clients start at the launcher's ``go``)."""
-        return self.events(Issued)[0][0]
-
-    def boot(self, proc: str) -> int:
-        """When process ``proc`` booted its replica (its first event: a restarted one reports the state it read
-        from disk). Bounds below count from here: how long a new Python process takes to start on a loaded
-        machine is not the protocol's business."""
-        return min(t for _, t, _, _ in self.logs[proc])
-
-    def incarnations(self, r: int) -> list[str]:
-        return sorted(name for name in self.logs if name.startswith(f"replica-{r}."))
+class Run(helpers.RealRun):
+    """A finished real run (:class:`helpers.RealRun`) and PBFT's reading of the replicas' disks."""
 
     def durable_replies(self, r: int) -> tuple[int, dict[int, int]]:
         """Replica ``r``'s disk replayed as its restart would: (last executed seq, client -> last executed ts)."""
-        found = scan((self.dir / f"node-{r}.wal").read_bytes())
-        st = durability.load(found.values)
+        st = durability.load(self.wal(r))
         last, replies = 0, {}
         if st.ckpt is not None:
             last, _, _, snap = st.ckpt
@@ -162,20 +130,7 @@ def check_recovered_run(run: Run) -> None:
 
 def linearizability(run: Run) -> Any:
     """The client-visible history, with each client's operations regenerated from the workload's stream."""
-    spec = run.spec
-    (group,) = [name for name in run.logs if name.startswith("clients-")]  # one client process (< 32 clients)
-    clients = list(spec.clients)
-    wl = spec.workload
-    gen = OpGenerator(seeds.rng(spec.seed, f"workload/ops/{'-'.join(map(str, clients))}"), wl.request_size_bytes,
-                      wl.keys, wl.read_fraction)
-    oracle = KvHistoryOracle(OracleContext(spec.replicas, spec.clients, (), F))
-    for i in range(len(run.events(Issued, group))):  # the open-loop driver hands them out round-robin, in order
-        oracle.observe(0, Submitted(clients[i % len(clients)], gen.next()))
-    for kind in (Issued, Accepted):
-        for t, ev in run.events(kind, group):
-            oracle.observe(t, ev)
-    assert oracle.unpaired == 0  # every issued request was matched with its regenerated operation
-    return oracle.verdict()
+    return helpers.client_history(run, F)
 
 
 # ------------------------------------------------------------------ random kill/restart schedules
