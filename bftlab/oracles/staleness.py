@@ -1,0 +1,178 @@
+"""The staleness oracle: how often reads miss a write that had already completed, and for how long.
+
+For a weakly consistent store the question is not "linearizable or not" but
+"how stale". From the client-visible history (:class:`~bftlab.api.Submitted`,
+:class:`~bftlab.api.Issued`, :class:`~bftlab.api.Accepted` and the operations
+of :mod:`bftlab.core.kv`, paired as in :mod:`bftlab.oracles.kvhistory`) it
+judges every completed get:
+
+- a get is **stale** when every write that could have produced the value it
+  returned (same key, same result digest; "absent" is the initial state) was
+  superseded in real time before the get started: some other write to the key
+  started after that write completed, and completed before the get started.
+  Concurrent writes never make a read stale, so a linearizable history has
+  none;
+- its **lag** t is the time from the completion of the key's latest completed
+  write to the get's start. Grouped by lag, the fraction of reads that were not
+  stale is the probability of consistency t after a write commits, the quantity
+  Bailis et al. bound ("Probabilistically Bounded Staleness for Practical Partial
+  Quorums", VLDB 2012, §3: t-visibility); ``t_visibility_ms`` is the smallest lag
+  from which at least 99% (99.9%) of reads were consistent.
+
+``first_read_consistent_rate`` counts only the first get of a key after each
+write completes (later gets of the same write see an older lag plus whatever
+read repair did in between); it is what the PBS experiment plots.
+
+It measures and never judges (``safe`` and ``live`` are None): staleness is the
+consistency level a store chose, not a bug. Results that match no write of the
+key (nobody wrote that value) are counted apart as ``unknown_values``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from bftlab.api import Accepted, Issued, Submitted, observed_digest
+from bftlab.core.kernel import NS
+from bftlab.core.kv import decode_op, get_result
+from bftlab.oracles.base import OracleContext, OraclePlugin, OracleVerdict
+
+LAG_EDGES_MS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
+"""Lower edges of the lag bins of the consistency curve (the last bin is open)."""
+EXAMPLES = 10
+_INF = float("inf")
+ABSENT = observed_digest(get_result(None))
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    start: float
+    end: float  # inf while never acknowledged
+    digest: bytes  # what a get returns when this write is the key's value
+
+
+class StalenessOracle:
+    def __init__(self, ctx: OracleContext) -> None:
+        self.queued: dict[int, deque[bytes]] = {}
+        self.calls: dict[tuple[int, int], tuple[float, str, bytes, bytes]] = {}
+        self.returns: dict[tuple[int, int], tuple[float, bytes]] = {}
+
+    def observe(self, t_ns: int, event: Any) -> None:
+        kind = type(event)
+        if kind is Submitted:
+            self.queued.setdefault(event.client, deque()).append(event.op)
+        elif kind is Issued:
+            queue = self.queued.get(event.client)
+            op = queue.popleft() if queue else None
+            if op is None or observed_digest(op) != event.op_digest:
+                return
+            try:
+                name, key, value = decode_op(op)
+            except ValueError:
+                return
+            self.calls.setdefault((event.client, event.ts), (t_ns / NS, name, key, value))
+        elif kind is Accepted:
+            self.returns.setdefault((event.client, event.ts), (t_ns / NS, event.result_digest))
+
+    def verdict(self) -> OracleVerdict:
+        writes: dict[bytes, list[_Write]] = {}
+        reads: dict[bytes, list[tuple[float, bytes, tuple[int, int]]]] = {}
+        for ident, (start, name, key, value) in self.calls.items():
+            ret = self.returns.get(ident)
+            if name == "get":
+                if ret is not None:
+                    reads.setdefault(key, []).append((start, ret[1], ident))
+            else:
+                digest = ABSENT if name == "del" else observed_digest(get_result(value))
+                writes.setdefault(key, []).append(_Write(start, _INF if ret is None else ret[0], digest))
+        judged = stale = unknown = 0
+        lags: list[tuple[float, bool, bool]] = []  # (lag ms, consistent, first read after that write)
+        examples: list[dict[str, Any]] = []
+        for key, rs in reads.items():
+            ws = writes.get(key, [])
+            seen_after: set[float] = set()  # completion times of writes some earlier read already followed
+            for start, digest, ident in sorted(rs):
+                done = [w for w in ws if w.end < start]
+                explain = [w for w in ws if w.digest == digest]
+                if digest == ABSENT:
+                    explain.append(_Write(-_INF, -_INF, ABSENT))
+                judged += 1
+                if not explain:
+                    unknown += 1
+                    continue
+                is_stale = all(any(d.start > c.end for d in done) for c in explain)
+                stale += is_stale
+                if is_stale and len(examples) < EXAMPLES:
+                    examples.append({"client": ident[0], "ts": ident[1], "key": key.hex(), "start_s": start})
+                if done:
+                    latest = max(w.end for w in done)
+                    lags.append(((start - latest) * 1000.0, not is_stale, latest not in seen_after))
+                    seen_after.add(latest)
+        section = {
+            "reads": judged, "stale_reads": stale, "unknown_values": unknown,
+            "stale_rate": round(stale / judged, 6) if judged else None,
+            "curve": _curve(lags),
+            "t_visibility_ms": {"p99": _t_visibility(lags, 0.99), "p999": _t_visibility(lags, 0.999)},
+            "first_read_consistent_rate": _rate([c for _, c, first in lags if first]),
+            "first_reads": sum(1 for _, _, first in lags if first),
+            "examples": examples,
+        }
+        return OracleVerdict(name="staleness", safe=None, live=None, section=section)
+
+
+def _rate(flags: list[bool]) -> float | None:
+    return round(sum(flags) / len(flags), 6) if flags else None
+
+
+def _curve(lags: list[tuple[float, bool, bool]]) -> list[dict[str, Any]]:
+    out = []
+    for i, lo in enumerate(LAG_EDGES_MS):
+        hi = LAG_EDGES_MS[i + 1] if i + 1 < len(LAG_EDGES_MS) else _INF
+        flags = [c for lag, c, _ in lags if lo <= lag < hi]
+        if flags:
+            out.append({"lag_ms_from": lo, "lag_ms_to": None if hi == _INF else hi, "reads": len(flags),
+                        "consistent": _rate(flags)})
+    return out
+
+
+def _t_visibility(lags: list[tuple[float, bool, bool]], p: float) -> float | None:
+    """The smallest bin edge t such that reads with lag >= t were consistent with probability >= p."""
+    for lo in LAG_EDGES_MS:
+        flags = [c for lag, c, _ in lags if lag >= lo]
+        if flags and sum(flags) / len(flags) >= p:
+            return lo
+    return None
+
+
+@dataclass(frozen=True)
+class StalenessSection:
+    key: str = "staleness"
+    title: str = "Staleness (PBS t-visibility)"
+
+    def markdown(self, data: Any) -> list[str]:
+        if not data.get("reads"):
+            return ["No completed reads to judge."]
+        tv = data["t_visibility_ms"]
+        out = [f"{data['stale_reads']:,} of {data['reads']:,} reads were stale "
+               f"(a write completed before the read started superseded every write that could explain its value); "
+               f"{data['unknown_values']:,} returned a value no write produced.",
+               f"t-visibility: 99% of reads consistent from {tv['p99']} ms after the last write completed, "
+               f"99.9% from {tv['p999']} ms.", "", "| lag since last completed write (ms) | reads | consistent |",
+               "|---|---|---|"]
+        for b in data["curve"]:
+            to = "inf" if b["lag_ms_to"] is None else f"{b['lag_ms_to']:g}"
+            out.append(f"| {b['lag_ms_from']:g} - {to} | {b['reads']:,} | {b['consistent']:.4f} |")
+        return out
+
+    def terminal(self, data: Any) -> list[tuple[str, str]]:
+        if not data.get("reads"):
+            return [("stale reads", "no reads")]
+        return [("stale reads", f"{data['stale_reads']:,} / {data['reads']:,} ({data['stale_rate']:.2%})")]
+
+
+STALENESS = OraclePlugin(
+    "staleness", StalenessOracle, StalenessSection(),
+    "measures stale reads against completed writes and the probability of consistency by lag (PBS)",
+)
