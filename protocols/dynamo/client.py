@@ -21,6 +21,7 @@ completed write before its next operation (the probe lag of the PBS experiment).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from typing import Any
 
@@ -41,7 +42,7 @@ from bftlab.api import (
 from bftlab.core import kv
 from bftlab.errors import ConfigError
 
-from .messages import Clock, ClientReply, ClientRequest
+from .messages import ClientReply, ClientRequest, Clock
 from .params import DynamoParams
 from .ring import Ring
 from .versions import merge_clocks
@@ -148,6 +149,9 @@ class DynamoClient:
         if m.replica != sender or sender not in self.replicas or type(m.result) is not bytes:
             return self.count("drop.bad_sender")
         if not m.ok:
+            if m.versions and self.kind in ("put", "del"):
+                context = merge_clocks([req.context, *(v.clock for v in m.versions)])
+                self.outstanding = dataclasses.replace(req, context=context)
             self.attempt += 1
             return self._send()
         if len(m.versions) > 1:

@@ -322,7 +322,9 @@ class DynamoReplica:
             return
         if not pend.answered:
             self.count("quorum.failed")
-            self._answer_now(pend.client, pend.ts, kv.NIL, (), ok=False)
+            # the version goes back with the failure: the client's retry names it in its context, so the retry's
+            # version supersedes the copies this attempt left behind instead of standing beside them
+            self._answer_now(pend.client, pend.ts, kv.NIL, () if pend.version is None else (pend.version,), ok=False)
         del self.pending[req]
 
     # ------------------------------------------------------------ timers
