@@ -78,6 +78,7 @@ class AcceptorNode:
         self.coords: dict[Txn, Coord] = {}
         self.decided: dict[Txn, bool] = {}
         self.takeovers: set[Txn] = set()  # takeover timers armed
+        self.told: set[Txn] = set()  # outcomes we sent to the other acceptors
         self.counters: dict[str, int] = {}
         self.wal = WriteAhead()
         self.now = 0.0
@@ -216,11 +217,16 @@ class AcceptorNode:
             return
         if chosen:
             self._out.append(Broadcast(c.participants, Decision(txn[0], txn[1], commit)))
-            if self.others and (c.ballot > 0 or self.now - c.started >= self.p.rm_retry_s):
-                # Slow path: RMs may have retried, arming takeovers at the other acceptors; spare them the work.
-                self._out.append(Broadcast(self.others, Decision(txn[0], txn[1], commit)))
+            if c.ballot > 0 or self.now - c.started >= self.p.rm_retry_s:
+                self._tell_acceptors(txn)
         if chosen or c.writes is not None:
             self._out.append(Send(txn[0], TxnOutcome(txn[0], txn[1], commit, self.node_id)))
+
+    def _tell_acceptors(self, txn: Txn) -> None:
+        """Slow path: RMs may have retried, arming takeovers at the other acceptors; spare them the work (once)."""
+        if self.others and txn not in self.told:
+            self.told.add(txn)
+            self._out.append(Broadcast(self.others, Decision(txn[0], txn[1], self.decided[txn])))
 
     def _start_ballot(self, c: Coord) -> None:
         """Phase 1 of a ballot of ours above every ballot seen for the transaction (our acceptor promises first)."""
@@ -309,6 +315,8 @@ class AcceptorNode:
     def _on_2a(self, sender: int, m: Phase2a) -> None:
         txn = (m.client, m.ts)
         if txn in self.decided and m.ballot == 0:
+            if m.retry:
+                self._tell_acceptors(txn)  # they saw the retry too and may be about to take over
             return self._to(sender, Decision(m.client, m.ts, self.decided[txn]))
         if m.rm not in m.participants:
             return self._count("drop.malformed")
