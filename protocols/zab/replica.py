@@ -229,6 +229,10 @@ class ZabReplica(LeaderRole, FollowerRole):
                 self.machine.apply(txn.client, txn.ts, txn.op)
             self.commit = same
             self._out += [int_record(durability.COMMIT, same), Observe(StateTransferred(self.node_id, same))]
+        if same < len(self.history):
+            # Cut first: a crash in the middle of the rewrite (a torn tail) must leave a prefix, never old
+            # entries behind new ones.
+            self._out.append(int_record(durability.LENGTH, same))
         self.history = new
         for i in range(same, len(new)):
             self._out.append(txn_record(i + 1, new[i]))

@@ -372,3 +372,24 @@ def test_an_epoch_promised_to_one_leader_does_not_count_for_another_that_picked_
     lead.step(h.now, Receive(0, FollowerInfo(0, 1, 1, 1, 0, 0, 78)))
     lead.step(h.now, Receive(0, AckEpoch(2, 1, 1, 0, 0, (), 78, 1)))
     assert lead.phase == 1  # synchronisation
+
+
+def test_a_rewrite_of_the_history_cuts_it_first_so_a_torn_write_leaves_a_prefix():
+    from bftlab.api import Persist
+    from bftlab.protocols.zab import durability
+
+    h = harness()
+    node = h.nodes[0]
+    old = [Txn(1, i, 3, i, b"op") for i in range(1, 6)]
+    new = old[:2] + [Txn(2, 1, 3, 9, b"other")]
+    node._out = []
+    node._replace_history(0, old)
+    node._out = []
+    node._replace_history(0, new)
+    writes = [(a.key, a.value) for a in node._out if type(a) is Persist]
+    assert [k for k, _ in writes] == ["len", "h/3", "len"]
+    for cut in range(len(writes) + 1):  # whatever prefix of the rewrite reaches the disk
+        disk = {f"h/{i + 1}": wire.encode(t) for i, t in enumerate(old)} | {"len": (5).to_bytes(8, "big")}
+        disk |= dict(writes[:cut])
+        got = durability.load(disk).history
+        assert got in (old, old[:2], new), cut
