@@ -263,6 +263,9 @@ async def serve(spec: ExperimentSpec, ids: Sequence[int], events: str | None, co
     # rescanning it, and collect the young generation less often (a replica allocates per message).
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
+    # A busy host fsyncs in a worker thread (see bftlab.transport.runtime), which needs the GIL back to report:
+    # by default it may wait 5 ms for the loop to let go of it, on a path every durable request waits on.
+    sys.setswitchinterval(0.0005)
     t0 = time.monotonic()
     try:
         async with trio.open_nursery() as nursery:

@@ -277,10 +277,10 @@ class Host:
         stepped = False  # inputs were stepped since the writers last had a chance to send
         while True:
             self._drain_local()
-            self._fire_timers()
+            fired = self._fire_timers()
             # Drain every input already waiting before yielding: the writers then
             # send all the resulting messages of this round in one frame each.
-            worked = stepped or bool(self._local)
+            worked = stepped or fired or bool(self._local)
             stepped = False
             while True:
                 try:
@@ -323,13 +323,17 @@ class Host:
             for nid, inp in todo:
                 self._step(nid, inp)
 
-    def _fire_timers(self) -> None:
+    def _fire_timers(self) -> bool:
+        """Step every due timer; True if any fired."""
         timers = self.timers
         if not len(timers):
-            return
+            return False
         now = trio.current_time()
+        fired = False
         while (due := timers.pop_due(now)) is not None:
             self._step(due[0], TimerFired(due[1]))
+            fired = True
+        return fired
 
     def _step(self, nid: int, inp: Any) -> None:
         node = self.nodes[nid]
