@@ -146,7 +146,7 @@ class Coordinator:
         parts = tuple(sorted({s for s, _, _ in writes}))
         self.active[txn] = Attempt(parts, writes, STARTING)
         self._out.append(Observe(TxnBegan(txn[0], txn[1], parts)))
-        self.log.force(self._out, [(log.key(BEGIN, txn), log.ids(parts))], [("begun", txn)])  # type: ignore[list-item]
+        self.log.force(self._out, [(log.key(BEGIN, txn), log.ids(parts))], [("begun", txn)])
 
     def _released(self, what: str, txn: Txn) -> None:
         a = self.active.get(txn)
@@ -166,7 +166,7 @@ class Coordinator:
     def _commit(self, txn: Txn, a: Attempt) -> None:
         a.phase = DECIDING
         self._out.append(CancelTimer(("acks", txn)))
-        self.log.force(self._out, [(log.key(COMMIT, txn), b"")], [("committed", txn)])  # type: ignore[list-item]
+        self.log.force(self._out, [(log.key(COMMIT, txn), b"")], [("committed", txn)])
 
     def _abort(self, txn: Txn, a: Attempt) -> None:
         del self.active[txn]

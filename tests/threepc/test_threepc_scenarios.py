@@ -153,7 +153,8 @@ def test_coordinator_restart_in_doubt_never_decides_alone():
     to_votes(h)
     h.drop(of_type(PreCommit))
     h.crash(COORD)
-    h.crash(0), h.crash(1), h.crash(2)  # total failure: everyone that could know is down
+    for p in range(3):  # total failure: everyone that could know is down
+        h.crash(p)
     h.recover(COORD)
     h.advance(1.0)
     h.deliver_all()
