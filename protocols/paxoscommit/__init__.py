@@ -35,11 +35,11 @@ Deviations, and why:
   ``TxnSubmit`` plays the paper's BeginCommit). The message count therefore
   differs from the paper's (N+1)(F+3)-4; docs/protocols/paxoscommit.md derives
   this layout's count.
-- **Every RM sends its Phase 2a to all 2F+1 acceptors**, not only F+1 (the
-  §4.4 saving), and **each acceptor sends one Phase 2b per instance** (no
-  bundling of the N instances, since the votes arrive at different times), to
-  the coordinator only (not the "Faster Paxos Commit" variant that also sends
-  them to the RMs).
+- **Every RM sends its Phase 2a to all 2F+1 acceptors** by default; the §4.4
+  saving (F+1 only) is the ``thrifty`` parameter. **Each acceptor sends one
+  Phase 2b per instance** (no bundling of the N instances, since the votes
+  arrive at different times), to the coordinator only (not the "Faster Paxos
+  Commit" variant that also sends them to the RMs).
 - **Ballots per transaction.** A coordinator's Phase 1 covers all the
   transaction's instances at once with one ballot, and an acceptor keeps one
   promise per transaction; plain Paxos per instance is the special case.

@@ -14,6 +14,10 @@ class PaxosCommitParams(TxnConfig):
 
     acceptor_faults: int = 1
     """F: acceptor crashes tolerated at once. Replicas ``shards .. shards+2F`` are the 2F+1 acceptors."""
+    thrifty: bool = False
+    """The §4.4 saving: an RM sends its first ballot-0 Phase 2a to only F+1 acceptors (its coordinator and the F
+    after it in acceptor order) instead of all 2F+1; its retries go to all. With one of those F+1 down, the
+    instance is chosen only by the coordinator's higher ballot (which finds the vote accepted by the others)."""
     prepare_retry_s: float = 0.05
     """A coordinator resends Prepare to the participants whose instance is not chosen yet after this long."""
     abort_after_s: float = 0.2

@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 Gray & Lamport §4.2: an RM that receives Prepare decides its vote and sends it
 as the **ballot-0 Phase 2a** message of its own instance straight to all 2F+1
-acceptors (value Prepared or Aborted), not to the coordinator; the acceptors'
+acceptors (value Prepared or Aborted; with ``thrifty``, §4.4, first only to
+the F+1 from its coordinator on), not to the coordinator; the acceptors'
 Phase 2b go to the coordinator named in the Phase 2a. The vote is the RM's
 only proposal in ballot 0, so it is forced to disk first (a restarted RM that
 proposed Prepared must not propose Aborted in the same ballot, and must keep
@@ -112,7 +113,7 @@ class ResourceManager:
             return
         if txn in self.votes:  # voted already: the same ballot-0 proposal again, for this coordinator
             self._count("rm.revote")
-            return self._send_2a(txn, retry=False)
+            return self._send_2a(txn, retry=False, everyone=True)
         mine = self.store.mine(m.writes)
         yes = self.store.prepare(txn, mine)
         blob = ShardStore.prepared_record(txn, mine) if yes else b""
@@ -124,11 +125,14 @@ class ResourceManager:
             self._out.append(Observe(Decided(self.node_id, m.client, m.ts, False)))
         self._send_2a(txn, retry=False)
 
-    def _send_2a(self, txn: Txn, retry: bool) -> None:
+    def _send_2a(self, txn: Txn, retry: bool, everyone: bool = False) -> None:
         yes, parts = self.votes[txn]
         leader = self.leader.get(txn, self.acceptors[0])
-        self._out.append(Broadcast(self.acceptors, Phase2a(txn[0], txn[1], self.node_id, 0, yes, parts, leader,
-                                                           retry)))
+        to = self.acceptors
+        if self.p.thrifty and not (retry or everyone):  # F+1 from the coordinator on: a majority if none is down
+            first = self.acceptors.index(leader) if leader in self.acceptors else 0
+            to = tuple(self.acceptors[(first + i) % len(self.acceptors)] for i in range(self.p.acceptor_faults + 1))
+        self._out.append(Broadcast(to, Phase2a(txn[0], txn[1], self.node_id, 0, yes, parts, leader, retry)))
         if yes and txn in self.store.prepared:
             self._out.append(SetTimer(("rm", txn), self.p.rm_retry_s))
 

@@ -77,6 +77,31 @@ def test_storage_latency_adds_the_forced_write_delays_of_the_critical_path(n, fs
     assert rep["metrics"]["storage"]["syncs"] == n * 4  # still one forced write per vote and per acceptance
 
 
+@pytest.mark.parametrize(("n", "f"), [(2, 1), (3, 1), (5, 1), (3, 2), (5, 2)])
+def test_thrifty_phase_2a_to_f_plus_1_acceptors_costs_n_2f_plus_3_plus_2_messages(n, f):
+    """With ``thrifty`` (the paper's §4.4 saving) each RM's Phase 2a goes to F+1 acceptors, and F of them send a
+    Phase 2b: 1 + N + N(F+1) + NF + N + 1 = N(2F+3) + 2 messages, N + N(F+1) forced writes, still 5 delays."""
+    sim, rep = simulate(doc(shards=n, faults_f=f, shards_per_txn=n, thrifty=True))
+    assert rep["metrics"]["messages"]["by_type"] == {"TxnSubmit": 1, "Prepare": n, "Phase2a": n * (f + 1),
+                                                     "Phase2b": n * f, "Decision": n, "TxnOutcome": 1}
+    assert rep["metrics"]["messages"]["total"] == n * (2 * f + 3) + 2
+    assert rep["metrics"]["storage"]["syncs"] == n * (f + 2)
+    (accepted,) = [t for t, e in sim.history if type(e) is Accepted]
+    assert accepted == 5 * L_NS
+
+
+def test_thrifty_with_one_of_the_f_plus_1_down_commits_after_the_rms_vote_again_to_everyone():
+    d = doc(shards=3, faults_f=1, shards_per_txn=3, thrifty=True)
+    d["faults"] = [{"node": 4, "crash_at_s": 0.0}]  # acceptor 1, in every RM's first F+1
+    sim, rep = simulate(d)
+    (accepted,) = [t for t, e in sim.history if type(e) is Accepted]
+    assert all(e.commit for _, e in sim.history if type(e) is Decided)
+    # Instances are not chosen (one 2b short); the coordinator resends Prepare prepare_retry_s = 50 ms after its
+    # first (sent at 1 L), the RMs repeat their vote to all three acceptors, and 4 delays later the client knows.
+    assert accepted == L_NS + 50_000_000 + 4 * L_NS
+    assert rep["oracles"]["atomicity"]["committed"] == 1
+
+
 def test_the_table_for_the_docs():
     """The numbers docs/protocols/paxoscommit.md quotes for N=3,5 and F=1,2, measured here."""
     rows = {}
@@ -85,7 +110,10 @@ def test_the_table_for_the_docs():
             sim, rep = simulate(doc(shards=n, faults_f=f, shards_per_txn=n))
             (accepted,) = [t for t, e in sim.history if type(e) is Accepted]
             rows[(n, f)] = (accepted // L_NS, rep["metrics"]["messages"]["total"], rep["metrics"]["storage"]["syncs"])
-    assert rows == {(3, 1): (5, 23, 12), (3, 2): (5, 35, 18), (5, 1): (5, 37, 20), (5, 2): (5, 57, 30)}
+            _, thrifty = simulate(doc(shards=n, faults_f=f, shards_per_txn=n, thrifty=True))
+            rows[(n, f)] += (thrifty["metrics"]["messages"]["total"], thrifty["metrics"]["storage"]["syncs"])
+    assert rows == {(3, 1): (5, 23, 12, 17, 9), (3, 2): (5, 35, 18, 23, 12), (5, 1): (5, 37, 20, 27, 15),
+                    (5, 2): (5, 57, 30, 37, 20)}
     # The paper's co-located count (N+1)(F+3)-4 and two-phase commit's 3N-1, for the comparison in the docs.
     assert [(n + 1) * (f + 3) - 4 for n, f in sorted(rows)] == [12, 16, 20, 26]
     assert [3 * n - 1 for n in (3, 5)] == [8, 14]
