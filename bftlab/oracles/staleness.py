@@ -11,7 +11,9 @@ judges every completed get:
   superseded in real time before the get started: some other write to the key
   started after that write completed, and completed before the get started.
   Concurrent writes never make a read stale, so a linearizable history has
-  none;
+  none. An operation that starts at the instant another completes follows it
+  (a closed-loop client issues its next operation in the step that accepts the
+  previous one);
 - its **lag** t is the time from the completion of the key's latest completed
   write to the get's start. Grouped by lag, the fraction of reads that were not
   stale is the probability of consistency t after a write commits, the quantity
@@ -94,7 +96,7 @@ class StalenessOracle:
             ws = writes.get(key, [])
             seen_after: set[float] = set()  # completion times of writes some earlier read already followed
             for start, digest, ident in sorted(rs):
-                done = [w for w in ws if w.end < start]
+                done = [w for w in ws if w.end <= start]
                 explain = [w for w in ws if w.digest == digest]
                 if digest == ABSENT:
                     explain.append(_Write(-_INF, -_INF, ABSENT))
@@ -102,7 +104,7 @@ class StalenessOracle:
                 if not explain:
                     unknown += 1
                     continue
-                is_stale = all(any(d.start > c.end for d in done) for c in explain)
+                is_stale = all(any(d.start >= c.end for d in done) for c in explain)
                 stale += is_stale
                 if is_stale and len(examples) < EXAMPLES:
                     examples.append({"client": ident[0], "ts": ident[1], "key": key.hex(), "start_s": start})

@@ -65,6 +65,7 @@ def run(spec: Any, options: RunOptions) -> dict[str, Any]:
                 sim.recorder.observe(sim.kernel.now, FinalState(nid, hook(sim.nodes[nid])))
     report = sim.report(time.perf_counter() - t0)
     report["metrics"]["dynamo"] = measurements(sim, spec, workload_end)
+    report["metrics"]["dynamo"]["quorum"] = f"N={params.replicas_per_key} R={params.r} W={params.w}"
     if options.timeline_bin_s is not None:
         report["timeline"] = sim.metrics.timeline(options.timeline_bin_s)
     return report

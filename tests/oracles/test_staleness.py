@@ -91,3 +91,11 @@ def test_values_nobody_wrote_are_counted_apart_and_t_visibility_is_the_first_rel
     s = h.verdict()
     assert s["unknown_values"] == 1 and s["stale_reads"] == 1
     assert s["t_visibility_ms"]["p99"] == 1.0
+
+
+def test_a_write_issued_the_instant_the_previous_one_completed_supersedes_it():
+    h = History()
+    h.op("put", b"a", 0, 1)
+    h.op("put", b"b", 1, 2)  # a closed-loop client issues its next operation in the step that accepted a
+    h.op("get", None, 2, 3, returns=b"a")
+    assert h.verdict()["stale_reads"] == 1
