@@ -32,6 +32,8 @@ def test_random_fault_schedules_keep_atomicity_and_leave_nothing_blocked():
         assert atom["blocked_at_end"] == 0 and atom["undecided"] == 0, (where, atom)
         assert rep["liveness"]["ok"] and rep["metrics"]["committed"] == REQUESTS, where
         counters = [getattr(node, "counters", {}) for node in sim.nodes.values()]
+        assert not any(c.get("drop.exception") or c.get("drop.contradicting_decision") or
+                       c.get("drop.conflicting_2a") or c.get("drop.commit_without_prepare") for c in counters), where
         takeovers += any(c.get("coord.takeovers") for c in counters)
         ballots += sum(c.get("coord.ballots", 0) for c in counters)
         lost += rep["metrics"]["storage"]["lost_records"]
