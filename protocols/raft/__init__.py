@@ -6,9 +6,11 @@ Layout (each module opens with its theory of operation):
 - :mod:`.messages` -- wire messages (codes 0x210-0x23F): Figure 2's RPCs, InstallSnapshot, TimeoutNow
 - :mod:`.params`   -- :class:`RaftParams`, the protocol's spec parameters
 - :mod:`.log`      -- the log in memory and what is persisted (Figure 2's persistent state, §7's snapshot)
+- :mod:`.core`     -- Figure 2's state, the follower windows, the configuration in effect, shared plumbing
 - :mod:`.replica`  -- roles, elections with pre-vote and check-quorum (§5.2, thesis §9.6), replication with
   pipelining and batching, fast backtracking (§5.3), the current-term commit rule (§5.4.2), application
-- :mod:`.features` -- snapshots and InstallSnapshot (§7), ReadIndex (thesis §6.4), leadership transfer (§3.10)
+- :mod:`.features` -- snapshots and InstallSnapshot (§7), ReadIndex (thesis §6.4), leadership transfer (§3.10),
+  single-server membership changes (thesis §4.1)
 - :mod:`.wellformed` -- field-type guard for received messages
 
 Clients, their messages and the replicated KV machine are the shared ones of

@@ -37,35 +37,22 @@ asks with the timer input ``("add", id)`` or ``("remove", id)`` at the leader.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bftlab.api import SetTimer, StateTransferred
 from bftlab.core import kv, wire
 from bftlab.protocols.cft import ClientReply, ClientRequest, KvMachine
 
 from . import log as stable
+from .core import RaftCore, encode_voters
 from .log import RaftLog
 from .messages import CONFIG, AppendEntries, Entry, InstallSnapshot, SnapshotReply, TimeoutNow
-
-if TYPE_CHECKING:
-    from .replica import RaftReplica
 
 TRANSFER_TIMEOUT = "transfer-timeout"
 
 
-def decode_voters(op: bytes) -> tuple[int, ...]:
-    voters = wire.decode(op)
-    if type(voters) is not tuple or not all(type(v) is int for v in voters):
-        raise ValueError("not a configuration")
-    return voters
-
-
-def encode_voters(voters: tuple[int, ...]) -> bytes:
-    return wire.encode(tuple(sorted(voters)))
-
-
 # ------------------------------------------------------------ snapshots
-def maybe_snapshot(rep: RaftReplica) -> None:
+def maybe_snapshot(rep: RaftCore) -> None:
     every = rep.params.snapshot_every
     if not every or rep.applied - rep.log.base < every:
         return
@@ -79,13 +66,13 @@ def maybe_snapshot(rep: RaftReplica) -> None:
     rep.counters["snapshots"] = rep.counters.get("snapshots", 0) + 1
 
 
-def send_snapshot(rep: RaftReplica, r: int) -> None:
+def send_snapshot(rep: RaftCore, r: int) -> None:
     log = rep.log
     rep._send(r, InstallSnapshot(rep.term, rep.node_id, log.base, log.base_term, rep.snap_voters,
                                   rep.snap_data, rep.probe))
 
 
-def on_install_snapshot(rep: RaftReplica, sender: int, m: InstallSnapshot) -> None:
+def on_install_snapshot(rep: RaftCore, sender: int, m: InstallSnapshot) -> None:
     if m.leader != sender:
         return rep._drop("drop.bad_sender")
     if m.term < rep.term:
@@ -117,7 +104,7 @@ def on_install_snapshot(rep: RaftReplica, sender: int, m: InstallSnapshot) -> No
     return None
 
 
-def on_snapshot_reply(rep: RaftReplica, sender: int, m: SnapshotReply) -> None:
+def on_snapshot_reply(rep: RaftCore, sender: int, m: SnapshotReply) -> None:
     if m.follower != sender:
         return rep._drop("drop.bad_sender")
     if m.term > rep.term:
@@ -139,7 +126,7 @@ def on_snapshot_reply(rep: RaftReplica, sender: int, m: SnapshotReply) -> None:
 
 
 # ------------------------------------------------------------ ReadIndex
-def read_request(rep: RaftReplica, m: ClientRequest) -> None:
+def read_request(rep: RaftCore, m: ClientRequest) -> None:
     if any(r[0].client == m.client and r[0].ts == m.ts for r in rep.reads):
         return None
     index = rep.commit if rep.log.term_at(rep.commit) == rep.term else None
@@ -149,7 +136,7 @@ def read_request(rep: RaftReplica, m: ClientRequest) -> None:
     return None
 
 
-def probe_round(rep: RaftReplica) -> None:
+def probe_round(rep: RaftCore) -> None:
     """One round of empty AppendEntries: their acknowledgements confirm our leadership (thesis §6.4)."""
     rep.probe += 1
     for r, p in rep.peers.items():
@@ -161,12 +148,12 @@ def probe_round(rep: RaftReplica) -> None:
             rep._send(r, stable_append(rep, prev, prev_term))
 
 
-def reads_applied(rep: RaftReplica) -> None:
+def reads_applied(rep: RaftCore) -> None:
     if rep.reads:
         read_acked(rep)
 
 
-def read_acked(rep: RaftReplica) -> None:
+def read_acked(rep: RaftCore) -> None:
     if not rep.reads or rep.role != "leader":
         return
     own = rep.log.term_at(rep.commit) == rep.term
@@ -187,11 +174,11 @@ def read_acked(rep: RaftReplica) -> None:
 
 
 # ------------------------------------------------------------ leadership transfer
-def transferring(rep: RaftReplica) -> bool:
+def transferring(rep: RaftCore) -> bool:
     return rep.transfer_target is not None
 
 
-def feature_timer(rep: RaftReplica, name: Any) -> None:
+def feature_timer(rep: RaftCore, name: Any) -> None:
     if type(name) is tuple and len(name) == 2 and name[0] == "transfer":
         start_transfer(rep, name[1])
     elif type(name) is tuple and len(name) == 2 and name[0] in ("add", "remove"):
@@ -200,7 +187,7 @@ def feature_timer(rep: RaftReplica, name: Any) -> None:
         rep.transfer_target = None
 
 
-def start_transfer(rep: RaftReplica, target: Any) -> None:
+def start_transfer(rep: RaftCore, target: Any) -> None:
     if rep.role != "leader" or target not in rep.peers or target not in rep.voters:
         return rep._drop("transfer.refused")
     rep.transfer_target = target
@@ -212,7 +199,7 @@ def start_transfer(rep: RaftReplica, target: Any) -> None:
     return None
 
 
-def transfer_progress(rep: RaftReplica, sender: int) -> None:
+def transfer_progress(rep: RaftCore, sender: int) -> None:
     if rep.transfer_target != sender or rep.role != "leader":
         return
     if rep.peers[sender].match >= rep.log.last:
@@ -221,7 +208,7 @@ def transfer_progress(rep: RaftReplica, sender: int) -> None:
         rep._replicate(sender)
 
 
-def on_timeout_now(rep: RaftReplica, sender: int, m: TimeoutNow) -> None:
+def on_timeout_now(rep: RaftCore, sender: int, m: TimeoutNow) -> None:
     if m.leader != sender or m.term != rep.term or rep.role == "leader":
         return rep._drop("drop.stale_timeout_now")
     rep.counters["transfer.elections"] = rep.counters.get("transfer.elections", 0) + 1
@@ -229,18 +216,18 @@ def on_timeout_now(rep: RaftReplica, sender: int, m: TimeoutNow) -> None:
     return None
 
 
-def leader_stepped_down(rep: RaftReplica) -> None:
+def leader_stepped_down(rep: RaftCore) -> None:
     rep.transfer_target = None
     rep.reads = []
 
 
-def stable_append(rep: RaftReplica, prev: int, prev_term: int) -> Any:
+def stable_append(rep: RaftCore, prev: int, prev_term: int) -> Any:
     """An empty AppendEntries that only claims what ``prev`` says the follower holds."""
     return AppendEntries(rep.term, rep.node_id, prev, prev_term, (), min(rep.commit, prev), rep.probe)
 
 
 # ------------------------------------------------------------ membership (see the module docstring)
-def reconfigure(rep: RaftReplica, kind: str, node: Any) -> None:
+def reconfigure(rep: RaftCore, kind: str, node: Any) -> None:
     if rep.role != "leader" or node not in rep.replicas:
         return rep._drop("config.refused")
     if config_pending(rep) or rep.log.term_at(rep.commit) != rep.term:
@@ -254,13 +241,13 @@ def reconfigure(rep: RaftReplica, kind: str, node: Any) -> None:
     return None
 
 
-def config_pending(rep: RaftReplica) -> bool:
+def config_pending(rep: RaftCore) -> bool:
     """A configuration entry above the commit index exists."""
     return any(rep.log.get(i).kind == CONFIG for i in range(max(rep.commit, rep.log.base) + 1,
                                                                rep.log.last + 1))
 
 
-def config_committed(rep: RaftReplica) -> None:
+def config_committed(rep: RaftCore) -> None:
     if rep.role == "leader" and rep.node_id not in rep.voters and not config_pending(rep):
         rep.counters["config.stepped_down"] = rep.counters.get("config.stepped_down", 0) + 1
         rep._become_follower(rep.term, -1)

@@ -36,7 +36,8 @@ before the leader does (thesis §10.2.1), it just cannot count itself early.
 
 Committed entries are applied in order to :class:`~bftlab.protocols.cft.KvMachine`;
 the leader answers the client of each command it applies. See
-:mod:`.features` for snapshots, ReadIndex, leadership transfer and membership changes.
+:mod:`.core` for the state itself, :mod:`.features` for snapshots, ReadIndex,
+leadership transfer and membership changes.
 """
 
 from __future__ import annotations
@@ -68,8 +69,17 @@ from bftlab.protocols.cft.messages import NO_LEADER
 
 from . import features
 from . import log as stable
-from .features import decode_voters
-from .log import RaftLog
+from .core import (
+    CANDIDATE,
+    ELECTION_TIMER,
+    FOLLOWER,
+    HEARTBEAT_TIMER,
+    LEADER,
+    PRE_CANDIDATE,
+    QUORUM_TIMER,
+    Peer,
+    RaftCore,
+)
 from .messages import (
     COMMAND,
     CONFIG,
@@ -83,87 +93,16 @@ from .messages import (
     TimeoutNow,
     VoteReply,
 )
-from .params import RaftParams
 from .wellformed import well_formed
 
-FOLLOWER, PRE_CANDIDATE, CANDIDATE, LEADER = "follower", "pre-candidate", "candidate", "leader"
-ELECTION_TIMER = "election"
-HEARTBEAT_TIMER = "heartbeat"
-QUORUM_TIMER = "check-quorum"
 _FREE = (AppendEntries, InstallSnapshot, TimeoutNow)  # the leader's own sends need not wait for its disk
 _HELD = (Send, Broadcast, Observe)
 
 
-class Peer:
-    """The leader's view of one follower (Figure 2's nextIndex/matchIndex, plus the pipelining window)."""
-
-    __slots__ = ("next", "match", "probing", "inflight", "acked_at_hb", "probe_ack", "probe_prev")
-
-    def __init__(self, next_index: int) -> None:
-        self.next = next_index
-        self.match = 0
-        self.probing = True
-        self.inflight: list[tuple[int, int]] = []  # (first, last) index of each unacknowledged AppendEntries
-        self.acked_at_hb = 0  # match at the previous heartbeat, to notice a stalled window
-        self.probe_ack = 0  # highest heartbeat round it acknowledged (ReadIndex)
-        self.probe_prev = -1  # prev_index of the last probe: only its rejection moves ``next`` while probing
-
-
-class RaftReplica:
+class RaftReplica(RaftCore):
     """One Raft server (sans-IO); planted variants in the tests override :meth:`_can_commit`."""
 
-    def __init__(self, ctx: NodeContext) -> None:
-        p = ctx.params if isinstance(ctx.params, RaftParams) else RaftParams()
-        self.params = p
-        self.node_id = ctx.node_id
-        self.replicas = tuple(ctx.replicas)
-        self.rng = ctx.rng
-        self.initial_voters = tuple(self.replicas[:p.initial_voters]) if p.initial_voters else self.replicas
-        self.voters = self.initial_voters
-        self.snap_voters = self.initial_voters
-        self.term = 0
-        self.voted_for = -1
-        self.role = FOLLOWER
-        self.leader = NO_LEADER
-        self.log = RaftLog()
-        self.commit = 0
-        self.applied = 0
-        self.machine = KvMachine()
-        self.votes: set[int] = set()
-        self.peers: dict[int, Peer] = {}
-        self.active: set[int] = set()
-        self.leader_seen_at = -1e9
-        self.in_log: dict[int, int] = {}  # leader: client -> highest ts in its log not yet applied
-        self.counters: dict[str, int] = {}
-        self.now = 0.0
-        self.token = 0
-        self.held: list[tuple[int, list[Any]]] = []
-        self.sync_last: dict[int, int] = {}  # pending sync token -> last log index it covers
-        self.synced_index = 0  # our own log is durable up to here
-        self.probe = 0  # leader: heartbeat round (ReadIndex)
-        self._out: list[Any] = []
-        self._released: list[Any] = []
-        self.snap_data = KvMachine().snapshot()  # the state at log.base (sent in InstallSnapshot)
-        self.transfer_target: int | None = None
-        self.reads: list[list[Any]] = []  # ReadIndex: [request, read index or None, heartbeat round to be acked]
-
     # ------------------------------------------------------------ plumbing
-    def _drop(self, reason: str) -> None:
-        self.counters[reason] = self.counters.get(reason, 0) + 1
-
-    def _observe(self, ev: Any) -> None:
-        self._out.append(Observe(ev))
-
-    def _send(self, to: int, msg: Any) -> None:
-        if to != self.node_id:
-            self._out.append(Send(to, msg))
-
-    def _others(self) -> tuple[int, ...]:
-        return tuple(r for r in self.replicas if r != self.node_id)
-
-    def _majority(self, have: set[int]) -> bool:
-        return 2 * len(have & set(self.voters)) > len(self.voters)
-
     def step(self, now: float, inp: Any) -> list[Any]:
         self.now = now
         out = self._out = []
@@ -215,16 +154,6 @@ class RaftReplica:
             self.synced_index = max(self.synced_index, self.sync_last.pop(tok))
         if self.role == LEADER:
             self._advance_commit()
-
-    def _persist_hs(self) -> None:
-        self._out.append(stable.hs_record(self.term, self.voted_for, self.applied))
-
-    def _election_delay(self) -> float:
-        t = self.params.election_timeout_s
-        return t + self.rng.random() * t
-
-    def _reset_election_timer(self) -> None:
-        self._out.append(SetTimer(ELECTION_TIMER, self._election_delay()))
 
     # ------------------------------------------------------------ boot
     def _on_start(self, recovered: Any) -> None:
@@ -549,12 +478,6 @@ class RaftReplica:
         self._send(sender, AppendReply(self.term, self.node_id, True, last_new, 0, 0, m.probe))
         return None
 
-    def _truncated(self, keep: int) -> None:
-        self.synced_index = min(self.synced_index, keep)
-        for tok in self.sync_last:
-            self.sync_last[tok] = min(self.sync_last[tok], keep)
-        self._refresh_voters()
-
     # ------------------------------------------------------------ application
     def _apply(self) -> None:
         start = self.applied
@@ -634,22 +557,5 @@ class RaftReplica:
         return self._drop("drop.unexpected_type")
 
     # ------------------------------------------------------------ configuration
-    def _refresh_voters(self) -> None:
-        """The latest configuration in the log is in effect, committed or not (thesis §4.1)."""
-        for i in range(self.log.last, self.log.base, -1):
-            e = self.log.get(i)
-            if e.kind == CONFIG:
-                self.voters = decode_voters(e.op)
-                return
-        self.voters = self.snap_voters
-
-    def voters_at(self, index: int) -> tuple[int, ...]:
-        for i in range(min(index, self.log.last), self.log.base, -1):
-            e = self.log.get(i)
-            if e.kind == CONFIG:
-                return decode_voters(e.op)
-        return self.snap_voters
-
-
 def make_replica(ctx: NodeContext) -> RaftReplica:
     return RaftReplica(ctx)
