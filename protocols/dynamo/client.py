@@ -25,6 +25,8 @@ import dataclasses
 from collections import deque
 from typing import Any
 
+import msgpack
+
 from bftlab.api import (
     Accepted,
     CancelTimer,
@@ -47,7 +49,29 @@ from .params import DynamoParams
 from .ring import Ring
 from .versions import merge_clocks
 
+QUORUM_TAG = "dynamo/quorum"
 RETRY_TIMER = "retry"
+
+
+def quorum_op(op: bytes, r: int = 0, w: int = 0) -> bytes:
+    """``op`` with its own read/write quorum (0: the params' R or W), for ``Submit``.
+
+    The history oracles decode only plain :mod:`bftlab.core.kv` operations, so
+    they cannot pair requests submitted this way (they count them as unpaired).
+    """
+    return msgpack.packb([QUORUM_TAG, r, w, op], use_bin_type=True)
+
+
+def _unwrap(op: bytes) -> tuple[bytes, int, int]:
+    """(operation, r, w) of a :func:`quorum_op`, or ``(op, 0, 0)`` for a plain operation."""
+    try:
+        items = msgpack.unpackb(op, raw=False)
+    except Exception:
+        return op, 0, 0
+    if (isinstance(items, list) and len(items) == 4 and items[0] == QUORUM_TAG and type(items[1]) is int
+            and type(items[2]) is int and isinstance(items[3], bytes)):
+        return items[3], max(0, items[1]), max(0, items[2])
+    return op, 0, 0
 THINK_TIMER = "think"
 
 
@@ -122,7 +146,8 @@ class DynamoClient:
     def _send_next(self) -> None:
         if not self.ops:
             return
-        op = self.ops.popleft()
+        submitted = self.ops.popleft()
+        op, r, w = _unwrap(submitted)
         try:
             self.kind, self.key, _ = kv.decode_op(op)
         except ValueError:
@@ -130,9 +155,9 @@ class DynamoClient:
         ts = max(self.last_ts + 1, int(self.now * 1_000_000))
         self.last_ts = ts
         context = self.contexts.get(self.key, ()) if self.kind in ("put", "del") else ()
-        self.outstanding = ClientRequest(self.node_id, ts, op, 0, 0, context)
+        self.outstanding = ClientRequest(self.node_id, ts, op, r, w, context)
         self.attempt = 0
-        self._out.append(Observe(Issued(self.node_id, ts, observed_digest(op))))
+        self._out.append(Observe(Issued(self.node_id, ts, observed_digest(submitted))))
         self._send()
 
     def _send(self) -> None:

@@ -170,3 +170,17 @@ def test_accepted_count_is_one_per_request():
         h.submit(c, put(b"key%d" % i, b"v"))
     h.run_until(lambda: len(h.accepted()) == 5)
     assert len({(a.client, a.ts) for a in h.events(Accepted)}) == 5
+
+
+def test_a_request_may_carry_its_own_quorum():
+    """W=3 for one write under a strict quorum with a home replica down: that write fails, the default W=2 works."""
+    from bftlab.protocols.dynamo.client import quorum_op
+
+    h = harness(sloppy=False, anti_entropy=False, ack_timeout_s=0.05, client_timeout_s=0.2)
+    c1, c2 = h.clients
+    h.crash(home(h, K)[2])
+    h.submit(c1, quorum_op(put(K, b"all"), w=3))
+    h.submit(c2, put(K, b"two"))
+    settle(h, 1.0)
+    assert [a.client for a in h.accepted()] == [c2]
+    assert sum(h.nodes[r].counters.get("quorum.failed", 0) for r in home(h, K)[:2]) >= 2
