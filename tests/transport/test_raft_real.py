@@ -32,8 +32,8 @@ replica and requires each request and each index at most once.
 
 Time: two runs of 3 s of load and two of 9 s, each plus the processes'
 start-up (about 1-2 s idle). Measured on a 2-core machine under a load
-average of 9-12 from other work: 49 s of test time (56 s with pytest's own
-start-up); idle it should be about 35 s. The 9 s load is what lets a restart
+average of 9-12 from other work: 49-56 s of test time (56-67 s with pytest's
+own start-up); idle it should be about 35 s. The 9 s load is what lets a restart
 that boots slowly on a loaded machine (3-4 s measured) still join while the
 cluster runs.
 """
@@ -114,11 +114,14 @@ def test_a_real_cluster_serves_a_few_hundred_requests_from_its_fsynced_log(tmp_p
     run = helpers.RealRun(make_spec(n, seed=10 + n, duration_s=3.0), tmp_path)
     disks = check_run(run)
     assert run.report["run"]["restarts"] == 0
-    # One leader all along (term 1), and every replica holds (nearly) the whole log on its disk.
-    assert {p["view"] for p in run.report["run"]["replica_progress"].values()} == {1}
+    # One leader served the whole load (no term began after the first execution), and every replica holds
+    # (nearly) the whole log on its disk, in that term.
+    first_exec = run.events(Executed)[0][0]
+    terms = {ev.view for _, ev in run.events(ViewChanged)}
+    assert not [ev for t, ev in run.events(ViewChanged) if t > first_exec], "the leader changed under load"
     top = max(st.log.last for st in disks)
     assert all(st.log.last >= top - 8 for st in disks), [st.log.last for st in disks]
-    assert all(st.term == 1 for st in disks)
+    assert {st.term for st in disks} == {max(terms)} and max(terms) >= 1
 
 
 # ------------------------------------------------------------------ SIGKILL of the leader
@@ -150,7 +153,7 @@ def test_sigkill_of_the_leader_elects_a_new_one_and_loses_no_acknowledged_write(
     (outage,) = run.report["fault_budget"]["outages"]
     go = min(run.boot(f"replica-{r}.0") for r in range(n))  # the replicas boot at the launcher's go, or just after
     t_kill = go + outage["crashed_at_s"] * 1e9  # at or after the real SIGKILL
-    assert t_kill - mine[-1][0] < 0.4e9, "the leader was not executing requests when it was killed"
+    assert t_kill - mine[-1][0] < 0.6e9, "the leader was not executing requests when it was killed"
 
     # The load was in flight across the crash, and a new leader of a later term committed requests while the
     # old one was down.
