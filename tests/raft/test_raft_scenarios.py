@@ -14,10 +14,18 @@ from bftlab.core import kv
 from bftlab.oracles import smr
 from bftlab.protocols.cft import ClientReply, ClientRequest
 from bftlab.protocols.raft import PROTOCOL, RaftParams
-from bftlab.protocols.raft.messages import AppendEntries, AppendReply, Entry, InstallSnapshot, VoteReply
+from bftlab.protocols.raft.messages import (
+    AppendEntries,
+    AppendReply,
+    Entry,
+    InstallSnapshot,
+    RequestVote,
+    VoteReply,
+)
 from bftlab.protocols.raft.replica import ELECTION_TIMER, QUORUM_TIMER
 from bftlab.testing import Harness, of_type
 from tests.raft.harness import elect, heartbeat
+from tests.raft.planted import EAGER
 
 
 def put(k: bytes, v: bytes) -> bytes:
@@ -314,3 +322,16 @@ def test_malformed_messages_are_dropped_and_counted():
     assert node.counters["drop.malformed"] == 4
     assert node.counters["drop.bad_snapshot"] == 1
     request(h, 3, put(b"k", b"v"))
+
+
+def test_the_eager_variant_votes_before_its_sync_which_correct_raft_never_does():
+    for spec, held in ((PROTOCOL, True), (EAGER, False)):
+        h = Harness(spec, n=3, clients=1, f=1, hold_syncs=True)
+        h.now += 1.0
+        h._step(0, TimerFired(ELECTION_TIMER))
+        h.deliver(lambda e: type(e.msg) in (RequestVote, VoteReply) and e.msg.pre)  # pre-votes write nothing
+        h.complete_syncs(0)  # the candidate's own term and vote
+        h.deliver(lambda e: type(e.msg) is RequestVote and not e.msg.pre and e.receiver == 1)
+        assert h.pending_syncs(1) == 1  # replica 1's vote is not durable yet
+        votes = [e for e in h.pending(of_type(VoteReply)) if e.sender == 1]
+        assert (votes == []) is held, spec.name
