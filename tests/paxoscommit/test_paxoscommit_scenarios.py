@@ -13,7 +13,7 @@ from bftlab.api import Accepted, Decided, TxnBegan, Voted, observed_digest
 from bftlab.core.kv import encode_op
 from bftlab.errors import ConfigError
 from bftlab.protocols.paxoscommit import PROTOCOL, PaxosCommitParams
-from bftlab.protocols.paxoscommit.messages import Decision, Phase1a, Phase2a, Phase2b, Prepare
+from bftlab.protocols.paxoscommit.messages import Decision, Phase1a, Phase1b, Phase2a, Phase2b, Prepare
 from bftlab.protocols.txn import TxnOutcome, TxnSubmit
 from bftlab.specs.spec import spec_from_dict
 from bftlab.testing import Harness, all_of, of_type, to
@@ -249,3 +249,37 @@ def test_check_spec_refuses_a_wrong_n_and_too_many_acceptors_down():
     spec_from_dict({**d, "faults": down, "allow_exceeding_f": True})
     rms = [{"node": r, "crash_at_s": 0.1, "recover_at_s": 0.3} for r in RMS]  # RMs: any number at once
     assert len(spec_from_dict({**d, "faults": [*rms, down[0]]}).faults) == 4
+
+
+def test_nothing_an_rm_or_acceptor_says_leaves_before_its_forced_write():
+    h = Harness(PROTOCOL, n=6, clients=1, params=PaxosCommitParams(shards=3, shards_per_txn=3), hold_syncs=True)
+    h.submit(CLIENT, OP)
+    h.deliver(of_type(TxnSubmit))
+    h.deliver(of_type(Prepare))
+    assert not h.pending(of_type(Phase2a)) and not [e for e in h.history if type(e) is Voted]
+    assert [h.pending_syncs(rm) for rm in RMS] == [1, 1, 1]
+    h.complete_syncs(0)
+    assert {e.receiver for e in h.pending(of_type(Phase2a))} == {3, 4, 5}
+    assert [e.node for e in h.history if type(e) is Voted] == [0]
+    h.deliver(of_type(Phase2a))
+    assert not h.pending(of_type(Phase2b)) and h.pending_syncs(4) == 1 and h.pending_syncs(5) == 1
+    h.complete_syncs(4)
+    assert [(e.sender, e.receiver) for e in h.pending(of_type(Phase2b))] == [(4, LEADER)]
+
+
+def test_a_restarted_acceptor_still_reports_the_vote_it_accepted():
+    h = harness()
+    h.submit(CLIENT, OP)
+    txn = first_txn(h)
+    _deliver_until_votes(h)
+    h.drop(of_type(Phase2b))
+    h.crash(4)
+    h.recover(4)  # rebuilt from its factory: only its disk is left
+    h.inject(5, 4, Phase1a(txn[0], txn[1], 3 + 2, RMS))  # acceptor 2's first ballot: round 1, 1*3 + 2
+    h.deliver(of_type(Phase1a))
+    (promise,) = [e.msg for e in h.pending(of_type(Phase1b))]
+    assert promise.ballot == 5 and promise.accepted == ((0, 0, True), (1, 0, True), (2, 0, True))
+    assert h.nodes[4].acc.txns[txn].mbal == 5
+    h.crash(4)  # and the promise itself was forced before the Phase 1b left
+    h.recover(4)
+    assert h.nodes[4].acc.txns[txn].mbal == 5
