@@ -14,7 +14,7 @@ from bftlab.core.kernel import NS
 
 from .helpers import no_exceptions, simulate, spec
 
-SEEDS = range(100)
+SEEDS = range(60)
 FAULTS_END_S = 2.0  # every fault heals by then; the run may last until its time limit
 
 
