@@ -219,8 +219,15 @@ class Participant:
             if known != commit:
                 self._count("decision.conflicting")  # only when timeouts misjudged failures (a partition)
             return
+        if txn in self.voting:  # our yes vote is not out yet: nobody can have decided commit
+            if commit:
+                return self._count("drop.decision_unprepared")
+            self.log.cancel(txn)  # an abort overtook it: the vote never goes out, as if we had not voted
+            self.voting.discard(txn)
+            self.store.abort(txn)
+            return self._record(txn, False)
         if txn not in self.store.prepared:
-            if commit or txn in self.voting:
+            if commit:
                 return self._count("drop.decision_unprepared")
             self.store.abort(txn)  # an abort before the CanCommit: a late one then votes no
             return self._record(txn, False)

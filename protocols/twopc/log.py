@@ -44,6 +44,15 @@ def parse(recovered: Mapping[str, bytes]) -> dict[str, dict[Txn, bytes]]:
     return out
 
 
+def _about(action: Any, txn: Txn) -> bool:
+    """Whether a held action is about ``txn``: a message or event naming it, or a timer keyed by it."""
+    item = getattr(action, "msg", None) or getattr(action, "event", None)
+    if item is not None:
+        return (getattr(item, "client", None), getattr(item, "ts", None)) == txn
+    name = getattr(action, "name", None)
+    return type(name) is tuple and txn in name
+
+
 def ids(nodes: Iterable[int]) -> bytes:
     """A record value listing node ids."""
     return b",".join(b"%d" % n for n in nodes)
@@ -80,6 +89,11 @@ class ForcedLog:
         self.token += 1
         self.lazy += 1
         out.append(Sync(self.token))
+
+    def cancel(self, txn: Txn) -> None:
+        """Forget the held actions about ``txn`` (a yes vote overtaken by an abort: it must not go out)."""
+        for token, actions in self.held.items():
+            self.held[token] = [a for a in actions if not _about(a, txn)]
 
     def synced(self, token: Any) -> list[Any]:
         """The actions released by ``Synced(token)`` (a runtime may answer several Syncs with the last one)."""

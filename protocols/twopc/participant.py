@@ -138,9 +138,13 @@ class Participant:
     # ------------------------------------------------------------------ outcome
     def _learn(self, txn: Txn, commit: bool) -> None:
         known = self.store.decided(txn)
-        if txn in self.voting:  # the vote is not out yet: nobody can have decided commit
+        if txn in self.voting:  # our yes vote is not out yet: nobody can have decided commit
             if commit:
                 return self._count("drop.early_commit")
+            self.log.cancel(txn)  # an abort overtook it: the vote never goes out, as if we had not voted
+            self.voting.discard(txn)
+            self.store.abort(txn)
+            return self._abort_record(txn)
         if known is not None:
             if known and commit:  # a duplicate COMMIT: ACK again, the coordinator may have missed ours
                 self._out.append(Send(self.coordinator, Ack(txn[0], txn[1], self.node_id)))
@@ -151,9 +155,8 @@ class Participant:
             self.store.abort(txn)  # an ABORT before the PREPARE: a late PREPARE then votes no
             return self._abort_record(txn)
         self._out.append(Observe(Decided(self.node_id, txn[0], txn[1], commit)))
-        self.voting.discard(txn)
-        self.seq += 1
         if commit:
+            self.seq += 1
             self.store.commit(txn)
             self.log.force(self._out, [(log.key(DECIDED, txn), b"c%d" % self.seq)],
                            [Send(self.coordinator, Ack(txn[0], txn[1], self.node_id))])

@@ -10,7 +10,7 @@ from bftlab.protocols.twopc import PROTOCOL, TwoPcParams
 from bftlab.protocols.twopc.messages import Ack, Decision, Inquire, Prepare, Vote
 from bftlab.protocols.txn import TxnOutcome, TxnSubmit
 from bftlab.specs.spec import spec_from_dict
-from bftlab.testing import from_, of_type, to
+from bftlab.testing import all_of, from_, of_type, to
 
 from .helpers import TWOPC, decisions, harness, judge, put, spec, votes
 
@@ -231,3 +231,17 @@ def test_n_must_be_shards_plus_one():
     with pytest.raises(ConfigError, match="n must be shards"):
         spec_from_dict(spec(TWOPC, shards=3, n=5))
     assert spec_from_dict(spec(TWOPC, shards=4)).n == 5
+
+
+def test_an_abort_that_overtakes_a_yes_vote_still_being_forced_cancels_the_vote():
+    h = harness(PROTOCOL, P, hold_syncs=True)
+    h.submit(CLIENT, put("a"))
+    h.deliver(of_type(TxnSubmit))
+    h.deliver(of_type(Prepare))  # the prepared records are being forced
+    txn = next(iter(h.nodes[0].store.prepared))
+    h.inject(COORD, 0, Decision(*txn, False))
+    h.deliver(to(0))
+    h.complete_syncs()
+    assert [e.node for e in votes(h)] == [1, 2]  # participant 0's yes never went out
+    assert not h.pending(all_of(of_type(Vote), from_(0))) and not h.nodes[0].store.prepared
+    assert not h.nodes[0].store.locks and not decisions(h, 0)
