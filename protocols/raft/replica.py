@@ -95,7 +95,10 @@ from .messages import (
 )
 from .wellformed import well_formed
 
-_FREE = (AppendEntries, InstallSnapshot, TimeoutNow)  # the leader's own sends need not wait for its disk
+# The leader's own replication may run ahead of its disk (thesis §10.2.1). Client replies are held with the
+# ``Executed`` they follow: sent at once, a reply could be accepted while a crash loses the only Executed of
+# that request (the history would show a result that no replica reports computing).
+_FREE = (AppendEntries, InstallSnapshot, TimeoutNow)
 _HELD = (Send, Broadcast, Observe)
 
 
