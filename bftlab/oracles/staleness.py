@@ -32,6 +32,7 @@ key (nobody wrote that value) are counted apart as ``unknown_values``.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -93,23 +94,31 @@ class StalenessOracle:
         lags: list[tuple[float, bool, bool]] = []  # (lag ms, consistent, first read after that write)
         examples: list[dict[str, Any]] = []
         for key, rs in reads.items():
-            ws = writes.get(key, [])
+            ws = sorted(writes.get(key, []), key=lambda w: w.end)
+            ends = [w.end for w in ws]
+            top_start: list[float] = []  # top_start[i]: the latest start among the i+1 earliest-completing writes
+            for w in ws:
+                top_start.append(max(top_start[-1], w.start) if top_start else w.start)
+            by_digest: dict[bytes, list[_Write]] = {}
+            for w in ws:
+                by_digest.setdefault(w.digest, []).append(w)
             seen_after: set[float] = set()  # completion times of writes some earlier read already followed
             for start, digest, ident in sorted(rs):
-                done = [w for w in ws if w.end <= start]
-                explain = [w for w in ws if w.digest == digest]
+                done = bisect.bisect_right(ends, start)  # ws[:done] completed by the time the read started
+                explain = list(by_digest.get(digest, ()))
                 if digest == ABSENT:
                     explain.append(_Write(-_INF, -_INF, ABSENT))
                 judged += 1
                 if not explain:
                     unknown += 1
                     continue
-                is_stale = all(any(d.start >= c.end for d in done) for c in explain)
+                # stale iff every explaining write c was followed by a write that started after c ended and was done
+                is_stale = done > 0 and all(top_start[done - 1] >= c.end and _followed(c, ws[:done]) for c in explain)
                 stale += is_stale
                 if is_stale and len(examples) < EXAMPLES:
                     examples.append({"client": ident[0], "ts": ident[1], "key": key.hex(), "start_s": start})
                 if done:
-                    latest = max(w.end for w in done)
+                    latest = ends[done - 1]
                     lags.append(((start - latest) * 1000.0, not is_stale, latest not in seen_after))
                     seen_after.add(latest)
         section = {
@@ -122,6 +131,11 @@ class StalenessOracle:
             "examples": examples,
         }
         return OracleVerdict(name="staleness", safe=None, live=None, section=section)
+
+
+def _followed(c: _Write, done: list[_Write]) -> bool:
+    """Some other completed write started after ``c`` ended (only a zero-length ``c`` needs the scan)."""
+    return c.start < c.end or any(d is not c and d.start >= c.end for d in done)
 
 
 def _rate(flags: list[bool]) -> float | None:

@@ -99,3 +99,10 @@ def test_a_write_issued_the_instant_the_previous_one_completed_supersedes_it():
     h.op("put", b"b", 1, 2)  # a closed-loop client issues its next operation in the step that accepted a
     h.op("get", None, 2, 3, returns=b"a")
     assert h.verdict()["stale_reads"] == 1
+
+
+def test_a_write_that_took_no_time_does_not_supersede_itself():
+    h = History()
+    h.op("put", b"a", 1, 1)
+    h.op("get", None, 2, 3, returns=b"a")
+    assert h.verdict()["stale_reads"] == 0
