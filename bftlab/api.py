@@ -388,6 +388,8 @@ class FaultModel:
     name: str
     replicas_per_fault: int
     counted: bool = True
+    byzantine: bool = False
+    """Faulty replicas may behave arbitrarily (node strategies apply); otherwise they only crash (and recover)."""
 
     def default_f(self, n: int) -> int:
         """The largest f that n replicas tolerate (0 when the budget is not counted in replicas)."""
@@ -407,7 +409,7 @@ class FaultModel:
                 f"f={f} needs n >= {self.min_n(f)}.")
 
 
-BYZANTINE = FaultModel("Byzantine", 3)
+BYZANTINE = FaultModel("Byzantine", 3, byzantine=True)
 """Arbitrary faults: n >= 3f+1 (PBFT and the BFT family)."""
 CRASH = FaultModel("crash", 2)
 """Crash(-recovery) faults: n >= 2f+1 (Raft, Paxos, VR, ZAB)."""

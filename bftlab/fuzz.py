@@ -165,12 +165,11 @@ def toolkit(spec: ExperimentSpec, strategies: Sequence[str] | None = None) -> To
     ``fuzz_strategies``; the scripted strategies are reached through the
     registry like any other, so the engine names no protocol and no module.
     """
-    from bftlab.api import CRASH
     from bftlab.specs.registry import load_protocol
     from bftlab.specs.spec import RECOVERY_ALLOWANCE_S
 
     proto = load_protocol(spec.protocol.name)
-    crash_only = proto.fault_model == CRASH
+    crash_only = proto.fault_model.counted and not proto.fault_model.byzantine
     default = () if crash_only else (*GENERIC_STRATEGIES, *proto.fuzz_strategies)
     names = tuple(dict.fromkeys(strategies if strategies is not None else default))
     has_end = set()

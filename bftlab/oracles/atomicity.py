@@ -12,7 +12,7 @@ Hadzilacos & Goodman (*Concurrency Control and Recovery in Database Systems*,
 real transport hands the processes' logs over one after another):
 
 - **agreement**: all processes that decide reach the same decision (AC1);
-- **irreversibility**: a process never changes its decision (AC2), nor its vote;
+- **irreversibility**: a process never changes its decision (AC2), nor takes back a yes vote;
 - **validity**: commit only if every participant voted yes (AC3);
 - **non-triviality**: in a run with no fault at all, a transaction every participant voted yes on commits (AC4);
 - **effects**: a committed transaction's writes are at each participant that is up at the end, unless it is
@@ -81,8 +81,11 @@ class AtomicityOracle:
             outcome[txn] = seen.pop() if len(seen) == 1 else None
         for txn, per in sorted(self.votes.items()):
             for node, vs in sorted(per.items()):
-                if len({y for _, y in vs}) > 1:
-                    bad("irreversibility", txn, f"participant {node} voted both yes and no", [node])
+                first_yes = next((t for t, y in vs if y), None)
+                if first_yes is not None and any(not y and t > first_yes for t, y in vs):
+                    # A yes is a promise to abide by the outcome. A no may be forgotten in a crash (presumed abort
+                    # forces nothing) and followed by a yes: the outcome was abort anyway, so that is allowed.
+                    bad("irreversibility", txn, f"participant {node} voted no after voting yes", [node])
         for txn, commit in sorted(outcome.items()):
             if not commit:
                 continue

@@ -112,6 +112,7 @@ class Simulation:
             if fault.recover_at_s is not None:
                 self.kernel.schedule(to_ns(fault.recover_at_s), self.runtime.recover, fault.node, PRIO_CONTROL)
         self._accepted = 0
+        self._settling = False
         assert spec.f is not None  # resolved from the fault model when the spec was loaded
         self.panel = Panel(self.oracle_plugins, OracleContext(self.replicas, self.clients, self.byzantine, spec.f,
                                                                          spec.injects_faults))
@@ -163,7 +164,12 @@ class Simulation:
         self._accepted += 1
         self.workload.on_accepted(ev.client, t)
         if self.workload.finished_issuing and self._accepted >= self.workload.submitted:
-            self.kernel.stop()
+            settle = to_ns(self.spec.stop.settle_s)
+            if not settle:
+                self.kernel.stop()
+            elif not self._settling:  # let what is in flight land; the time limit still applies
+                self._settling = True
+                self.kernel.schedule(t + settle, lambda _: self.kernel.stop(), None, PRIO_CONTROL)
 
     # ------------------------------------------------------------ running
     def run(self) -> None:

@@ -339,11 +339,17 @@ class StopConfig:
     """Simulated time cap."""
     max_events: int = 50_000_000
     """Cap on processed simulator events (guards against runaway runs)."""
+    settle_s: float = 0.0
+    """After the last request is answered, keep running this long (still within time_limit_s), so what is in
+    flight lands before the final state is judged: a commit decision on its way to the participants, a replica
+    catching up. 0 .. 3,600."""
 
     def __post_init__(self) -> None:
         if self.time_limit_s <= 0:
             raise FieldError("time_limit_s", f"must be > 0, got {self.time_limit_s!r}.")
         _at_least("max_events", self.max_events, 1)
+        _at_least("settle_s", self.settle_s, 0.0)
+        _at_most("settle_s", self.settle_s, 3600.0, " (one hour)")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -289,6 +289,7 @@ async def _run_cluster(spec: Any, workdir: Path) -> tuple[Cluster, float, float]
             with trio.move_on_after(spec.stop.time_limit_s):
                 for proc in clients:
                     await proc.done.wait()
+                await trio.sleep(spec.stop.settle_s)  # what is in flight lands before the replicas stop
             t_end_wall = time.perf_counter()
             await cluster.stop_all()
             nursery.cancel_scope.cancel()
@@ -461,8 +462,8 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float,
             elif kind == "V":
                 mine["view"] = max(mine["view"], ev.view)
                 ev = ViewChanged(ev.node + offset, ev.view)
-            elif kind == "R":
-                pass  # the budget counts replica ids, not incarnations
+            elif kind in ("R", "T", "O", "D"):
+                pass  # the fault budget and the transactions' judge count replica ids, not incarnations
             elif kind == "S":
                 mine["state_transfers"].append(ev.seq)
                 # the checker allows a gap in a replica's executions only after a state transfer

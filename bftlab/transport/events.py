@@ -11,6 +11,9 @@ process)::
     ["V", t, node, view]
     ["S", t, node, seq]
     ["R", t, node]
+    ["T", t, client, ts, [participant, ...]]        (TxnBegan)
+    ["O", t, node, client, ts, yes]                 (Voted)
+    ["D", t, node, client, ts, commit]              (Decided)
 
 Writes are buffered and flushed every ``flush_s``: a SIGKILLed process loses at
 most that much of its tail, which only makes the check see less, never wrong.
@@ -25,7 +28,18 @@ from typing import Any, BinaryIO
 
 import msgpack
 
-from bftlab.api import Accepted, Executed, ExecutedEntry, Issued, Recovered, StateTransferred, ViewChanged
+from bftlab.api import (
+    Accepted,
+    Decided,
+    Executed,
+    ExecutedEntry,
+    Issued,
+    Recovered,
+    StateTransferred,
+    TxnBegan,
+    ViewChanged,
+    Voted,
+)
 
 
 class EventLog:
@@ -53,6 +67,12 @@ class EventLog:
             rec = ["S", t, event.node, event.seq]
         elif kind is Recovered:
             rec = ["R", t, event.node]
+        elif kind is TxnBegan:
+            rec = ["T", t, event.client, event.ts, list(event.participants)]
+        elif kind is Voted:
+            rec = ["O", t, event.node, event.client, event.ts, event.yes]
+        elif kind is Decided:
+            rec = ["D", t, event.node, event.client, event.ts, event.commit]
         else:
             return
         self.records += 1
@@ -98,4 +118,10 @@ def _event(rec: list) -> tuple[str, int, Any, int | None]:
         return kind, t, StateTransferred(rec[2], rec[3]), None
     if kind == "R":
         return kind, t, Recovered(rec[2]), None
+    if kind == "T":
+        return kind, t, TxnBegan(rec[2], rec[3], tuple(rec[4])), None
+    if kind == "O":
+        return kind, t, Voted(rec[2], rec[3], rec[4], rec[5]), None
+    if kind == "D":
+        return kind, t, Decided(rec[2], rec[3], rec[4], rec[5]), None
     raise ValueError(f"unknown event record kind {kind!r}")

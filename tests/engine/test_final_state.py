@@ -49,3 +49,9 @@ def test_every_running_replica_reports_its_final_state_and_a_crashed_one_none():
 def test_a_protocol_without_the_hook_reports_nothing():
     rep = run(protocol={"name": "tests.engine.toyproto:TOY"})
     assert rep["oracles"]["seen"]["states"] == {}
+
+
+def test_settle_keeps_the_run_going_after_the_last_answer_so_what_is_in_flight_lands():
+    quick, settled = run(), run(stop={"time_limit_s": 30, "settle_s": 0.5})
+    assert settled["run"]["sim_time_s"] == quick["run"]["sim_time_s"] + 0.5
+    assert settled["metrics"]["committed"] == quick["metrics"]["committed"] == 20

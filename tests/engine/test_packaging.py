@@ -141,10 +141,9 @@ def test_a_wheel_installs_only_bftlab_at_the_top_level(tmp_path):
 
 def test_the_engine_names_no_protocol_in_its_code():
     """Protocol names may appear in docstrings, comments and help examples, never in the engine's logic."""
+    import importlib
     import io
     import tokenize
-
-    import importlib
 
     # A protocol is a package under protocols/ that registers a ProtocolSpec; packages the protocols share
     # (cft: the crash-fault client, txn: transactions) name concepts the engine has too.

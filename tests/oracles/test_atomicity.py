@@ -61,7 +61,9 @@ def test_two_processes_deciding_differently_break_agreement():
 def test_a_process_that_changes_its_decision_or_its_vote_is_caught():
     assert "irreversibility" in kinds(judge(committed(1) + [(0.5, Decided(1, 9, 1, False))]))
     assert kinds(judge(committed(1, decide=False) + [(0.5, Voted(0, 9, 1, False))])) == {"irreversibility"}
-
+    # a no vote forgotten in a crash and followed by a yes is allowed: the outcome was abort anyway
+    forgot = committed(1, votes=(False, True, True)) + [(0.5, Voted(0, 9, 1, True))]
+    assert judge(forgot, faults=True).safe
 
 def test_commit_without_every_yes_vote_breaks_validity():
     assert kinds(judge(committed(1, votes=(True, False, True), decide=True))) == {"validity"}
