@@ -88,7 +88,10 @@ class KvHistoryOracle:
         ops = self.operations()
         result = check(ops, time_budget_s=TIME_BUDGET_S)
         lines = render(result)
-        section = {"verdict": result.verdict, "operations": result.operations, "keys": result.checked_keys,
+        verdict = result.verdict
+        if verdict == "ok" and self.unpaired:  # requests we could not check: never call that linearizable
+            verdict = "unknown"
+        section = {"verdict": verdict, "operations": result.operations, "keys": result.checked_keys,
                    "unpaired_requests": self.unpaired, "counterexample": lines[1:]}
         violations: tuple[dict[str, Any], ...] = ()
         if result.verdict == "violation":
@@ -99,7 +102,7 @@ class KvHistoryOracle:
             },)
         return OracleVerdict(
             name="linearizability", safe=result.verdict != "violation", live=None,
-            undecided=result.verdict == "unknown", violation_count=len(violations), violations=violations,
+            undecided=verdict == "unknown", violation_count=len(violations), violations=violations,
             section=section,
         )
 
@@ -112,8 +115,9 @@ class LinearizabilitySection:
     title: str = "Linearizability"
 
     def markdown(self, data: Any) -> list[str]:
-        head = {"ok": "Linearizable", "violation": "**Not linearizable**",
-                "unknown": "Undecided (the search ran out of time)"}[data["verdict"]]
+        unknown = ("Undecided (requests without their operations)" if data.get("unpaired_requests")
+                   else "Undecided (the search ran out of time)")
+        head = {"ok": "Linearizable", "violation": "**Not linearizable**", "unknown": unknown}[data["verdict"]]
         out = [f"{head}: {data['operations']:,} operations over {data['keys']:,} keys checked"
                f" (Wing & Gong search with Lowe's memoisation, per key)."]
         if data.get("unpaired_requests"):

@@ -448,7 +448,7 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float,
     recorder = Recorder(checker, metrics, submitted_at=lambda ev, t: submitted[(ev.client, ev.ts)].popleft())
     for log in client_logs:  # every Issued first: the checker's validity test looks requests up
         for kind, t, ev, _ in log:
-            if kind == "I":
+            if kind in ("U", "I"):  # each Submitted just before the Issued that carries its operation
                 recorder.observe(t, ev)
     progress: dict[str, dict[str, Any]] = {}
     for proc in replicas:

@@ -11,6 +11,7 @@ process)::
     ["V", t, node, view]
     ["S", t, node, seq]
     ["R", t, node]
+    ["U", t, client, op]                            (Submitted: the operation the workload handed over)
     ["T", t, client, ts, [participant, ...]]        (TxnBegan)
     ["O", t, node, client, ts, yes]                 (Voted)
     ["D", t, node, client, ts, commit]              (Decided)
@@ -36,6 +37,7 @@ from bftlab.api import (
     Issued,
     Recovered,
     StateTransferred,
+    Submitted,
     TxnBegan,
     ViewChanged,
     Voted,
@@ -67,6 +69,8 @@ class EventLog:
             rec = ["S", t, event.node, event.seq]
         elif kind is Recovered:
             rec = ["R", t, event.node]
+        elif kind is Submitted:
+            rec = ["U", t, event.client, event.op]
         elif kind is TxnBegan:
             rec = ["T", t, event.client, event.ts, list(event.participants)]
         elif kind is Voted:
@@ -118,6 +122,8 @@ def _event(rec: list) -> tuple[str, int, Any, int | None]:
         return kind, t, StateTransferred(rec[2], rec[3]), None
     if kind == "R":
         return kind, t, Recovered(rec[2]), None
+    if kind == "U":
+        return kind, t, Submitted(rec[2], rec[3]), None
     if kind == "T":
         return kind, t, TxnBegan(rec[2], rec[3], tuple(rec[4])), None
     if kind == "O":

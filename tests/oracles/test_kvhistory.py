@@ -9,7 +9,7 @@ from bftlab.api import Accepted, Issued, Submitted, observed_digest
 from bftlab.cli import main
 from bftlab.core import kv
 from bftlab.oracles.base import OracleContext
-from bftlab.oracles.kvhistory import KvHistoryOracle
+from bftlab.oracles.kvhistory import LINEARIZABILITY, KvHistoryOracle
 
 CORRECT = "tests.oracles.kvproto:KV"
 EARLY_ACK = "tests.oracles.kvproto:EARLY_ACK"
@@ -100,3 +100,6 @@ def test_unpaired_requests_are_counted_not_guessed():
     o.observe(1, Issued(1, 1, b"\x00" * 32))  # issued without a submitted operation
     v = o.verdict()
     assert v.section["unpaired_requests"] == 1 and v.section["operations"] == 0
+    # nothing checked is not "linearizable": the run is undecided, so it is not reported safe
+    assert v.undecided and v.section["verdict"] == "unknown"
+    assert "without their operations" in LINEARIZABILITY.section.markdown({**v.section})[0]

@@ -10,6 +10,7 @@ from bftlab.api import (
     Issued,
     Recovered,
     StateTransferred,
+    Submitted,
     TxnBegan,
     ViewChanged,
     Voted,
@@ -19,9 +20,9 @@ from bftlab.transport.events import EventLog, read_log
 
 def test_every_event_kind_survives_the_log_and_a_torn_tail_is_ignored(tmp_path):
     path = tmp_path / "p.events"
-    events = [Issued(9, 1, b"d"), Accepted(9, 1, b"r"), Executed(0, 1, 0, (ExecutedEntry(9, 1, b"d", b"r"),)),
-              ViewChanged(0, 2), StateTransferred(1, 5), Recovered(1), TxnBegan(9, 2, (0, 1)), Voted(0, 9, 2, True),
-              Decided(3, 9, 2, False)]
+    events = [Submitted(9, b"op"), Issued(9, 1, b"d"), Accepted(9, 1, b"r"),
+              Executed(0, 1, 0, (ExecutedEntry(9, 1, b"d", b"r"),)), ViewChanged(0, 2), StateTransferred(1, 5),
+              Recovered(1), TxnBegan(9, 2, (0, 1)), Voted(0, 9, 2, True), Decided(3, 9, 2, False)]
     log = EventLog(path)
     for ev in events:
         log.write(ev, submitted_ns=7 if type(ev) is Issued else None)
