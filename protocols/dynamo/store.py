@@ -96,10 +96,14 @@ class Store:
         return tuple(KeyVersions(k, v) for k, v in sorted(self.shared(peer).items()) if self.bucket(k) in wanted)
 
     def final_state(self) -> dict[str, object]:
+        """Plain data for ``FinalState``: the keys the convergence oracle reads, plus each sibling's
+        ``[value digest, vector clock, HLC stamp]`` under ``"versions"``."""
         from .versions import value_digest
 
         return {
             "store": {k.hex(): sorted(value_digest(v) for v in vs) for k, vs in sorted(self.data.items())},
+            "versions": {k.hex(): [[value_digest(v), [list(e) for e in v.clock], list(v.stamp)] for v in vs]
+                         for k, vs in sorted(self.data.items())},
             "replicas_of": {k.hex(): list(self.home(k)) for k in sorted(self.data)},
             "hinted": sorted({k.hex() for table in self.hints.values() for k in table}),
             "changed_at_s": {k.hex(): round(t, 6) for k, t in sorted(self.changed_at.items())},
