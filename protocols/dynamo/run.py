@@ -108,10 +108,11 @@ class DynamoSection:
 
     def markdown(self, data: Any) -> list[str]:
         c = data.get("counters", {})
-        out = [f"Workload ended at {data['workload_end_s']:.3f} s; last fault healed at "
-               f"{data['last_heal_s'] if data['last_heal_s'] is not None else 'never (no faults)'} s; "
-               f"the last replica state change was at {data['last_change_s']} s, "
-               f"{data['converge_after_quiet_s']} s after both (convergence time).", "",
+        last = data["last_heal_s"]
+        heal = "no fault healed" if last is None else f"the last fault healed at {last:g} s"
+        out = [f"Workload ended at {data['workload_end_s']:.3f} s and {heal}; the last change of any replica's "
+               f"state was at {data['last_change_s']} s, {data['converge_after_quiet_s']} s after both "
+               f"(the measured time to converge; {data['quorum']}).", "",
                "| counter | value |", "|---|---|"]
         out += [f"| {k} | {v:,} |" for k, v in c.items()]
         return out
