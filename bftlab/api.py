@@ -236,6 +236,19 @@ class StateTransferred:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadServed:
+    """Replica ``node`` answered read request ``(client, ts)`` from its state without ordering it in the log
+    (Raft's ReadIndex, a lease read). The SMR oracle checks it like an execution for the client's sake (issued,
+    same result accepted) but not for log order; the linearizability oracle judges the value."""
+
+    node: NodeId
+    client: NodeId
+    ts: int
+    op_digest: bytes
+    result_digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Recovered:
     """Replica ``node`` finished recovering after a restart: it is a full member again and may vote.
 

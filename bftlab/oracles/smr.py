@@ -17,7 +17,9 @@ events (:class:`~bftlab.api.Issued`, :class:`~bftlab.api.Executed`,
   same operation;
 - **exactly-once**: no correct replica executes a request twice;
 - **client consistency**: a result a client accepted is the result correct
-  replicas computed, and no request is accepted with two results;
+  replicas computed (or a correct replica served, for a read answered outside
+  the log: :class:`~bftlab.api.ReadServed`), and no request is accepted with
+  two results;
 - **liveness**: every issued request was accepted by the end of the run.
 
 Violations name the sequence number, the replicas and the requests involved.
@@ -29,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bftlab.api import Accepted, Executed, Issued, StateTransferred
+from bftlab.api import Accepted, Executed, Issued, ReadServed, StateTransferred
 from bftlab.oracles.base import OracleContext, OraclePlugin, OracleVerdict
 
 MAX_REPORTED = 50
@@ -93,6 +95,7 @@ class Checker:
         self.last_seq: dict[int, int] = {}
         self.jumped_to: dict[int, int] = {}  # replica -> seq its last state transfer reached
         self.result_of: dict[tuple[int, int], list] = {}  # (client, ts) -> [first node, result, executed mask]
+        self.served: dict[tuple[int, int], dict[bytes, int]] = {}  # reads outside the log: result -> a server
 
     def observe(self, ev: Any) -> None:
         kind = type(ev)
@@ -108,6 +111,9 @@ class Checker:
             self.issued[key] = ev.op_digest
         elif kind is StateTransferred:
             self.jumped_to[ev.node] = max(ev.seq, self.jumped_to.get(ev.node, ev.seq))
+        elif kind is ReadServed:
+            if ev.node not in self.bad:
+                self._read(ev)
         elif kind is Accepted:
             key = (ev.client, ev.ts)
             prev = self.accepted.get(key)
@@ -120,7 +126,13 @@ class Checker:
         v = Verdict(list(self.v.violations), self.v.violation_count)
         for key, digest in self.accepted.items():
             computed = self.result_of.get(key)
-            if computed is None:
+            if computed is None and digest in self.served.get(key, {}):
+                continue  # a correct replica served this read with this result
+            if computed is None and key in self.served:
+                v.add(Violation("client_consistency", None, sorted(self.served[key].values()), [list(key)],
+                                f"client {key[0]} accepted a result for read ts {key[1]} that no correct replica "
+                                f"served"))
+            elif computed is None:
                 v.add(Violation("client_consistency", None, [], [list(key)],
                                 f"client {key[0]} accepted ts {key[1]} but no correct replica executed it"))
             elif computed[1] != digest:
@@ -129,6 +141,16 @@ class Checker:
                                 f"the one replica {computed[0]} computed"))
         v.pending = sorted(k for k in self.issued if k not in self.accepted)
         return v
+
+    def _read(self, ev: ReadServed) -> None:
+        """A read answered outside the log: validity and the result a client may accept, no slot, no order."""
+        key = (ev.client, ev.ts)
+        op = self.issued.get(key)
+        if op is None or op != ev.op_digest:
+            why = "was never issued" if op is None else "has an operation its client did not issue"
+            self.v.add(Violation("validity", None, [ev.node], [list(key)],
+                                 f"replica {ev.node} served {key}, which {why}"))
+        self.served.setdefault(key, {})[ev.result_digest] = ev.node
 
     def _executed(self, ev: Executed) -> None:
         node, seq, verdict = ev.node, ev.seq, self.v

@@ -43,7 +43,7 @@ from typing import Any
 
 import trio
 
-from bftlab.api import Executed, FinalState, RunOptions, StateTransferred, ViewChanged
+from bftlab.api import Executed, FinalState, ReadServed, RunOptions, StateTransferred, ViewChanged
 from bftlab.errors import ConfigError, InvariantError
 from bftlab.oracles.base import OracleContext, Panel
 from bftlab.reports.budget import fault_budget
@@ -462,6 +462,9 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float,
             elif kind == "V":
                 mine["view"] = max(mine["view"], ev.view)
                 ev = ViewChanged(ev.node + offset, ev.view)
+            elif kind == "Q":
+                if proc.incarnation:
+                    ev = ReadServed(ev.node + offset, ev.client, ev.ts, ev.op_digest, ev.result_digest)
             elif kind in ("R", "T", "O", "D"):
                 pass  # the fault budget and the transactions' judge count replica ids, not incarnations
             elif kind == "S":

@@ -11,6 +11,7 @@ process)::
     ["V", t, node, view]
     ["S", t, node, seq]
     ["R", t, node]
+    ["Q", t, node, client, ts, op_digest, result_digest]   (ReadServed)
     ["U", t, client, op]                            (Submitted: the operation the workload handed over)
     ["T", t, client, ts, [participant, ...]]        (TxnBegan)
     ["O", t, node, client, ts, yes]                 (Voted)
@@ -35,6 +36,7 @@ from bftlab.api import (
     Executed,
     ExecutedEntry,
     Issued,
+    ReadServed,
     Recovered,
     StateTransferred,
     Submitted,
@@ -69,6 +71,8 @@ class EventLog:
             rec = ["S", t, event.node, event.seq]
         elif kind is Recovered:
             rec = ["R", t, event.node]
+        elif kind is ReadServed:
+            rec = ["Q", t, event.node, event.client, event.ts, event.op_digest, event.result_digest]
         elif kind is Submitted:
             rec = ["U", t, event.client, event.op]
         elif kind is TxnBegan:
@@ -122,6 +126,8 @@ def _event(rec: list) -> tuple[str, int, Any, int | None]:
         return kind, t, StateTransferred(rec[2], rec[3]), None
     if kind == "R":
         return kind, t, Recovered(rec[2]), None
+    if kind == "Q":
+        return kind, t, ReadServed(rec[2], rec[3], rec[4], rec[5], rec[6]), None
     if kind == "U":
         return kind, t, Submitted(rec[2], rec[3]), None
     if kind == "T":

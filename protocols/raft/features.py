@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bftlab.api import SetTimer, StateTransferred
+from bftlab.api import ReadServed, SetTimer, StateTransferred, observed_digest
 from bftlab.core import kv, wire
 from bftlab.protocols.cft import ClientReply, ClientRequest, KvMachine
 
@@ -169,6 +169,7 @@ def read_acked(rep: RaftCore) -> None:
         _, key, _ = kv.decode_op(m.op)
         result = kv.get_result(rep.machine.data.get(key))
         rep.counters["reads.read_index"] = rep.counters.get("reads.read_index", 0) + 1
+        rep._observe(ReadServed(rep.node_id, m.client, m.ts, observed_digest(m.op), observed_digest(result)))
         rep._send(m.client, ClientReply(m.client, m.ts, result, rep.node_id, rep.node_id))
     rep.reads = keep
 

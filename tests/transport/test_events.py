@@ -8,6 +8,7 @@ from bftlab.api import (
     Executed,
     ExecutedEntry,
     Issued,
+    ReadServed,
     Recovered,
     StateTransferred,
     Submitted,
@@ -20,7 +21,7 @@ from bftlab.transport.events import EventLog, read_log
 
 def test_every_event_kind_survives_the_log_and_a_torn_tail_is_ignored(tmp_path):
     path = tmp_path / "p.events"
-    events = [Submitted(9, b"op"), Issued(9, 1, b"d"), Accepted(9, 1, b"r"),
+    events = [Submitted(9, b"op"), Issued(9, 1, b"d"), Accepted(9, 1, b"r"), ReadServed(0, 9, 1, b"d", b"r"),
               Executed(0, 1, 0, (ExecutedEntry(9, 1, b"d", b"r"),)), ViewChanged(0, 2), StateTransferred(1, 5),
               Recovered(1), TxnBegan(9, 2, (0, 1)), Voted(0, 9, 2, True), Decided(3, 9, 2, False)]
     log = EventLog(path)
