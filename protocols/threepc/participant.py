@@ -151,7 +151,10 @@ class Participant:
         if kind is CanCommit and sender == self.coordinator:
             self._on_cancommit(txn, m)
         elif kind is Decision and type(m.commit) is bool and sender <= self.coordinator:
-            self._learn(txn, m.commit)
+            if (txn in self.collect or txn in self.tr4) and self._undecided(txn):
+                self._final(txn, m.commit)  # a backup told the outcome (TR1/TR2) passes it on to everyone
+            else:
+                self._learn(txn, m.commit)
         elif kind is PreCommit and type(m.epoch) is int:
             self._on_precommit(txn, sender, m.epoch)
         elif kind is StateReq and sender == m.node and type(m.epoch) is int and m.epoch >= 1:

@@ -202,3 +202,48 @@ def test_timeouts_must_leave_room_for_a_live_coordinator():
         ThreePcParams(timeout_s=0.1, vote_timeout_s=0.1)
     with pytest.raises(ConfigError, match="n must be shards"):
         spec_from_dict(spec(THREEPC, shards=2, n=4))
+
+
+def _crash_after(h, deliver) -> None:
+    h.submit(CLIENT, put("a"))
+    to_votes(h)
+    deliver(h)
+    h.crash(COORD)
+    h.advance(P.timeout_s)
+    h.deliver_all()
+    h.advance(P.collect_timeout_s)
+    h.deliver_all()
+
+
+def test_coordinator_crash_after_every_precommit_commits_at_once():
+    h = harness(PROTOCOL, P)
+    _crash_after(h, lambda h: (h.deliver(of_type(PreCommit)), h.drop(of_type(PreAck))))
+    assert {e.node for e in decisions(h) if e.commit} == {0, 1, 2}
+    assert not h.events(PreCommit) and h.nodes[0].counters["participant.terminations"] == 1  # no TR4 round
+    assert judge(h).safe
+
+
+def test_coordinator_crash_after_one_docommit_commits_by_tr2():
+    h = harness(PROTOCOL, P)
+
+    def one_docommit(h):
+        h.deliver(of_type(PreCommit))
+        h.deliver(of_type(PreAck))
+        h.deliver(lambda e: isinstance(e.msg, Decision) and e.receiver == 1)
+
+    _crash_after(h, one_docommit)
+    assert {e.node for e in decisions(h) if e.commit} == {0, 1, 2, COORD} and judge(h).safe
+
+
+def test_coordinator_crash_before_cancommit_asks_on_recovery_and_the_participants_abort():
+    h = harness(PROTOCOL, P)
+    h.submit(CLIENT, put("a"))
+    h.deliver(of_type(TxnSubmit))  # the begin record is forced; CanCommit never leaves
+    h.crash(COORD)
+    h.drop(of_type(CanCommit))
+    h.recover(COORD)
+    assert h.nodes[COORD].active  # in doubt about the attempt it began
+    h.advance(0.0)
+    h.deliver_all()
+    assert decisions(h, COORD)[0].commit is False and outcome(h) == ABORTED
+    assert all(not h.nodes[p].store.prepared for p in range(3)) and judge(h).safe
