@@ -28,9 +28,9 @@ one at a time, each made by an infective site chosen uniformly at random and
 seen at once by the next contact; time advances by 1/(infective sites) per
 contact, so a unit of time is one contact per infective site, as a round is.
 Its residue follows ``s = exp(-(k+1)(1-s))`` for feedback/coin; the
-synchronous rounds leave fewer sites uninformed (two sites that push in the
-same round cannot see each other's progress, and no site is removed by
-contacts made in the round it learned the update).
+synchronous rounds leave fewer sites uninformed (every contact of a round sees
+the state at its start, so two sites that reach the same susceptible site in
+one round both count as necessary and fewer senders lose interest early).
 
 A trial of push/pull/push-pull ends when every site is informed; a rumor trial
 ends when no site is infective (or at ``max_rounds``). Measured per trial:
