@@ -113,8 +113,13 @@ def _fault_model_name() -> str:
 
 # ------------------------------------------------------------------ message level
 def _stores(sim: Any) -> list[bytes]:
-    """The store roots of the live replicas."""
-    return [sim.nodes[r].store.root() for r in sim.replicas if sim.runtime.hosts[r].alive]
+    """The store roots of the live correct replicas.
+
+    Once every request is answered no new write can appear, and merging is idempotent, so equal stores
+    stay equal: only a replica that is down now and recovers later (``_last_change_s``) can differ again.
+    """
+    byzantine = set(sim.byzantine)
+    return [sim.nodes[r].store.root() for r in sim.replicas if sim.runtime.hosts[r].alive and r not in byzantine]
 
 
 def _last_change_s(spec: Any) -> float:

@@ -150,3 +150,16 @@ def test_a_full_run_converges_and_the_convergence_oracle_agrees():
     assert g["converged_at_s"] >= g["workload_done_s"]
     assert report["oracles"]["convergence"]["live"] is True
     assert report["oracles"]["convergence"]["replicas_reporting"] == 10
+
+
+def test_replicas_converge_after_random_partitions_from_the_network_adversary():
+    from bftlab.specs.spec import spec_from_dict, spec_to_dict
+
+    d = spec_to_dict(gossip_spec(n=9, seed=5, mode="both"))
+    d["workload"] = {"clients": 3, "requests": 150, "keys": 10}
+    d["adversary"] = [{"strategy": "random-partition",
+                       "params": {"count": 4, "min_duration_s": 0.5, "max_duration_s": 2.0, "end_s": 6.0}}]
+    report = execute(spec_from_dict(d))
+    g = report["metrics"]["gossip"]
+    assert report["metrics"]["committed"] == 150
+    assert g["converged"] and report["oracles"]["convergence"]["live"] is True
