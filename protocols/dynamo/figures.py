@@ -37,5 +37,9 @@ def pbs_prediction(ax: Any, data: Any, recipe: Any) -> None:
         delay = delay_sampler(model, lat, jit, sigma)
         xs = sorted(by_x)
         ys = [p_consistent(n, r, w, x, delay, trials=TRIALS, seed=1) * recipe.y_scale for x in xs]
-        ax.plot([x * recipe.x_scale for x in xs], ys, linestyle=":", marker="x", linewidth=1.5, color="0.3",
-                label=f"WARS prediction N={n} R={r} W={w}")
+        name = f"N={n} R={r} W={w}"
+        drawn = [(c.get_label(), c.lines[0]) for c in ax.containers if hasattr(c, "lines") and c.lines]
+        drawn += [(line.get_label(), line) for line in ax.get_lines()]  # error bars or plain lines
+        colors = [line.get_color() for label, line in drawn if str(label).endswith(name)]
+        ax.plot([x * recipe.x_scale for x in xs], ys, linestyle=":", marker="x", linewidth=1.5,
+                color=colors[0] if colors else "0.3", label=f"WARS prediction {name}")
