@@ -1,0 +1,209 @@
+"""SWIM runs from a spec to a report (declared as ``ProtocolSpec.run``), and the measurements of a run.
+
+Every member runs in the engine's discrete-event simulator
+(:class:`~bftlab.sim.runner.Simulation`: the spec's network, loss, partitions,
+crashes and adversaries). SWIM has no requests to answer, so the run lasts
+until ``stop.time_limit_s``. Afterwards :func:`measure` reads what each member
+recorded (its view changes, its probe outcomes, the messages it sent) against
+the spec's schedule of crashes, joins and leaves, into ``metrics.swim``:
+
+* per crash: time to first detection (the first member whose own probe fails
+  and that suspects it, or declares it dead without suspicion), in seconds and,
+  with aligned phases, in protocol periods counted from the first period that
+  starts after the crash (the paper's G), with the closed form for that crash;
+  and the time until every live member holds it dead;
+* false positives: probes of members that were up throughout that failed (the
+  basic protocol's false detections, section 3.1), suspicions and deaths of
+  members that were up, and live members still held dead at the end;
+* message load: messages each member sent per protocol period, by type.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from statistics import mean, stdev
+from typing import Any
+
+from bftlab.api import RunOptions
+from bftlab.errors import ConfigError
+from bftlab.specs.schema import FieldError
+
+from . import theory
+from .params import SwimParams, check_against_n
+from .view import DEAD, SUSPECT
+
+INF = math.inf
+
+
+def resolve_params(spec: Any) -> SwimParams:
+    params = spec.protocol.params
+    if isinstance(params, dict) or params is None:
+        params = SwimParams(**(params or {}))
+    return params
+
+
+def check_spec(spec: Any) -> None:
+    """``ProtocolSpec.check_spec``: the member count and member ids."""
+    check_against_n(resolve_params(spec), spec.n)
+
+
+def build(spec: Any) -> Any:
+    """The wired simulation of ``spec`` (for tests): call ``.run()`` or drive ``.kernel``, then read ``.nodes``."""
+    from bftlab.sim.runner import Simulation
+
+    if spec.transport.kind != "sim":
+        raise ConfigError("swim: build() is for the simulator")
+    return Simulation(spec)
+
+
+def run(spec: Any, options: RunOptions = RunOptions()) -> dict[str, Any]:
+    """Run a SWIM spec in the simulator (or on the real transport) and add ``metrics.swim``."""
+    params = resolve_params(spec)
+    try:
+        check_against_n(params, spec.n)
+    except FieldError as exc:
+        raise ConfigError(f"{exc.field}: {exc.message}") from None
+    if spec.transport.kind == "real":
+        from bftlab.transport import run_real
+
+        return run_real(spec, options=options)
+    sim = build(spec)
+    t0 = time.perf_counter()
+    sim.run()
+    report = sim.report(time.perf_counter() - t0)
+    report["metrics"]["swim"] = measure(spec, params, [sim.nodes[r] for r in sim.replicas], sim.kernel.now / 1e9)
+    if options.timeline_bin_s is not None:
+        report["timeline"] = sim.metrics.timeline(options.timeline_bin_s)
+    return report
+
+
+# ------------------------------------------------------------------ the schedule
+class Schedule:
+    """When each member was up and in the group, from the spec (crashes) and the params (joins, leaves)."""
+
+    def __init__(self, spec: Any, params: SwimParams, end_s: float) -> None:
+        self.end_s = end_s
+        self.down: dict[int, list[tuple[float, float]]] = {}
+        for f in spec.faults:
+            self.down.setdefault(f.node, []).append((f.crash_at_s, INF if f.recover_at_s is None else f.recover_at_s))
+        for m in params.leavers:
+            self.down.setdefault(m, []).append((params.leave_at_s, INF))
+        self.joined_at = {m: (params.join_at_s if m in params.joiners else 0.0) for m in range(spec.n)}
+
+    def up(self, m: int, t0: float, t1: float | None = None) -> bool:
+        """Whether ``m`` was in the group and running throughout ``[t0, t1]``."""
+        t1 = t0 if t1 is None else t1
+        if t0 < self.joined_at[m]:
+            return False
+        return all(t1 < a or t0 >= b for a, b in self.down.get(m, ()))
+
+    def up_at_end(self, m: int) -> bool:
+        return self.up(m, self.end_s)
+
+
+def _stats(xs: Sequence[float]) -> dict[str, Any]:
+    if not xs:
+        return {"mean": None, "se": None, "count": 0}
+    se = stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else None
+    return {"mean": mean(xs), "se": se, "count": len(xs)}
+
+
+# ------------------------------------------------------------------ measurements
+def _detections(spec: Any, params: SwimParams, members: Sequence[Any], sched: Schedule) -> list[dict[str, Any]]:
+    period = params.period_s
+    out = []
+    for f in spec.faults:
+        c, t0 = f.node, f.crash_at_s
+        t1 = INF if f.recover_at_s is None else f.recover_at_s
+        first = min((t for mem in members for t, who, st, _, how in mem.log
+                     if who == c and how == "probe" and st in (SUSPECT, DEAD) and t0 <= t < t1), default=None)
+        live = [mem for mem in members if mem.node_id != c and sched.up(mem.node_id, t0)]
+        row: dict[str, Any] = {"member": c, "crash_at_s": t0, "detected": first is not None,
+                               "detection_s": None if first is None else first - t0, "live": len(live)}
+        if params.phase == "aligned" and first is not None:
+            boundary = math.ceil(t0 / period - 1e-9) * period
+            row["detection_periods"] = (first - boundary) / period
+        row["expected_periods"] = theory.first_detection_periods_exact(spec.n - 1, len(live)) if live else None
+        if t1 == INF:  # every member up at the end should hold it dead: when did the last one learn?
+            ends = [sched.up_at_end(mem.node_id) for mem in members]
+            last = 0.0
+            for mem, at_end in zip(members, ends):
+                if not at_end or mem.node_id == c:
+                    continue
+                rec = mem.view.get(c)
+                if rec is None or rec[0] < DEAD:
+                    last = INF
+                    break
+                last = max(last, max((t for t, who, st, _, _ in mem.log if who == c and st >= DEAD), default=0.0))
+            row["all_dead_s"] = None if last == INF else last - t0
+        out.append(row)
+    return out
+
+
+def _false_positives(params: SwimParams, members: Sequence[Any], sched: Schedule) -> dict[str, Any]:
+    period = params.period_s
+    live_probes = failed = 0
+    for mem in members:
+        for start, target, ok in mem.outcomes:
+            if sched.up(target, start, start + period) and sched.up(mem.node_id, start, start + period):
+                live_probes += 1
+                failed += not ok
+    suspicions = deaths = 0
+    for mem in members:
+        for t, who, st, _, how in mem.log:
+            if how in ("probe", "timeout") and sched.up(who, t - period, t):
+                suspicions += st == SUSPECT
+                deaths += st == DEAD
+    up_end = [mem for mem in members if sched.up_at_end(mem.node_id)]
+    wrongly_dead = sorted({m for mem in up_end for m, rec in mem.view.items()
+                           if rec[0] >= DEAD and sched.up_at_end(m)})
+    return {"live_probes": live_probes, "failed_live_probes": failed,
+            "failed_probe_rate": failed / live_probes if live_probes else None,
+            "false_suspicions": suspicions, "false_deaths": deaths, "live_held_dead_at_end": wrongly_dead}
+
+
+def _load(params: SwimParams, members: Sequence[Any]) -> dict[str, Any]:
+    periods = sum(mem.periods for mem in members)
+    by_type: dict[str, int] = {}
+    for mem in members:
+        for name, v in mem.sent.items():
+            by_type[name] = by_type.get(name, 0) + v
+    total = sum(by_type.values())
+    per = [sum(mem.sent.values()) / mem.periods for mem in members if mem.periods]
+    return {"messages": total, "member_periods": periods,
+            "per_member_period": total / periods if periods else None,
+            "max_member_per_period": max(per, default=None),
+            "by_type_per_member_period": {k: v / periods for k, v in sorted(by_type.items())} if periods else {}}
+
+
+def measure(spec: Any, params: SwimParams, members: Sequence[Any], end_s: float) -> dict[str, Any]:
+    """``metrics.swim`` from the members' records and the run's schedule (see the module docstring)."""
+    sched = Schedule(spec, params, end_s)
+    detections = _detections(spec, params, members, sched)
+    fp = _false_positives(params, members, sched)
+    missed = sorted({f.node for f in spec.faults if f.recover_at_s is None
+                     for mem in members if sched.up_at_end(mem.node_id) and mem.node_id != f.node
+                     and mem.view.get(f.node, [0])[0] < DEAD})
+    counters: dict[str, int] = {}
+    for mem in members:
+        for key, v in mem.counters.items():
+            counters[key] = counters.get(key, 0) + v
+    secs = [d["detection_s"] for d in detections if d["detection_s"] is not None]
+    pers = [d["detection_periods"] for d in detections if d.get("detection_periods") is not None]
+    spread = [d["all_dead_s"] for d in detections if d.get("all_dead_s") is not None]
+    exp = [d["expected_periods"] for d in detections if d["expected_periods"] is not None]
+    q = spec.network.loss
+    return {
+        "n": spec.n, "period_s": params.period_s, "k": params.k, "suspicion": params.suspicion, "loss": q,
+        "suspicion_timeout_s": members[0].suspicion_timeout_s if members else None,
+        "detection_s": _stats(secs), "detection_periods": _stats(pers), "all_dead_s": _stats(spread),
+        "undetected_at_end": missed, "detections": detections[:50],
+        "false_positives": fp, "load": _load(params, members),
+        "theory": {"detection_periods": mean(exp) if exp else None,
+                   "detection_periods_limit": theory.first_detection_periods(1.0),
+                   "false_positive_probability": theory.false_positive_probability(q, params.k),
+                   "message_load": theory.message_load(q, params.k, params.sync_periods)},
+        "counters": dict(sorted(counters.items())),
+    }
