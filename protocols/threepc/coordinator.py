@@ -215,9 +215,7 @@ class Coordinator:
             self.outcomes[txn] = True
         for txn, v in sorted(recs.get(BEGIN, {}).items()):
             parts = log.parse_ids(v)
-            if txn in self.outcomes:
-                if self.outcomes[txn]:  # DoCommit again: cheap, and a participant may have missed it
-                    self._out.append(Broadcast(parts, Decision(txn[0], txn[1], True)))
+            if txn in self.outcomes:  # participants that missed the outcome terminate or ask; nothing to resend
                 continue
             self.active[txn] = Attempt(parts, (), IN_DOUBT)
             self._out.append(SetTimer(("ask", txn), 0.0))

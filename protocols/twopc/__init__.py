@@ -44,8 +44,8 @@ Deviations, and why:
 - A no vote is logged unforced (R* logs nothing): a restarted participant then
   answers a duplicated PREPARE with the same no. A no vote lost in a crash may
   be followed by a yes to a duplicate PREPARE after the restart; the attempt
-  still aborts (the coordinator decided on the no), but the atomicity oracle
-  reports the changed vote.
+  still aborts (the coordinator decided on the no), and the atomicity oracle
+  allows it (it flags only a yes taken back).
 - The participants of an attempt are logged with its prepared record, for
   cooperative termination after a restart.
 - The coordinator keeps every outcome (it never forgets an attempt id) so that

@@ -61,19 +61,15 @@ def spec(proto: str, shards: int = 3, k: int = 2, **over: Any) -> dict[str, Any]
 
 
 def run_drained(data: dict[str, Any], drain_s: float = 1.0) -> dict[str, Any]:
-    """Run a spec, then ``drain_s`` more of simulated time before judging.
+    """Run a spec that keeps going ``drain_s`` after the last answer (``stop.settle_s``) before it is judged.
 
-    The simulator stops once the last request is answered; a participant may
-    still be uncertain about an attempt the client has long given up on (an
-    abort it will learn at its next inquiry). Running on lets those inquiries
-    finish, so "blocked at the end" means blocked, not "the run stopped".
+    Otherwise the simulator stops once the last request is answered, and a
+    participant may still be uncertain about an attempt the client has long
+    given up on (an abort it learns at its next inquiry): "blocked at the end"
+    then means "the run stopped", not blocked.
     """
-    from bftlab.core.kernel import to_ns
     from bftlab.sim import runner
     from bftlab.specs.spec import spec_from_dict
 
-    sim = runner.build(spec_from_dict(data))
-    sim.run()
-    sim.kernel.run(until_ns=sim.kernel.now + to_ns(drain_s))
-    sim._final_states()  # the oracle keeps the latest final state of each replica
-    return sim.report(0.0)
+    stop = {"time_limit_s": 20.0, **data.get("stop", {}), "settle_s": drain_s}
+    return runner.run(spec_from_dict({**data, "stop": stop}))
