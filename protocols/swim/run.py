@@ -69,6 +69,13 @@ def run(spec: Any, options: RunOptions = RunOptions()) -> dict[str, Any]:
         from bftlab.transport import run_real
 
         return run_real(spec, options=options)
+    return simulate(spec, params, options)[1]
+
+
+def simulate(spec: Any, params: SwimParams | None = None,
+             options: RunOptions = RunOptions()) -> tuple[Any, dict[str, Any]]:
+    """Run ``spec`` in the simulator: the finished simulation (its ``nodes`` are the members) and the report."""
+    params = resolve_params(spec) if params is None else params
     sim = build(spec)
     t0 = time.perf_counter()
     sim.run()
@@ -76,7 +83,7 @@ def run(spec: Any, options: RunOptions = RunOptions()) -> dict[str, Any]:
     report["metrics"]["swim"] = measure(spec, params, [sim.nodes[r] for r in sim.replicas], sim.kernel.now / 1e9)
     if options.timeline_bin_s is not None:
         report["timeline"] = sim.metrics.timeline(options.timeline_bin_s)
-    return report
+    return sim, report
 
 
 # ------------------------------------------------------------------ the schedule
