@@ -43,7 +43,7 @@ from bftlab.core import kv
 
 from .messages import Digest, Entries, GossipReply, GossipRequest, Rumor, RumorFeedback, Summary
 from .params import GossipParams
-from .store import Entry, Store, Ts
+from .store import Store, Ts
 
 AE_TIMER = "anti-entropy"
 RUMOR_TIMER = "rumor"
@@ -157,7 +157,7 @@ class GossipReplica:
 
     def _on_rumor(self, sender: int, m: Rumor) -> None:
         known: list[tuple[bytes, Ts]] = []
-        for key, value, ts in _entries(m.entries):
+        for key, value, ts in m.entries:  # field types checked by the wire decoder
             if self.store.merge(key, value, ts, self._now_us):
                 self._count("rumor.new")
                 self._make_hot(key, ts)
@@ -199,7 +199,7 @@ class GossipReplica:
             self._out.append(Send(sender, Entries(mine, want)))
 
     def _on_entries(self, sender: int, m: Entries) -> None:
-        for key, value, ts in _entries(m.entries):
+        for key, value, ts in m.entries:  # field types checked by the wire decoder
             if self.store.merge(key, value, ts, self._now_us):
                 self._count("ae.new")
         back = tuple(self.store.entry(k) for k in m.want if k in self.store.data)
@@ -228,6 +228,3 @@ class GossipReplica:
     def final_state(self) -> dict[str, Any]:
         return self.store.final_state()
 
-
-def _entries(raw: Any) -> list[Entry]:
-    return [(key, value, (int(ts[0]), int(ts[1]), int(ts[2]))) for key, value, ts in raw]
