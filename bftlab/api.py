@@ -498,7 +498,9 @@ class ProtocolSpec:
       a crashed replica is rebuilt from ``make_replica`` on recovery and gets ``Start.recovered``.
       Without it a simulated crash keeps the node's memory (as if everything were persisted);
     - ``final_state(replica)``: what a replica holds at the end of a run, as plain data, handed to the
-      oracles as a :class:`FinalState` event (the state a convergence or atomicity check compares).
+      oracles as a :class:`FinalState` event (the state a convergence or atomicity check compares);
+    - ``expected_violations``: oracle names whose violations the protocol's consistency level allows (an
+      eventually consistent store is not linearizable); a run reports them as expected, not as unsafe.
     """
 
     name: str
@@ -516,3 +518,4 @@ class ProtocolSpec:
     fuzz_strategies: tuple[str, ...] = ()
     durable: bool = False
     final_state: Callable[[Any], Mapping[str, Any]] | None = None
+    expected_violations: tuple[str, ...] = ()

@@ -99,27 +99,36 @@ class Panel:
         return [o.verdict() for o in self.oracles]
 
 
-def combine(verdicts: Iterable[OracleVerdict]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def combine(verdicts: Iterable[OracleVerdict], expected: Iterable[str] = ()
+            ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(safety, liveness, oracles) report entries from the verdicts of a run's oracles.
 
     A property no oracle judged is OK (``judged_by`` is empty); a run that an
     oracle could not decide is not OK, so an undecided run never passes as safe.
+    Oracles named in ``expected`` (``ProtocolSpec.expected_violations``) are
+    reported, under ``safety["expected"]``, but do not make the run unsafe.
     """
     verdicts = list(verdicts)
-    violations = [{**v, "oracle": o.name} for o in verdicts for v in o.violations][:MAX_LISTED]
+    allowed = set(expected)
+    judging = [o for o in verdicts if o.name not in allowed]
+    violations = [{**v, "oracle": o.name} for o in judging for v in o.violations][:MAX_LISTED]
     pending = [p for o in verdicts for p in o.pending][:MAX_LISTED]
     safety = {
-        "ok": all(o.safe is not False and not o.undecided for o in verdicts),
-        "violation_count": sum(o.violation_count for o in verdicts),
+        "ok": all(o.safe is not False and not o.undecided for o in judging),
+        "violation_count": sum(o.violation_count for o in judging),
         "violations": violations,
-        "judged_by": [o.name for o in verdicts if o.safe is not None or o.undecided],
+        "judged_by": [o.name for o in judging if o.safe is not None or o.undecided],
     }
+    shown = [o for o in verdicts if o.name in allowed and (o.safe is False or o.undecided)]
+    if shown:  # what the consistency level allows, kept apart so it is visible and not a failure
+        safety["expected"] = {o.name: o.violation_count for o in shown}
     liveness = {
         "ok": all(o.live is not False for o in verdicts),
         "pending_count": sum(o.pending_count for o in verdicts),
         "pending": pending,
+        "failed_by": [o.name for o in verdicts if o.live is False],
     }
     sections = {o.name: {"safe": o.safe, "live": o.live, "undecided": o.undecided,
-                         "violation_count": o.violation_count, **o.section}
+                         "violation_count": o.violation_count, "expected": o.name in allowed, **o.section}
                 for o in verdicts}
     return safety, liveness, sections

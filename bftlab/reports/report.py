@@ -122,17 +122,19 @@ def make_report(
     run: Mapping[str, Any],
     adversary: Mapping[str, Any] | None = None,
     fault_budget: Mapping[str, Any] | None = None,
+    expected: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The one report layout every run path returns (simulator, real transport, a protocol's own path).
 
     ``spec`` is the resolved spec as plain data; ``verdicts`` are the run's
     :class:`~bftlab.oracles.base.OracleVerdict` objects, combined here into
-    ``safety``, ``liveness`` and one ``oracles`` section each. ``fault_budget``
+    ``safety``, ``liveness`` and one ``oracles`` section each (``expected``:
+    oracles whose violations the protocol's consistency level allows). ``fault_budget``
     (see :mod:`bftlab.reports.budget`) is how many replicas were faulty at once.
     """
     from bftlab.oracles.base import combine
 
-    safety, liveness, oracles = combine(verdicts)
+    safety, liveness, oracles = combine(verdicts, expected)
     report: dict[str, Any] = {
         "spec": dict(spec),
         "seed": spec["seed"],
@@ -173,11 +175,24 @@ def _verdicts(report: Mapping[str, Any]) -> list[str]:
     if liveness["ok"]:
         lines.append("- **Liveness: OK**: every issued request completed.")
     else:
-        lines.append(f"- **Liveness: INCOMPLETE**: {liveness['pending_count']:,} request(s) still pending at the end.")
+        lines.append(f"- **Liveness: INCOMPLETE**: {_incomplete(liveness)}.")
+    for name, count in (safety.get("expected") or {}).items():
+        lines.append(f"- **`{name}`: violated, as expected** for this protocol's consistency level "
+                     f"({count:,} violation(s); not counted against safety).")
     budget = report.get("fault_budget")
     if budget is not None:
         lines.append(f"- **Fault budget: {'held' if budget['held'] else 'EXCEEDED'}**: {_budget(budget)}.")
     return lines
+
+
+def _incomplete(liveness: Mapping[str, Any]) -> str:
+    """Why liveness failed: requests still pending, or the oracles that judged it (convergence, say)."""
+    pending = liveness["pending_count"]
+    others = [n for n in liveness.get("failed_by") or () if n != "smr"]
+    parts = [f"{pending:,} request(s) still pending at the end"] if pending else []
+    if others or not parts:
+        parts.append("judged incomplete by " + ", ".join(f"`{n}`" for n in others or liveness.get("failed_by") or ()))
+    return "; ".join(parts)
 
 
 def _budget(budget: Mapping[str, Any]) -> str:
@@ -389,8 +404,11 @@ def summary_table(report: Mapping[str, Any], *, color: bool | None = None) -> st
     lat = m["latency_s"]
     count = safety.get("violation_count", len(safety["violations"]))
     safe = paint("OK", _GREEN) if safety["ok"] else paint(f"VIOLATED ({count:,})", _RED)
-    pending = liveness["pending_count"]
-    live = paint("OK", _GREEN) if liveness["ok"] else paint(f"INCOMPLETE ({pending:,} pending)", _YELLOW)
+    if safety.get("expected"):
+        safe += " (" + ", ".join(f"{n} violated as expected: {c:,}" for n, c in safety["expected"].items()) + ")"
+    others = [n for n in liveness.get("failed_by") or () if n != "smr"]
+    why = ", ".join([f"{liveness['pending_count']:,} pending"] * bool(liveness["pending_count"]) + others)
+    live = paint("OK", _GREEN) if liveness["ok"] else paint(f"INCOMPLETE ({why})", _YELLOW)
     latency = "  ".join(f"{k} {_ms(lat[k])}" for k in ("mean", "p50", "p99", "max"))
     rows = [
         ("safety", safe),

@@ -220,6 +220,7 @@ class Simulation:
             },
             adversary=self.adversary.summary() if self.adversary is not None else None,
             fault_budget=self._budget(),
+            expected=self.proto.expected_violations,
         )
 
     def _budget(self) -> dict[str, Any] | None:

@@ -520,6 +520,7 @@ def build_report(spec: Any, cluster: Cluster, run_s: float, wall_s: float,
         },
         adversary=adversary_summary(spec, [p.stats or {} for p in cluster.procs]) if spec.adversary else None,
         fault_budget=_budget(spec, protocol, cluster, recorder.recovered, run_s),
+        expected=protocol.expected_violations,
     )
     if options.timeline_bin_s is not None:
         report["timeline"] = metrics.timeline(options.timeline_bin_s)
