@@ -12,7 +12,7 @@ import numpy as np
 
 from bftlab.protocols.gossip import theory
 
-__all__ = ["demers_table", "rounds_closed_forms", "rumor_residue_equation"]
+__all__ = ["demers_table", "rounds_closed_forms", "rounds_closed_forms_by_style", "rumor_residue_equation"]
 
 
 def _params(report: dict[str, Any]) -> dict[str, Any]:
@@ -25,13 +25,30 @@ def rounds_closed_forms(ax: Any, data: Any, recipe: Any) -> None:
     xs = np.geomspace(min(ns), max(ns), 100)
     algorithms = {_params(rep)["algorithm"] for rep in data.reports}
     if "push" in algorithms:
-        ax.plot(xs, [theory.push_rounds(int(n)) for n in xs], color="0.2", linestyle=":", linewidth=1.4,
+        ax.plot(xs, [theory.push_rounds(n) for n in xs], color="0.2", linestyle=":", linewidth=1.4,
                 label="push: log2 n + ln n (Frieze & Grimmett)")
     if "push-pull" in algorithms:
-        ax.plot(xs, [theory.push_pull_rounds(int(n)) for n in xs], color="0.45", linestyle="--", linewidth=1.2,
+        ax.plot(xs, [theory.push_pull_rounds(n) for n in xs], color="0.45", linestyle="--", linewidth=1.2,
                 label="push-pull: log3 n (Karp et al., + O(log log n))")
         ax.plot(xs, [theory.push_pull_rounds(n) + 1.5 * np.log(np.log(n)) for n in xs], color="0.6",
                 linestyle="-.", linewidth=1.0, label="log3 n + 1.5 ln ln n")
+
+
+def rounds_closed_forms_by_style(ax: Any, data: Any, recipe: Any) -> None:
+    """As :func:`rounds_closed_forms`, for message-level runs (the style is ``anti_entropy``), in periods."""
+    ns = sorted({rep["spec"]["n"] for rep in data.reports})
+    xs = np.geomspace(min(ns), max(ns), 100)
+    styles = {_params(rep)["anti_entropy"] for rep in data.reports}
+    periods = {_params(rep)["anti_entropy_period_s"] for rep in data.reports}
+    if len(periods) != 1:
+        raise ValueError(f"anti_entropy_period_s differs between the plotted runs ({sorted(periods)})")
+    period = periods.pop() * recipe.y_scale
+    if "push" in styles:
+        ax.plot(xs, [theory.push_rounds(n) * period for n in xs], color="0.2", linestyle=":", linewidth=1.4,
+                label="push, rounds: log2 n + ln n")
+    if "push-pull" in styles:
+        ax.plot(xs, [theory.push_pull_rounds(n) * period for n in xs], color="0.45", linestyle="--",
+                linewidth=1.2, label="push-pull, rounds: log3 n")
 
 
 def rumor_residue_equation(ax: Any, data: Any, recipe: Any) -> None:

@@ -39,12 +39,12 @@ DEMERS_TABLE2: dict[int, tuple[float, float, float, float]] = {
 """Blind and coin, push, 1000 sites: k -> (residue s, traffic m, t_ave, t_last) (Demers et al., Table 2)."""
 
 
-def push_rounds(n: int) -> float:
+def push_rounds(n: float) -> float:
     """Frieze-Grimmett / Pittel: rounds for push to inform n sites, without the O(1) term."""
     return math.log2(n) + math.log(n)
 
 
-def push_pull_rounds(n: int) -> float:
+def push_pull_rounds(n: float) -> float:
     """Karp et al.: the leading term log3 n of push-pull's rounds."""
     return math.log(n, 3)
 
