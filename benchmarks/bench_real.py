@@ -1,8 +1,9 @@
-"""PBFT on the real transport: replica processes over loopback TCP, closed-loop clients, batching on.
+"""A protocol on the real transport (PBFT unless --protocol): replica processes over loopback TCP, closed-loop clients.
 
     python -m benchmarks.bench_real                 # n=4 and n=7, 30 s each, plus a low-load latency run
     python -m benchmarks.bench_real --duration 10 --n 4
     python -m benchmarks.bench_real --n 4 --clients 1 4 32 --repeat 3 --no-low-load   # latency vs load
+    python -m benchmarks.bench_real --protocol raft --n 3 --clients 1 4 32 --no-low-load
 
 With ``--repeat K`` each configuration runs K times and the medians are
 reported (each run's figures are kept too): on a shared machine a single run
@@ -39,13 +40,14 @@ from bftlab.transport.cluster import run_real
 
 
 def bench_spec(n: int, clients: int, duration_s: float, batch: int, client_processes: int,
-               storage_sync: str = "fsync") -> Any:
+               storage_sync: str = "fsync", protocol: str = "pbft") -> Any:
     transport: dict[str, Any] = {"kind": "real", "client_processes": client_processes}
     if storage_sync != "fsync":  # only when asked: the default spec stays the one earlier results were measured with
         transport["storage_sync"] = storage_sync
     return spec_from_dict({
-        "name": f"bench-real-n{n}",
-        "protocol": {"name": "pbft", "params": {"batch_size_max": batch}},
+        "name": f"bench-real-{protocol}-n{n}",
+        # PBFT's batch size is the knob its throughput figures name; other protocols run with their defaults
+        "protocol": {"name": protocol, "params": {"batch_size_max": batch} if protocol == "pbft" else {}},
         "n": n,
         "crypto": "ideal",
         "workload": {"clients": clients, "mode": "closed", "requests": 0, "duration_s": duration_s},
@@ -73,10 +75,10 @@ def fsync_probe(samples: int = 50) -> dict[str, float]:
 
 
 def one(n: int, clients: int, duration_s: float, batch: int, client_processes: int,
-        storage_sync: str = "fsync") -> dict[str, Any]:
+        storage_sync: str = "fsync", protocol: str = "pbft") -> dict[str, Any]:
     load = os.getloadavg()[0]
     fsync_ms = fsync_probe()
-    rep = run_real(bench_spec(n, clients, duration_s, batch, client_processes, storage_sync))
+    rep = run_real(bench_spec(n, clients, duration_s, batch, client_processes, storage_sync, protocol))
     m, run = rep["metrics"], rep["run"]
     span = run["workload_wall_s"]
     cpu = {p["name"]: round(p["cpu_s"] / span, 3) for p in run["processes"] if p["cpu_s"] is not None}
@@ -84,7 +86,8 @@ def one(n: int, clients: int, duration_s: float, batch: int, client_processes: i
     writes = sum(p.get("writes") or 0 for p in run["processes"])
     sent = sum(p.get("messages_sent") or 0 for p in run["processes"])
     out = {
-        "n": n, "clients": clients, "batch_size_max": batch, "duration_s": duration_s, "storage_sync": storage_sync,
+        "protocol": protocol, "n": n, "clients": clients, "batch_size_max": batch if protocol == "pbft" else None,
+        "duration_s": duration_s, "storage_sync": storage_sync,
         "committed": m["committed"], "committed_per_s": round(m["throughput_rps"], 1),
         "latency_ms": {k: round(m["latency_s"][k] * 1e3, 3) for k in ("p50", "p99", "mean")},
         "cpu_per_replica_median": statistics.median(replica_cpu) if replica_cpu else None,
@@ -92,7 +95,8 @@ def one(n: int, clients: int, duration_s: float, batch: int, client_processes: i
         "messages_per_write": round(sent / writes, 2) if writes else None,
         "dropped": m["dropped"], "loadavg_1m_at_start": round(load, 2), "fsync_ms_at_start": fsync_ms,
     }
-    print(f"n={n} clients={clients} batch={batch}: {out['committed_per_s']:,.0f} committed/s, "
+    print(f"{protocol} n={n} clients={clients} batch={out['batch_size_max']}: "
+          f"{out['committed_per_s']:,.0f} committed/s, "
           f"p50 {out['latency_ms']['p50']:.2f} ms, p99 {out['latency_ms']['p99']:.2f} ms, "
           f"replica CPU {out['cpu_per_replica_median']}, {out['messages_per_write']} messages per write "
           f"(load at start {load:.1f}, fsync median {fsync_ms['median']:.2f} ms, storage_sync {storage_sync})",
@@ -101,10 +105,10 @@ def one(n: int, clients: int, duration_s: float, batch: int, client_processes: i
 
 
 def repeated(n: int, clients: int, duration_s: float, batch: int, client_processes: int,
-             repeat: int, storage_sync: str = "fsync") -> dict[str, Any]:
+             repeat: int, storage_sync: str = "fsync", protocol: str = "pbft") -> dict[str, Any]:
     """``repeat`` runs of one configuration: the medians of their figures, and every run."""
     procs = max(1, min(client_processes, clients))  # a client process without clients would have nothing to do
-    runs = [one(n, clients, duration_s, batch, procs, storage_sync) for _ in range(repeat)]
+    runs = [one(n, clients, duration_s, batch, procs, storage_sync, protocol) for _ in range(repeat)]
     if repeat == 1:
         return runs[0]
     med = dict(runs[0])
@@ -126,7 +130,8 @@ def main() -> None:
     p.add_argument("--n", type=int, action="append", help="replica counts (default: 4 and 7)")
     p.add_argument("--clients", type=int, nargs="+", default=[512],
                    help="closed-loop client counts, one run each (default 512: enough to keep batches full)")
-    p.add_argument("--batch", type=int, default=128, help="batch_size_max (default 128)")
+    p.add_argument("--protocol", default="pbft", help="registered protocol name (default pbft)")
+    p.add_argument("--batch", type=int, default=128, help="PBFT's batch_size_max (default 128)")
     p.add_argument("--client-processes", type=int, default=2, help="processes hosting the clients (default 2)")
     p.add_argument("--repeat", type=int, default=1, help="runs per configuration; medians are reported (default 1)")
     p.add_argument("--no-low-load", dest="low_load", action="store_false",
@@ -135,12 +140,14 @@ def main() -> None:
                    help="transport.storage_sync: fsync (default, durable) or page-cache (opt-in: Syncs do not wait "
                         "for the disk, so a power loss can lose acknowledged requests; report it as such)")
     args = p.parse_args()
-    runs = [repeated(n, c, args.duration, args.batch, args.client_processes, args.repeat, args.storage_sync)
-            for n in (args.n or [4, 7]) for c in args.clients]
+    runs = [repeated(n, c, args.duration, args.batch, args.client_processes, args.repeat, args.storage_sync,
+                     args.protocol) for n in (args.n or [4, 7]) for c in args.clients]
     low = None
     if args.low_load:  # low load: one client, one request at a time
-        low = repeated(4, 1, min(args.duration, 10.0), args.batch, 1, args.repeat, args.storage_sync)
-    path = write("real", {"command": "python -m benchmarks.bench_real " + " ".join(
+        low = repeated((args.n or [4])[0], 1, min(args.duration, 10.0), args.batch, 1, args.repeat,
+                       args.storage_sync, args.protocol)
+    name = "real" if args.protocol == "pbft" else f"real-{args.protocol}"
+    path = write(name, {"command": "python -m benchmarks.bench_real " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
         for k, v in vars(args).items() if v is not None and k not in ("n", "low_load")),
         "throughput": runs, "low_load": low})
