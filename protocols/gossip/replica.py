@@ -135,6 +135,8 @@ class GossipReplica:
 
     def _rumor_round(self) -> None:
         self.rumor_armed = False
+        for key in [k for k in self.hot if k not in self.store.data]:  # an expired death certificate
+            del self.hot[key]
         if not self.hot:
             return
         entries = tuple(self.store.entry(k) for k in sorted(self.hot))

@@ -11,9 +11,11 @@ simulator, through the engine's own :class:`~bftlab.sim.runner.Simulation`
 differs: the generic simulator stops as soon as every request is answered,
 and a gossip replica answers at once, before its update has spread. So the run
 goes on after that in steps of ``settle_check_s`` until every live replica
-holds the same store and no scheduled crash recovery or partition is still to
-come (or ``stop.time_limit_s``); only then are the final states handed to the
+holds the same store, no client waits for an answer, and no scheduled crash,
+recovery or partition is still to come (or ``stop.time_limit_s``); only then are the final states handed to the
 oracles. ``metrics.gossip`` says whether and when the replicas converged.
+A client still waiting for an answer (its replica crashed, or it is cut off)
+may yet write, so convergence also waits for every live client to be idle.
 """
 
 from __future__ import annotations
@@ -138,14 +140,20 @@ def _make_simulation(spec: Any, params: GossipParams) -> Any:
 
         converged_at_s: float | None = None
         workload_done_s: float | None = None
+        not_before_s: float = 0.0
+        """Convergence is not declared before this time (a caller that schedules inputs of its own sets it)."""
+
+        def _clients_idle(self) -> bool:
+            return all(self.nodes[c].outstanding is None and not self.nodes[c].ops for c in self.clients
+                       if self.runtime.hosts[c].alive)
 
         def _final_states(self) -> None:
             self.workload_done_s = self.kernel.now / NS
             limit = to_ns(self.spec.stop.time_limit_s)
-            after = to_ns(_last_change_s(self.spec))
+            after = max(to_ns(_last_change_s(self.spec)), to_ns(self.not_before_s))
             step = to_ns(params.settle_check_s)
             for _ in range(int(limit // max(step, 1)) + 2):  # bounded: each pass advances the clock by a step
-                if self.kernel.now >= after and len(set(_stores(self))) <= 1:
+                if self.kernel.now >= after and self._clients_idle() and len(set(_stores(self))) <= 1:
                     self.converged_at_s = self.kernel.now / NS
                     break
                 if self.kernel.now >= limit:

@@ -1,8 +1,9 @@
 """Property: whenever the network eventually heals, all live replicas end with the same store.
 
 Each seed draws a scenario: n, the spreading mode and its parameters, message
-loss, replicas that crash (some for good, some recovering), and a partition
-that ends before the time limit. The run's final states (what the convergence
+loss, replicas that crash (some for good, some recovering), a partition that
+ends before the time limit, and deletes of the workload's keys at random times
+(the workload itself only puts and gets). The run's final states (what the convergence
 oracle reads) are compared here directly, and the oracle's verdict must agree.
 """
 
@@ -12,7 +13,9 @@ import random
 
 import pytest
 
-from bftlab.api import FinalState
+from bftlab.api import FinalState, Submit
+from bftlab.core import kv
+from bftlab.core.kernel import PRIO_CONTROL, to_ns
 from bftlab.pipeline import execute
 from bftlab.protocols.gossip import run as gossip_run
 from bftlab.specs.spec import spec_from_dict
@@ -38,7 +41,11 @@ def scenario(seed: int) -> dict:
         cut = rnd.sample(range(n + 2), rnd.randint(1, n))
         start = round(rnd.uniform(0.0, 4.0), 3)
         partitions.append({"start_s": start, "end_s": round(start + rnd.uniform(1.0, 15.0), 3), "groups": [cut]})
+    # after every crash (at most 5 s), so no acknowledged delete is lost with a replica that never returns
+    deletes = [(round(rnd.uniform(5.5, 8.0), 3), rnd.randrange(2), b"k%d" % rnd.randrange(12))
+               for _ in range(rnd.randint(0, 6))]
     return {
+        "deletes": deletes,
         "name": f"gossip-property-{seed}", "seed": seed, "n": n,
         "protocol": {"name": PROTO, "params": params},
         "workload": {"clients": 2, "requests": rnd.randint(10, 60), "keys": rnd.randint(2, 12),
@@ -52,8 +59,15 @@ def scenario(seed: int) -> dict:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_live_replicas_converge_once_the_network_heals(seed):
-    spec = spec_from_dict(scenario(seed))
+    d = scenario(seed)
+    deletes = d.pop("deletes")
+    spec = spec_from_dict(d)
     sim = gossip_run.build(spec)
+    sim.not_before_s = 8.0
+    for at_s, client, key in deletes:
+        op = Submit(kv.encode_op("del", key))
+        sim.kernel.schedule(to_ns(at_s), lambda _, c=spec.n + client, op=op: sim.runtime.inject(c, op), None,
+                            PRIO_CONTROL)
     finals: dict[int, dict] = {}
     observe = sim.panel.observe
 
@@ -69,10 +83,20 @@ def test_live_replicas_converge_once_the_network_heals(seed):
     stores = {repr(finals[r]["entries"]) for r in alive}
     assert len(stores) == 1, f"seed {seed}: {len(stores)} different stores among live replicas {alive}"
     assert sim.converged_at_s is not None
+    # No resurrection: a deleted key ends as a death certificate, unless a put executed after the delete
+    # was submitted won (timestamps never run ahead of the simulated clock, so l tells when a write happened).
+    entries = finals[alive[0]]["entries"]
+    for at_s, _, key in deletes:
+        if key.hex() not in entries:  # an expired certificate (death_certificate_ttl_s), nothing came back
+            continue
+        value, (written_us, _, _) = entries[key.hex()]
+        assert value is None or written_us >= at_s * 1e6, \
+            f"seed {seed}: {key!r} deleted at {at_s} s holds a write of {written_us} us"
 
 
 def test_the_oracle_flags_replicas_that_never_reconnect():
     d = scenario(7)
+    d.pop("deletes")
     d["n"] = 4
     d["faults"] = []
     d["protocol"]["params"]["mode"] = "anti-entropy"
