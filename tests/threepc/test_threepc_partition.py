@@ -5,9 +5,10 @@ a partition makes each side deem the other failed, terminate on its own, and dec
   from 1 and 2, which did not: the coordinator commits on its ACK timeout, 1 and 2 elect participant 1
   and abort by TR3. Measured: nodes [0, 3] commit, [1, 2] abort at about 0.72 s.
 - The fuzzer finds such a violation by itself (one network fault allowed per schedule, on top of
-  crash/restart windows): with master seed 1 the first failure is run 23 (of 30), an agreement violation
-  shrunk to a partition and one crash; ``bftlab run`` of the counterexample replays it, and the same
-  counterexample without its partition is clean. With crash faults only, 30 runs find nothing.
+  crash/restart windows): with master seed 1 the first failure is run 23, an agreement violation shrunk
+  to a partition and one crash; ``bftlab run`` of the counterexample replays it, and the same
+  counterexample without its partition is clean. With crash faults only, as many runs (24) find nothing
+  (nor do 100 runs of master seed 7, measured outside the suite).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bftlab import cli
@@ -30,8 +32,8 @@ SPEC = {"name": "threepc-fuzz", "seed": 1, "n": 4, "protocol": {"name": "bftlab.
                                                                   "params": FAST},
         "network": {"latency_model": "uniform", "latency_ms": 5.0, "jitter_ms": 2.0},
         "workload": {"clients": 4, "requests": 200, "keys": 50}, "stop": {"time_limit_s": 10}}
-RUNS = 30
-OPTS = {"runs": RUNS, "seed": 1, "round_s": 0.1, "heal_s": 1.0, "safety_only": True, "strategies": ()}
+BUDGET = 60  # the search stops at its first failure: run 23 with master seed 1
+OPTS = {"seed": 1, "round_s": 0.1, "heal_s": 1.0, "safety_only": True, "strategies": ()}
 
 
 def test_a_partition_between_precommitted_and_uncertain_participants_breaks_agreement():
@@ -50,11 +52,16 @@ def test_a_partition_between_precommitted_and_uncertain_participants_breaks_agre
     assert clean["safety"]["ok"] and clean["oracles"]["atomicity"]["committed"] == 6
 
 
-def test_the_fuzzer_finds_the_partition_violation_and_the_counterexample_replays(tmp_path):
-    opts = FuzzOptions(max_net_faults=1, max_failures=1, **OPTS)
-    summary = fuzz(spec_from_dict(SPEC), opts, tmp_path / "fz", progress=False, echo=print)
-    (fail,) = summary.failures
-    assert fail.signature == "safety:agreement" and fail.shrunk_atoms <= 2 and summary.first_failure_run is not None
+@pytest.fixture(scope="module")
+def search(tmp_path_factory):
+    """Fuzz with at most one network fault per schedule (on top of crash/restart windows) until a failure."""
+    opts = FuzzOptions(runs=BUDGET, max_net_faults=1, max_failures=1, **OPTS)
+    return fuzz(spec_from_dict(SPEC), opts, tmp_path_factory.mktemp("fz"), progress=False, echo=print)
+
+
+def test_the_fuzzer_finds_the_partition_violation_and_the_counterexample_replays(search, tmp_path):
+    (fail,) = search.failures
+    assert fail.signature == "safety:agreement" and fail.shrunk_atoms <= 2 and search.first_failure_run is not None
     counterexample = yaml.safe_load(Path(fail.path).read_text())
     (net,) = [a for a in counterexample["adversary"] if a["strategy"] == "scripted-network"]
     assert [f["kind"] for f in net["params"]["faults"]] == ["partition"]
@@ -66,6 +73,8 @@ def test_the_fuzzer_finds_the_partition_violation_and_the_counterexample_replays
     assert runner.run(spec_from_dict(counterexample))["safety"]["ok"]
 
 
-def test_with_crash_faults_only_the_same_fuzzing_finds_nothing(tmp_path):
-    summary = fuzz(spec_from_dict(SPEC), FuzzOptions(max_net_faults=0, **OPTS), tmp_path, progress=False, echo=print)
-    assert summary.runs == RUNS and not summary.failures
+def test_with_crash_faults_only_as_many_runs_find_nothing(search, tmp_path):
+    runs = max(search.runs, 20)
+    summary = fuzz(spec_from_dict(SPEC), FuzzOptions(runs=runs, max_net_faults=0, **OPTS), tmp_path, progress=False,
+                   echo=print)
+    assert summary.runs == runs and not summary.failures
