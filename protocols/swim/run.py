@@ -132,7 +132,10 @@ def _detections(spec: Any, params: SwimParams, members: Sequence[Any], sched: Sc
         if params.phase == "aligned" and first is not None:
             boundary = math.ceil(t0 / period - 1e-9) * period
             row["detection_periods"] = (first - boundary) / period
-        row["expected_periods"] = theory.first_detection_periods_exact(spec.n - 1, len(live)) if live else None
+            row["detection_from_boundary_s"] = first - boundary
+        # each live member picks among the other live ones and the crashed one (earlier failures are assumed
+        # already confirmed and out of the lists; space crashes by more than the suspicion timeout)
+        row["expected_periods"] = theory.first_detection_periods_exact(len(live), len(live)) if live else None
         if t1 == INF:  # every member up at the end should hold it dead: when did the last one learn?
             ends = [sched.up_at_end(mem.node_id) for mem in members]
             last = 0.0
@@ -163,12 +166,15 @@ def _false_positives(params: SwimParams, members: Sequence[Any], sched: Schedule
             if how in ("probe", "timeout") and sched.up(who, t - period, t):
                 suspicions += st == SUSPECT
                 deaths += st == DEAD
+    member_periods = sum(mem.periods for mem in members)
     up_end = [mem for mem in members if sched.up_at_end(mem.node_id)]
     wrongly_dead = sorted({m for mem in up_end for m, rec in mem.view.items()
                            if rec[0] >= DEAD and sched.up_at_end(m)})
     return {"live_probes": live_probes, "failed_live_probes": failed,
             "failed_probe_rate": failed / live_probes if live_probes else None,
-            "false_suspicions": suspicions, "false_deaths": deaths, "live_held_dead_at_end": wrongly_dead}
+            "false_suspicions": suspicions, "false_deaths": deaths,
+            "false_deaths_per_member_period": deaths / member_periods if member_periods else None,
+            "live_held_dead_at_end": wrongly_dead}
 
 
 def _load(params: SwimParams, members: Sequence[Any]) -> dict[str, Any]:
@@ -199,13 +205,15 @@ def measure(spec: Any, params: SwimParams, members: Sequence[Any], end_s: float)
             counters[key] = counters.get(key, 0) + v
     secs = [d["detection_s"] for d in detections if d["detection_s"] is not None]
     pers = [d["detection_periods"] for d in detections if d.get("detection_periods") is not None]
+    from_boundary = [d["detection_from_boundary_s"] for d in detections if "detection_from_boundary_s" in d]
     spread = [d["all_dead_s"] for d in detections if d.get("all_dead_s") is not None]
     exp = [d["expected_periods"] for d in detections if d["expected_periods"] is not None]
     q = spec.network.loss
     return {
         "n": spec.n, "period_s": params.period_s, "k": params.k, "suspicion": params.suspicion, "loss": q,
         "suspicion_timeout_s": members[0].suspicion_timeout_s if members else None,
-        "detection_s": _stats(secs), "detection_periods": _stats(pers), "all_dead_s": _stats(spread),
+        "detection_s": _stats(secs), "detection_periods": _stats(pers),
+        "detection_from_boundary_s": _stats(from_boundary), "all_dead_s": _stats(spread),
         "undetected_at_end": missed, "detections": detections[:50],
         "false_positives": fp, "load": _load(params, members),
         "theory": {"detection_periods": mean(exp) if exp else None,
