@@ -75,8 +75,8 @@ BAD = [
     ("bad --set value", SPEC, ["--set", "n=x"], "(--set n=x): n: expected an integer, got 'x' (a string)."),
     ("bad protocol param", SPEC, ["--set", "protocol.params.retry_s=soon"],
      "protocol.params.retry_s: expected a number, got 'soon' (a string)."),
-    ("unknown protocol", SPEC, ["--set", "protocol.name=raft"],
-     "unknown protocol 'raft'. Available protocol names: pbft"),
+    ("unknown protocol", SPEC, ["--set", "protocol.name=hotstuff"],
+     "unknown protocol 'hotstuff'. Available protocol names: "),
 ]
 
 
