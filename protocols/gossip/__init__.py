@@ -30,8 +30,10 @@ Deviations from the paper:
 
 * timestamps are hybrid logical clocks (Kulkarni et al. 2014) with the node id as tie-break, not GMT plus
   site name; they still exceed every timestamp a replica has seen, so a write after a read supersedes it;
-* death certificates are kept forever or dropped after a fixed lifetime; dormant certificates and their
-  reactivation (section 2.2) are not implemented;
+* death certificates are kept forever, or dropped after a lifetime counted from an activation time that
+  travels with them; dormant certificates (section 2.2) are kept at ``dormant_retention`` replicas chosen by
+  the key's hash (the paper picks retention sites at random when the certificate is made), and a retention
+  replica also keeps dormant an expired certificate that reaches it late;
 * the anti-entropy exchange sends the whole key/timestamp list when the roots differ, not recent-update
   lists or an inverted index by timestamp (section 1.3); spatial distributions (section 3) are not modelled:
   peers are uniform over all replicas;

@@ -1,7 +1,8 @@
 """Gossip messages (wire codes 0x400-0x42F).
 
-Entries travel as ``(key, value or None, (l, c, node))`` tuples
-(:data:`~bftlab.protocols.gossip.store.Entry`): a value of None is a death certificate.
+Entries travel as ``(key, value or None, (l, c, node), activation_us)`` tuples
+(:data:`~bftlab.protocols.gossip.store.Entry`): a value of None is a death certificate, whose lifetime
+starts at ``activation_us``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from bftlab.core.wire import message
 
 TsWire = tuple[int, int, int]
-EntryWire = tuple[bytes, bytes | None, TsWire]
+EntryWire = tuple[bytes, bytes | None, TsWire, int]
 
 
 @message(0x400)

@@ -58,6 +58,11 @@ class GossipParams:
     death_certificate_ttl_s: float = 0.0
     """messages: drop a death certificate this long after it was written (0: keep them forever).
     Short lifetimes let a deleted key come back from a replica that missed the delete (section 2)."""
+    dormant_retention: int = 0
+    """messages: with a certificate lifetime, this many replicas per key (chosen by the key's hash) keep an
+    expired certificate dormant and reactivate it when an older value reaches them (section 2.2); 0: none."""
+    dormant_ttl_s: float = 0.0
+    """messages: how long a dormant certificate is kept (0: forever)."""
     # ---- engine: rounds ----
     algorithm: Literal["push", "pull", "push-pull", "rumor"] = "rumor"
     """rounds: anti-entropy push / pull / push-pull (every site calls one random site per round until all
@@ -83,6 +88,10 @@ class GossipParams:
                              f"must be >= 0 (0: forever), got {self.death_certificate_ttl_s!r}.")
         if self.schedule == "sequential" and self.algorithm != "rumor":
             raise FieldError("schedule", f"sequential is a rumor-mongering schedule; {self.algorithm} runs in rounds.")
+        if not self.dormant_retention >= 0:
+            raise FieldError("dormant_retention", f"must be >= 0, got {self.dormant_retention!r}.")
+        if not self.dormant_ttl_s >= 0:
+            raise FieldError("dormant_ttl_s", f"must be >= 0 (0: forever), got {self.dormant_ttl_s!r}.")
         if not 1 <= self.k <= MAX_K:
             raise FieldError("k", f"must be 1 .. {MAX_K}, got {self.k!r}.")
         if not 1 <= self.trials <= MAX_TRIALS:

@@ -31,11 +31,16 @@ Updates spread two ways (``GossipParams.mode``):
 A replica never fails on a peer's message: anything malformed is counted and
 dropped. Crashes keep memory (``ProtocolSpec.durable`` is off: Demers et al.
 assume a database on stable storage); on a reboot the replica re-arms its
-timers. Death certificates live forever unless ``death_certificate_ttl_s`` is set.
+timers. Death certificates live forever unless ``death_certificate_ttl_s`` is
+set; then ``dormant_retention`` replicas per key keep them dormant and
+reactivate them when an obsolete value shows up (section 2.2). A reactivated
+certificate becomes a hot rumor again (when rumors are on) and is in the
+store, so anti-entropy spreads it too.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from bftlab.api import NodeContext, Receive, Send, SetTimer, Start, TimerFired
@@ -52,14 +57,16 @@ RUMOR_TIMER = "rumor"
 class GossipReplica:
     """One replica; ``store`` is its data, ``hot`` its infective rumors (key -> [timestamp, contacts counted])."""
 
-    __slots__ = ("node_id", "params", "rng", "peers", "store", "hot", "counters", "rumor_armed", "_out", "_now_us")
+    __slots__ = ("node_id", "params", "rng", "peers", "n", "store", "hot", "counters", "rumor_armed", "_out",
+                 "_now_us")
 
     def __init__(self, ctx: NodeContext, params: GossipParams) -> None:
         self.node_id = ctx.node_id
         self.params = params
         self.rng = ctx.rng
         self.peers = tuple(r for r in ctx.replicas if r != ctx.node_id)
-        self.store = Store(ctx.node_id)
+        self.n = len(ctx.replicas)
+        self.store = Store(ctx.node_id, int(params.death_certificate_ttl_s * 1_000_000), self._retains)
         self.hot: dict[bytes, list[Any]] = {}
         self.counters: dict[str, int] = {}
         self.rumor_armed = False
@@ -159,12 +166,13 @@ class GossipReplica:
 
     def _on_rumor(self, sender: int, m: Rumor) -> None:
         known: list[tuple[bytes, Ts]] = []
-        for key, value, ts in m.entries:  # field types checked by the wire decoder
-            if self.store.merge(key, value, ts, self._now_us):
+        for key, value, ts, act in m.entries:  # field types checked by the wire decoder
+            if self.store.merge(key, value, ts, self._now_us, act):
                 self._count("rumor.new")
                 self._make_hot(key, ts)
             else:
                 known.append((key, ts))
+        self._wake()
         if self.params.feedback and known:
             self._out.append(Send(sender, RumorFeedback(tuple(known))))
 
@@ -180,9 +188,24 @@ class GossipReplica:
         self._out.append(SetTimer(AE_TIMER, p.anti_entropy_period_s))
         if p.death_certificate_ttl_s > 0:
             self._count("death_certificates.expired",
-                        self.store.expire(self._now_us, int(p.death_certificate_ttl_s * 1_000_000)))
+                        self.store.expire(self._now_us, int(p.dormant_ttl_s * 1_000_000)))
         self._out.append(Send(self._peer(), Digest(self.store.root(), p.anti_entropy)))
         self._count("ae.started")
+
+    def _retains(self, key: bytes) -> bool:
+        """Whether this replica is one of the key's ``dormant_retention`` retention replicas (by the key's hash)."""
+        r = self.params.dormant_retention
+        if r <= 0:
+            return False
+        first = int.from_bytes(hashlib.sha256(key).digest()[:4], "big") % self.n
+        return (self.node_id - first) % self.n < r
+
+    def _wake(self) -> None:
+        """Spread the certificates that merges have just reactivated."""
+        woken, self.store.reactivated = self.store.reactivated, []
+        for key in woken:
+            self._count("death_certificates.reactivated")
+            self._make_hot(key, self.store.ts_of(key))
 
     def _on_digest(self, sender: int, m: Digest) -> None:
         if m.root == self.store.root():
@@ -201,9 +224,10 @@ class GossipReplica:
             self._out.append(Send(sender, Entries(mine, want)))
 
     def _on_entries(self, sender: int, m: Entries) -> None:
-        for key, value, ts in m.entries:  # field types checked by the wire decoder
-            if self.store.merge(key, value, ts, self._now_us):
+        for key, value, ts, act in m.entries:  # field types checked by the wire decoder
+            if self.store.merge(key, value, ts, self._now_us, act):
                 self._count("ae.new")
+        self._wake()
         back = tuple(self.store.entry(k) for k in m.want if k in self.store.data)
         if back:
             self._out.append(Send(sender, Entries(back, ())))

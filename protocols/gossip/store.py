@@ -16,10 +16,17 @@ value supersedes it.
 
 A delete writes a *death certificate*: an entry with no value (section 2). It
 overrides older values like any write, so an old copy arriving later cannot
-resurrect the key. Certificates may be dropped after a lifetime (``ttl_us``);
-a replica that has missed the delete for longer than that can then bring the
-value back, which is why Demers et al. keep dormant certificates (not done
-here: the lifetime is either infinite or the trade-off is deliberate).
+resurrect the key. Certificates may be dropped after a lifetime (``ttl_us``)
+counted from their activation time, which travels with them (the delete's
+time, or the time a dormant copy was woken), so all replicas drop a
+certificate together and an expired one that arrives late is ignored; a
+replica that has missed the delete for longer than that can then bring the
+value back. Dormant certificates (section 2.2) bound that
+risk: a *retention* replica of the key (``retains(key)``) keeps an expired
+certificate aside, out of the store and its digests, for a second lifetime;
+when an older value for the key reaches it, the certificate is reactivated
+(back in the store with its original timestamp and a fresh activation time)
+and spreads again, cancelling the resurrection.
 
 :meth:`Store.root` is a Merkle root (``bftlab.crypto.merkle``, separated
 hashing) over the sorted entries: two replicas compare it before anything
@@ -30,14 +37,17 @@ one small message.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from bftlab.crypto import merkle
 
 Ts = tuple[int, int, int]
 """A hybrid logical clock timestamp ``(l, c, node)``; compared lexicographically."""
-Entry = tuple[bytes, bytes | None, Ts]
-"""``(key, value or None for a death certificate, timestamp)``: what anti-entropy and rumors carry."""
+Entry = tuple[bytes, bytes | None, Ts, int]
+"""``(key, value or None for a death certificate, timestamp, activation time in microseconds)``: what
+anti-entropy and rumors carry. The activation time (0 for values) starts a certificate's lifetime; it
+travels with it, so every replica drops a certificate at the same time."""
 
 ZERO: Ts = (0, 0, -1)
 
@@ -45,12 +55,18 @@ ZERO: Ts = (0, 0, -1)
 class Store:
     """One replica's store and clock; ``node`` breaks timestamp ties."""
 
-    __slots__ = ("node", "data", "changed_us", "l", "c", "_root")
+    __slots__ = ("node", "ttl_us", "retains", "data", "changed_us", "activated_us", "dormant", "reactivated", "l",
+                 "c", "_root")
 
-    def __init__(self, node: int) -> None:
+    def __init__(self, node: int, ttl_us: int = 0, retains: Callable[[bytes], bool] | None = None) -> None:
         self.node = node
+        self.ttl_us = ttl_us  # death certificates' lifetime (0: forever)
+        self.retains = retains  # whether this replica keeps a key's expired certificates dormant
         self.data: dict[bytes, tuple[bytes | None, Ts]] = {}
         self.changed_us: dict[bytes, int] = {}  # when this replica's entry for the key last changed
+        self.activated_us: dict[bytes, int] = {}  # death certificates in the store: when their lifetime began
+        self.dormant: dict[bytes, tuple[Ts, int]] = {}  # expired certificates kept aside: key -> (ts, dormant since)
+        self.reactivated: list[bytes] = []  # certificates woken by merges since the owner last looked
         self.l = 0
         self.c = 0
         self._root: bytes | None = None
@@ -75,21 +91,58 @@ class Store:
     def write(self, key: bytes, value: bytes | None, now_us: int) -> Ts:
         """A local put (or, with None, a delete's death certificate); returns its timestamp."""
         ts = self.tick(now_us)
-        self.data[key] = (value, ts)
-        self.changed_us[key] = now_us
-        self._root = None
+        self._set(key, value, ts, now_us, now_us)
         return ts
 
-    def merge(self, key: bytes, value: bytes | None, ts: Ts, now_us: int) -> bool:
-        """Keep ``(value, ts)`` for ``key`` if it is newer than what is held; True when it was."""
-        self._witness(ts)
-        held = self.data.get(key)
-        if held is not None and held[1] >= ts:
-            return False
+    def _set(self, key: bytes, value: bytes | None, ts: Ts, now_us: int, act: int) -> None:
         self.data[key] = (value, ts)
         self.changed_us[key] = now_us
+        if value is None:
+            self.activated_us[key] = act
+        else:
+            self.activated_us.pop(key, None)
+        self.dormant.pop(key, None)
         self._root = None
+
+    def merge(self, key: bytes, value: bytes | None, ts: Ts, now_us: int, act: int = 0) -> bool:
+        """Keep ``(value, ts)`` for ``key`` if it is newer than what is held; True when it was.
+
+        ``act`` is a certificate's activation time: one whose lifetime is over is ignored, and a copy of a
+        held certificate with a later activation (a woken one) extends its lifetime.
+        """
+        self._witness(ts)
+        if value is None and self.ttl_us and act + self.ttl_us < now_us:
+            return self._late_certificate(key, ts, now_us)
+        held = self.data.get(key)
+        if held is not None and held[1] >= ts:
+            if held[1] == ts and value is None and act > self.activated_us.get(key, act):
+                self.activated_us[key] = act
+            return False
+        sleeping = self.dormant.get(key)
+        if value is not None and sleeping is not None and sleeping[0] >= ts:
+            # an obsolete value met a dormant certificate: wake it (original timestamp, new lifetime)
+            self._set(key, None, sleeping[0], now_us, now_us)
+            self.reactivated.append(key)
+            return False
+        self._set(key, value, ts, now_us, act)
         return True
+
+    def _late_certificate(self, key: bytes, ts: Ts, now_us: int) -> bool:
+        """An expired certificate arrived: ignored, but a retention replica keeps it dormant, or wakes it at once
+        when it holds an older value of the key."""
+        if self.retains is None or not self.retains(key):
+            return False
+        held = self.data.get(key)
+        if held is not None:
+            if held[1] >= ts:
+                return False
+            self._set(key, None, ts, now_us, now_us)
+            self.reactivated.append(key)
+            return True
+        sleeping = self.dormant.get(key)
+        if sleeping is None or sleeping[0] < ts:
+            self.dormant[key] = (ts, now_us)
+        return False
 
     def read(self, key: bytes) -> bytes | None:
         held = self.data.get(key)
@@ -101,16 +154,28 @@ class Store:
 
     def entry(self, key: bytes) -> Entry:
         value, ts = self.data[key]
-        return (key, value, ts)
+        return (key, value, ts, self.activated_us.get(key, 0) if value is None else 0)
 
-    def expire(self, now_us: int, ttl_us: int) -> int:
-        """Drop death certificates written more than ``ttl_us`` ago; returns how many."""
-        old = [k for k, (v, ts) in self.data.items() if v is None and ts[0] + ttl_us < now_us]
+    def expire(self, now_us: int, dormant_ttl_us: int = 0) -> int:
+        """Drop death certificates activated more than the lifetime ago; returns how many.
+
+        Those of keys this replica ``retains`` become dormant; dormant ones are discarded after
+        ``dormant_ttl_us`` (0: kept forever).
+        """
+        if not self.ttl_us:
+            return 0
+        old = [k for k, t in self.activated_us.items() if t + self.ttl_us < now_us]
         for k in old:
-            del self.data[k]
+            _, ts = self.data.pop(k)
+            del self.activated_us[k]
             self.changed_us[k] = now_us
+            if self.retains is not None and self.retains(k):
+                self.dormant[k] = (ts, now_us)
         if old:
             self._root = None
+        if dormant_ttl_us > 0:
+            for k in [k for k, (_, since) in self.dormant.items() if since + dormant_ttl_us < now_us]:
+                del self.dormant[k]
         return len(old)
 
     # ------------------------------------------------------------ digests

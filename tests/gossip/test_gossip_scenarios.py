@@ -82,6 +82,25 @@ def test_a_short_death_certificate_lifetime_lets_a_deleted_value_come_back():
     assert all(h.read(r, K) == V1 for r in range(8))
 
 
+def test_dormant_death_certificates_wake_up_and_stop_the_resurrection():
+    # the same story with three retention replicas per key (section 2.2): when replica 5's old value reaches
+    # one of them, its dormant certificate is reactivated and spreads again, and the value is gone for good
+    h = Harness(gossip_spec(n=8, death_certificate_ttl_s=5.0, dormant_retention=3,
+                            partitions=[{"start_s": 5.0, "end_s": 30.0, "groups": [[5]]}]))
+    retention = [r for r in range(8) if h.sim.nodes[r]._retains(K)]
+    assert len(retention) == 3
+    h.put(0.5, 0, K, V1)
+    h.delete(6.0, 1, K)
+    h.run_until(29.0)
+    assert not any(h.has(r, K) for r in range(8) if r != 5)
+    assert all(K in h.sim.nodes[r].store.dormant for r in retention if r != 5)
+    h.run_until(120.0)
+    assert all(h.read(r, K) is None for r in range(8))
+    woken = sum(h.sim.nodes[r].counters.get("death_certificates.reactivated", 0) for r in range(8))
+    assert woken >= 1
+    assert h.distinct_stores() == 1
+
+
 def test_a_partition_heals_and_both_sides_converge():
     groups = [[0, 1, 2, 6], [3, 4, 5, 7]]  # clients 6 and 7 on either side
     h = Harness(gossip_spec(n=6, partitions=[{"start_s": 0.0, "end_s": 20.0, "groups": groups}]))
@@ -131,7 +150,7 @@ def test_a_replica_drops_garbage_and_strangers():
     from bftlab.api import Receive
     from bftlab.protocols.gossip.messages import Entries, Rumor
 
-    assert node.step(0.0, Receive(1, Rumor(((b"k", b"v", ("x", 0, 0)),)))) == []  # type: ignore[arg-type]
+    assert node.step(0.0, Receive(1, Rumor(((b"k", b"v", ("x", 0, 0), 0),)))) == []  # type: ignore[arg-type]
     assert node.step(0.0, Receive(99, Entries((), (b"k",)))) == []
     assert node.counters["drop.exception"] == 1 and node.counters["drop.not_a_peer"] == 1
 
