@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-BENCHMARKS = ("bench_kernel", "bench_sim", "bench_crypto", "bench_costs", "bench_pow", "bench_real")
+BENCHMARKS = ("bench_kernel", "bench_sim", "bench_crypto", "bench_costs", "bench_pow", "bench_real", "bench_gossip",
+              "bench_linearizability")
 
 
 def main(argv: list[str] | None = None) -> int:

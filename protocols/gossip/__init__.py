@@ -98,7 +98,7 @@ PROTOCOL = ProtocolSpec(
     description="Epidemic replicated database: last-writer-wins store, anti-entropy and rumor mongering "
                 "(Demers et al. 1987).",
     fault_model=GOSSIP_FAULTS,
-    oracles=("bftlab.oracles.convergence:CONVERGENCE",),
+    oracles=("convergence",),
     check_spec=_check_spec,
     run=_run,
     report_sections=(SECTION,),

@@ -21,22 +21,24 @@ from __future__ import annotations
 import math
 
 DEMERS_TABLE1: dict[int, tuple[float, float, float, float]] = {
-    1: (0.176, 1.74, 11.0, 16.8),
-    2: (0.037, 3.30, 12.1, 16.9),
-    3: (0.011, 4.53, 12.5, 17.4),
-    4: (0.0036, 5.64, 12.7, 17.5),
-    5: (0.0012, 6.68, 12.8, 17.7),
+    1: (0.18, 1.7, 11.0, 16.8),
+    2: (0.037, 3.3, 12.1, 16.9),
+    3: (0.011, 4.5, 12.5, 17.4),
+    4: (0.0036, 5.6, 12.7, 17.5),
+    5: (0.0012, 6.7, 12.8, 17.7),
 }
-"""Feedback and counters, push, 1000 sites: k -> (residue s, traffic m, t_ave, t_last) (Demers et al., Table 1)."""
+"""Feedback and counters, push, 1000 sites: k -> (residue s, traffic m, t_ave, t_last), as printed in Demers et
+al., Table 1 (Xerox PARC report CSL-89-1, the journal-length version of the PODC'87 paper)."""
 
 DEMERS_TABLE2: dict[int, tuple[float, float, float, float]] = {
-    1: (0.960, 0.04, 19.0, 38.0),
-    2: (0.205, 1.59, 17.0, 33.0),
-    3: (0.060, 2.82, 15.0, 32.0),
-    4: (0.021, 3.91, 14.1, 32.0),
-    5: (0.008, 4.95, 13.8, 32.0),
+    1: (0.96, 0.04, 19.0, 38.0),
+    2: (0.20, 1.6, 17.0, 33.0),
+    3: (0.060, 2.8, 15.0, 32.0),
+    4: (0.021, 3.9, 14.1, 32.0),
+    5: (0.008, 4.9, 13.8, 32.0),
 }
-"""Blind and coin, push, 1000 sites: k -> (residue s, traffic m, t_ave, t_last) (Demers et al., Table 2)."""
+"""Blind and coin, push, 1000 sites: k -> (residue s, traffic m, t_ave, t_last), as printed in Demers et al.,
+Table 2 (CSL-89-1)."""
 
 
 def push_rounds(n: float) -> float:
