@@ -87,6 +87,18 @@ class FuzzOptions:
     """Node strategies to try; None: the generic ones plus the protocol's ``fuzz_strategies``."""
     byzantine_from: tuple[int, ...] | None = None
     """Replicas the fuzzer may make Byzantine (to focus on a leader, say); None: any the spec leaves correct."""
+    isolate: float = 0.0
+    """Chance that a partition atom cuts a minority of 1..f replicas off from the rest (the clients stay with the
+    majority) instead of a random split of all nodes: the building block of leader-change bugs."""
+    anchor: float = 0.0
+    """Chance that an atom starts where an earlier atom of the same schedule starts or ends, so faults compose
+    (a crash inside a partition, a second cut just as the first heals) instead of rarely meeting by chance."""
+    off_grid: bool = False
+    """Crash times and anchored starts anywhere inside a round, not only on its boundary: a power cut can land
+    inside an fsync, a cut between a message and its answer."""
+    swarm: bool = False
+    """Swarm testing (Groce et al., ISSTA 2012): each run enables a random subset of the atom kinds, so a run is
+    not always diluted by every kind of fault at once."""
 
 
 @dataclass
@@ -193,11 +205,31 @@ def toolkit(spec: ExperimentSpec, strategies: Sequence[str] | None = None) -> To
                    recovery_s=RECOVERY_ALLOWANCE_S[spec.transport.kind] if proto.durable else 0.0)
 
 
-def _window(rng: random.Random, opts: FuzzOptions) -> tuple[float, float]:
+def _window(rng: random.Random, opts: FuzzOptions, anchors: Sequence[float] = (), fine: bool = False
+            ) -> tuple[float, float]:
+    """A fault window of 1..5 rounds that ends by the heal time.
+
+    On the round grid unless the options say otherwise: with ``anchor`` it may
+    start at one of ``anchors`` (times where the schedule's other atoms start or
+    end); with ``off_grid`` a ``fine`` (crash) start may fall anywhere inside a
+    round, anchored or not.
+    """
     rounds = max(1, int(round(opts.heal_s / opts.round_s)))
-    start = rng.randrange(rounds)
-    end = min(rounds, start + rng.randint(1, 5))
-    return round(start * opts.round_s, 9), round(end * opts.round_s, 9)
+    if not (opts.anchor > 0 or opts.off_grid):  # the original grid draw, kept so pinned seeds replay
+        start = rng.randrange(rounds)
+        end = min(rounds, start + rng.randint(1, 5))
+        return round(start * opts.round_s, 9), round(end * opts.round_s, 9)
+    usable = [a for a in anchors if a < opts.heal_s - 1e-4]
+    if usable and opts.anchor > 0 and rng.random() < opts.anchor:
+        t = rng.choice(usable)
+        if fine and opts.off_grid and rng.random() < 0.5:
+            t += rng.uniform(0, opts.round_s)
+    else:
+        t = rng.randrange(rounds) * opts.round_s
+        if fine and opts.off_grid:
+            t += rng.uniform(0, opts.round_s)
+    start = round(min(t, opts.heal_s - 1e-4), 4)
+    return start, round(max(start + 1e-4, min(opts.heal_s, start + rng.randint(1, 5) * opts.round_s)), 4)
 
 
 def _split(rng: random.Random, nodes: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -249,14 +281,73 @@ def _node_faults(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, ki
     return atoms
 
 
+NET_KINDS = ("partition", "partition", "drop", "delay", "duplicate")
+"""Weights of network atom kinds."""
+
+SWARM_KINDS = ("partition", "drop", "delay", "duplicate", "crash", "storage", "byzantine")
+"""What a swarm run switches on or off (``FuzzOptions.swarm``)."""
+
+
+def _swarm(rng: random.Random, opts: FuzzOptions, kit: Toolkit) -> frozenset[str]:
+    """The atom kinds this run may draw: all of them, or with ``swarm`` a random non-empty subset."""
+    pool = [k for k in SWARM_KINDS
+            if (k in NET_KINDS and opts.max_net_faults > 0) or (k in ("crash", "storage") and kit.crashes)
+            or (k == "byzantine" and bool(kit.strategies) and not kit.crash_only)]
+    if not opts.swarm or not pool:
+        return frozenset(SWARM_KINDS)
+    on = [k for k in pool if rng.random() < 0.5]
+    return frozenset(on or [rng.choice(pool)])
+
+
+def _times(atoms: Sequence[Atom]) -> list[float]:
+    """Where the atoms drawn so far start and end: the anchors of the next ones."""
+    out: list[float] = []
+    for a in atoms:
+        if a[0] == "net":
+            out += [a[1].start_s, a[1].end_s]
+        elif a[0] == "crash":
+            out += [a[2], a[3]]
+    return sorted(set(out))
+
+
+def _minority(rng: random.Random, spec: ExperimentSpec, before: Sequence[tuple[int, ...]] = ()
+              ) -> tuple[int, ...]:
+    """1..f replicas (at least one, fewer than half) to cut off from the rest; a cut that follows another
+    (``before``: the groups of isolations ending as it starts) takes others, so the isolation rolls on."""
+    top = max(1, (spec.n - 1) // 2)
+    prev = {r for g in before for r in g}
+    pool = [r for r in spec.replicas if r not in prev] or list(spec.replicas)
+    return tuple(sorted(rng.sample(pool, rng.randint(1, min(top, len(pool))))))
+
+
+def _rolling(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: Toolkit, start: float, end: float
+             ) -> list[Atom]:
+    """1..3 back-to-back isolations, each of a different minority: the first heals as the next begins, the
+    way a leader is cut off just when a lagging replica rejoins (Jepsen's rolling partitions)."""
+    atoms: list[Atom] = []
+    cut: tuple[int, ...] = ()
+    for _ in range(rng.randint(1, 3)):
+        cut = _minority(rng, spec, [cut] if cut else [])
+        atoms.append(("net", kit.net_fault(kind="partition", start_s=start, end_s=end, groups=(cut,))))
+        if end >= opts.heal_s:
+            break
+        start, end = end, round(min(opts.heal_s, end + rng.randint(1, 5) * opts.round_s), 4)
+    return atoms
+
+
 def generate(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: Toolkit) -> list[Atom]:
     """One random schedule within the spec's fault budget."""
     nodes = spec.replicas + spec.clients
     names = [t.__name__ for t in kit.msg_types]
+    on = _swarm(rng, opts, kit)
+    net_kinds = [k for k in NET_KINDS if k in on]
     atoms: list[Atom] = []
-    for _ in range(rng.randint(0, opts.max_net_faults)):
-        start, end = _window(rng, opts)
-        kind = rng.choice(("partition", "partition", "drop", "delay", "duplicate"))
+    for _ in range(rng.randint(0, opts.max_net_faults) if net_kinds else 0):
+        start, end = _window(rng, opts, [a[1].end_s for a in atoms if a[0] == "net"])  # one fault rolls on
+        if "partition" in net_kinds and opts.isolate > 0 and rng.random() < opts.isolate:
+            atoms += _rolling(spec, rng, opts, kit, start, end)
+            continue
+        kind = rng.choice(net_kinds if opts.swarm else NET_KINDS)
         if kind == "partition":
             a, b = _split(rng, nodes)
             atoms.append(("net", kit.net_fault(kind=kind, start_s=start, end_s=end,
@@ -266,8 +357,13 @@ def generate(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: T
                                                dst=rng.choice((None, *spec.replicas)),
                                                msg_type=rng.choice(names) if names else None,
                                                delay_s=round(rng.uniform(0, 4 * opts.round_s), 6))))
-    if kit.crashes and (kit.crash_only or not kit.strategies or rng.random() < 0.5):  # crashes, not Byzantine nodes
-        return atoms + _crashes(spec, rng, opts, kit)
+    if kit.crashes and "crash" in on and (kit.crash_only or not kit.strategies or "byzantine" not in on
+                                          or rng.random() < 0.5):  # crashes, not Byzantine nodes
+        cuts = [(a[1].start_s, a[1].end_s, a[1].groups[0]) for a in atoms if a[0] == "net" and a[1].kind == "partition"
+                and len(a[1].groups) == 1]
+        return atoms + _crashes(spec, rng, opts, kit, _times(atoms), storage="storage" in on, cuts=cuts)
+    if kit.crash_only or "byzantine" not in on:
+        return atoms
     taken = set(spec.byzantine) | {f.node for f in spec.faults}
     free = [r for r in spec.replicas if r not in taken and (opts.byzantine_from is None or r in opts.byzantine_from)]
     k = min(len(free), budget(spec)) if kit.strategies else 0
@@ -287,8 +383,13 @@ def generate(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: T
     return atoms
 
 
-def _crashes(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: Toolkit) -> list[Atom]:
-    """Crash/restart windows within the budget, and maybe a storage mode that makes crashes harsher."""
+def _crashes(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: Toolkit,
+             anchors: Sequence[float] = (), storage: bool = True,
+             cuts: Sequence[tuple[float, float, tuple[int, ...]]] = ()) -> list[Atom]:
+    """Crash/restart windows within the budget, and maybe a storage mode that makes crashes harsher.
+
+    With ``anchor`` a crash may fall inside one of the isolations ``cuts`` and hit a replica on its majority
+    side, one that is still taking part (a power cut while the leader counts on it)."""
     assert spec.f is not None, "a validated spec has resolved f from its protocol's fault model"
     limit = spec.f + (1 if spec.allow_exceeding_f else 0) - len(spec.byzantine)
     windows = [(f.crash_at_s, f.recover_at_s if f.recover_at_s is not None else math.inf, f.node)
@@ -297,14 +398,22 @@ def _crashes(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: T
     atoms: list[Atom] = []
     for _ in range(rng.randint(1, opts.max_node_faults) if limit > 0 and pool else 0):
         for _attempt in range(4):  # a window that overlaps the others too much is drawn again, a few times
-            start, end = _window(rng, opts)
-            nid = rng.choice(pool)
+            if cuts and opts.anchor > 0 and rng.random() < opts.anchor:
+                a, b, cut = rng.choice(cuts)
+                t = rng.uniform(a, b) if opts.off_grid else a + rng.randrange(max(1, round((b - a) / opts.round_s))
+                                                                             ) * opts.round_s
+                start = round(min(t, opts.heal_s - 1e-4), 4)
+                end = round(max(start + 1e-4, min(opts.heal_s, start + rng.randint(1, 5) * opts.round_s)), 4)
+                nid = rng.choice([r for r in pool if r not in cut] or pool)
+            else:
+                start, end = _window(rng, opts, sorted({*anchors, *_times(atoms)}), fine=True)
+                nid = rng.choice(pool)
             if _fits([*windows, (start, end, nid)], limit, kit.recovery_s):
                 windows.append((start, end, nid))
                 atoms.append(("crash", nid, start, end))
                 break
     modes = [m for m in ("none", "lose-unsynced", "torn-tail") if m != spec.storage.faults]
-    if atoms and kit.durable and rng.random() < 0.5:
+    if atoms and kit.durable and storage and rng.random() < 0.5:
         atoms.append(("storage", rng.choice(modes)))
     return atoms
 
