@@ -216,9 +216,9 @@ def _window(rng: random.Random, opts: FuzzOptions, anchors: Sequence[float] = ()
     """
     rounds = max(1, int(round(opts.heal_s / opts.round_s)))
     if not (opts.anchor > 0 or opts.off_grid):  # the original grid draw, kept so pinned seeds replay
-        start = rng.randrange(rounds)
-        end = min(rounds, start + rng.randint(1, 5))
-        return round(start * opts.round_s, 9), round(end * opts.round_s, 9)
+        first = rng.randrange(rounds)
+        last = min(rounds, first + rng.randint(1, 5))
+        return round(first * opts.round_s, 9), round(last * opts.round_s, 9)
     usable = [a for a in anchors if a < opts.heal_s - 1e-4]
     if usable and opts.anchor > 0 and rng.random() < opts.anchor:
         t = rng.choice(usable)
