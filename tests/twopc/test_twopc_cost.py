@@ -21,18 +21,17 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import TWOPC, run_drained, spec
+from tests.txn import costs
+from tests.txn.costs import DELTA, TX
 
-DELTA = 0.010
-TX = 1e-6  # each message also takes its transmission time (nanoseconds at 1 Tbit/s)
-ZERO_CPU = {"base_us": 0.0, "per_byte_ns": 0.0, "sign_us": 0.0, "verify_us": 0.0, "mac_us": 0.0,
-            "hash_base_us": 0.0, "hash_per_byte_ns": 0.0}
+from .helpers import TWOPC
+
+__all__ = ["DELTA", "TX", "one_transaction"]
 
 
 def one_transaction(proto: str, n_parts: int) -> dict:
-    return run_drained(spec(proto, shards=n_parts, k=n_parts, cpu=ZERO_CPU,
-                            network={"latency_model": "constant", "latency_ms": 1e3 * DELTA, "bandwidth_mbps": 1e6},
-                            storage={"fsync_ms": 0.0, "write_us": 0.0}, workload={"clients": 1, "requests": 1}))
+    """The report of one transaction over ``n_parts`` participants (the shared zero-cost run, tests/txn/costs.py)."""
+    return costs.one_transaction(proto, n_parts)[1]
 
 
 @pytest.mark.parametrize("n_parts", [1, 2, 3, 5])
