@@ -26,9 +26,11 @@ restarts after a crash (its memory is kept, as the simulator does for
 non-durable protocols) rejoins the same way at a higher incarnation, through
 any member it knows. A leaver spreads Left to a few members and goes quiet.
 
-Two additions beyond the paper: a member that is pinged by a member it holds
-Dead puts that Dead claim first on its ack, so a live member learns of its
-mistaken death and refutes it; and every ``sync_periods`` periods a member
+Two additions beyond the paper: every message a member sends to a member it
+holds Suspect or Dead carries that claim first (Lifeguard's "buddy system",
+Dadgar, Phillips & Currey 2018), so a suspect learns of its suspicion from the
+first probe that reaches it and refutes it at once, however busy the piggyback
+buffers are; and every ``sync_periods`` periods a member
 exchanges its whole view with any member it knows, dead ones included, which
 is what reconnects the two sides of a healed partition (they no longer probe
 each other). ``log``, ``outcomes`` and ``sent`` record what the run's metrics
@@ -89,7 +91,11 @@ class SwimMember:
     def _limit(self) -> int:
         return retransmit_limit(self.params.retransmit_mult, len(self.view) + 1)
 
-    def _updates(self, first: Update | None = None) -> tuple[Update, ...]:
+    def _updates(self, to: int) -> tuple[Update, ...]:
+        """The updates to piggyback on a message to ``to``: first what we hold against it, if anything (a suspect
+        or a member we hold dead learns it from the first message we send it, and can refute at once)."""
+        rec = self.view.get(to)
+        first = (rec[0], to, rec[1]) if rec is not None and rec[0] in (SUSPECT, DEAD) else None
         return self.gossip.take(self.params.max_piggyback, self._limit(), first)
 
     def _send(self, to: int, msg: Any) -> None:
@@ -188,7 +194,7 @@ class SwimMember:
             return None
         self.seq += 1
         self.target, self.target_seq, self.acked, self.probe_start = target, self.seq, False, self.now
-        self._send(target, Ping(self.seq, self.inc, self._updates()))
+        self._send(target, Ping(self.seq, self.inc, self._updates(target)))
         self._out.append(SetTimer(("ack", self.seq), p.ping_timeout_s))
         return None
 
@@ -215,7 +221,7 @@ class SwimMember:
         target = self.target
         helpers = [m for m in sorted(self._live_members()) if m != target]
         for m in self.rng.sample(helpers, min(self.params.k, len(helpers))):
-            self._send(m, PingReq(seq, target, self._updates()))
+            self._send(m, PingReq(seq, target, self._updates(m)))
 
     def _probe_failed(self, target: int) -> None:
         rec = self.view.get(target)
@@ -330,9 +336,7 @@ class SwimMember:
             self.apply(upd, "gossip")
         if m.seq == 0:
             return  # a leave notice, not a probe
-        rec = self.view.get(sender)
-        first = (rec[0], sender, rec[1]) if rec is not None and rec[0] >= DEAD else None  # tell it it is dead
-        self._send(sender, Ack(m.seq, self.node_id, self._updates(first)))
+        self._send(sender, Ack(m.seq, self.node_id, self._updates(sender)))
 
     def _on_ack(self, m: Ack) -> None:
         for upd in m.updates:
@@ -342,7 +346,7 @@ class SwimMember:
             return
         relay = self.relays.pop(m.seq, None)
         if relay is not None and relay[2] == m.member:
-            self._send(relay[0], Ack(relay[1], m.member, self._updates()))
+            self._send(relay[0], Ack(relay[1], m.member, self._updates(relay[0])))
 
     def _on_ping_req(self, sender: int, m: PingReq) -> None:
         for upd in m.updates:
@@ -351,7 +355,7 @@ class SwimMember:
             return self._count("drop.bad_ping_req")
         self.seq += 1
         self.relays[self.seq] = (sender, m.seq, m.target, self.now)
-        self._send(m.target, Ping(self.seq, self.inc, self._updates()))
+        self._send(m.target, Ping(self.seq, self.inc, self._updates(m.target)))
         return None
 
     # ------------------------------------------------------------------ final state

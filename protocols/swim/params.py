@@ -40,8 +40,11 @@ class SwimParams:
     """Multiplier of the automatic suspicion timeout (used when suspicion_periods is 0)."""
     retransmit_mult: float = 3.0
     """lambda of section 4.1: each membership update is piggybacked at most ceil(lambda * log(n + 1)) times."""
-    max_piggyback: int = 8
-    """Most membership updates piggybacked on one message (the least-sent ones first)."""
+    max_piggyback: int = 32
+    """Most membership updates piggybacked on one message (the least-sent ones first). Each member re-spreads
+    every update it accepts, so when many suspicions and refutations are in flight a small cap delays them
+    past the suspicion timeout (at 8, a third of the false suspicions under 5% loss with k = 0 became deaths
+    in 32 members; at 32, none): about what fits in one UDP datagram."""
     target_selection: Literal["round-robin", "random"] = "round-robin"
     """round-robin: probe targets in the order of a list shuffled at every traversal, new members inserted at a
     random place (section 4.3, a bounded detection time); random: a uniform choice each period (section 3, the

@@ -160,12 +160,14 @@ def _false_positives(params: SwimParams, members: Sequence[Any], sched: Schedule
             if sched.up(target, start, start + period) and sched.up(mem.node_id, start, start + period):
                 live_probes += 1
                 failed += not ok
-    suspicions = deaths = 0
+    # distinct (member, incarnation) claims, so a suspicion that several members time out on counts once
+    suspected: set[tuple[int, int]] = set()
+    removed: set[tuple[int, int]] = set()
     for mem in members:
-        for t, who, st, _, how in mem.log:
+        for t, who, st, inc, how in mem.log:
             if how in ("probe", "timeout") and sched.up(who, t - period, t):
-                suspicions += st == SUSPECT
-                deaths += st == DEAD
+                (suspected if st == SUSPECT else removed).add((who, inc))
+    suspicions, deaths = len(suspected), len(removed)
     member_periods = sum(mem.periods for mem in members)
     up_end = [mem for mem in members if sched.up_at_end(mem.node_id)]
     wrongly_dead = sorted({m for mem in up_end for m, rec in mem.view.items()
