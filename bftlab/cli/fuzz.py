@@ -36,6 +36,7 @@ examples:
   bftlab fuzz configs/pbft-quickstart.yaml --runs 200 --set workload.requests=50
   bftlab fuzz my-broken.yaml --runs 50 --seed 7 --safety-only
   bftlab fuzz my-broken.yaml --strategies scripted-node     (schema mutations only)
+  bftlab fuzz configs/threepc-fuzz.yaml --max-net-faults 1 --safety-only   (one network fault per schedule)
 
 exit status:
   0  no failure found
@@ -65,6 +66,13 @@ def add_fuzz(sub: argparse._SubParsersAction) -> None:
                         "scripted-node and the protocol's fuzz_strategies)")
     p.add_argument("--byzantine-from", metavar="IDS",
                    help="comma-separated replica ids the fuzzer may make Byzantine (default: any correct one)")
+    # The defaults are FuzzOptions' own; bftlab.fuzz is not imported here, to keep the CLI's start-up fast.
+    p.add_argument("--max-net-faults", metavar="K", type=int,
+                   help="at most K network faults (partitions, drops, delays, duplicates) per schedule "
+                        "(0: none; default: the fuzzer's own limit)")
+    p.add_argument("--max-node-faults", metavar="K", type=int,
+                   help="at most K node faults (crashes, Byzantine replicas) per schedule "
+                        "(0: none; default: the fuzzer's own limit)")
     p.add_argument("--max-failures", metavar="K", type=int,
                    help="stop after K distinct failures (default: run all N schedules)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -81,6 +89,13 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else spec.seed
     if args.heal_s <= 0 or args.round_s <= 0:
         raise UsageError("--heal-s and --round-s must be > 0.")
+    limits = {}
+    for flag, name in (("--max-net-faults", "max_net_faults"), ("--max-node-faults", "max_node_faults")):
+        value = getattr(args, name)
+        if value is not None:
+            if value < 0:
+                raise UsageError(f"{flag} must be >= 0, got {value}.")
+            limits[name] = value
     strategies = None
     if args.strategies is not None:
         strategies = tuple(n.strip() for n in args.strategies.split(",") if n.strip())
@@ -94,7 +109,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
             raise UsageError(f"--byzantine-from takes replica ids like 0,2; got {args.byzantine_from!r}.") from None
     opts = FuzzOptions(runs=args.runs, seed=seed, heal_s=args.heal_s, round_s=args.round_s,
                        safety_only=args.safety_only, shrink=not args.no_shrink, strategies=strategies,
-                       byzantine_from=byzantine_from, max_failures=args.max_failures)
+                       byzantine_from=byzantine_from, max_failures=args.max_failures, **limits)
     out = Path(args.out) if args.out else Path("results") / f"fuzz-{spec.name}-seed{seed}"
     s = fuzz(spec, opts, out, progress=not args.quiet and sys.stderr.isatty())
     first = (f"run {s.first_failure_run} after {s.first_failure_s:.1f} s" if s.first_failure_run is not None
