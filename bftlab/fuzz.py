@@ -320,14 +320,23 @@ def _minority(rng: random.Random, spec: ExperimentSpec, before: Sequence[tuple[i
     return tuple(sorted(rng.sample(pool, rng.randint(1, min(top, len(pool))))))
 
 
-def _rolling(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: Toolkit, start: float, end: float
-             ) -> list[Atom]:
+def _cut(spec: ExperimentSpec, fault: Any) -> list[tuple[int, ...]]:
+    """``[group]`` when ``fault`` isolates a minority of replicas from everything else, else ``[]``."""
+    if fault.kind != "partition" or len(fault.groups) != 1:
+        return []
+    group = fault.groups[0]
+    return [group] if set(group) <= set(spec.replicas) and 2 * len(group) < spec.n else []
+
+
+def _rolling(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: Toolkit, start: float, end: float,
+             before: Sequence[tuple[int, ...]] = ()) -> list[Atom]:
     """1..3 back-to-back isolations, each of a different minority: the first heals as the next begins, the
     way a leader is cut off just when a lagging replica rejoins (Jepsen's rolling partitions)."""
     atoms: list[Atom] = []
-    cut: tuple[int, ...] = ()
+    prev = list(before)
     for _ in range(rng.randint(1, 3)):
-        cut = _minority(rng, spec, [cut] if cut else [])
+        cut = _minority(rng, spec, prev)
+        prev = [cut]
         atoms.append(("net", kit.net_fault(kind="partition", start_s=start, end_s=end, groups=(cut,))))
         if end >= opts.heal_s:
             break
@@ -345,7 +354,8 @@ def generate(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: T
     for _ in range(rng.randint(0, opts.max_net_faults) if net_kinds else 0):
         start, end = _window(rng, opts, [a[1].end_s for a in atoms if a[0] == "net"])  # one fault rolls on
         if "partition" in net_kinds and opts.isolate > 0 and rng.random() < opts.isolate:
-            atoms += _rolling(spec, rng, opts, kit, start, end)
+            before = [g for a in atoms if a[0] == "net" and a[1].end_s == start for g in _cut(spec, a[1])]
+            atoms += _rolling(spec, rng, opts, kit, start, end, before)
             continue
         kind = rng.choice(net_kinds if opts.swarm else NET_KINDS)
         if kind == "partition":
@@ -359,8 +369,7 @@ def generate(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: T
                                                delay_s=round(rng.uniform(0, 4 * opts.round_s), 6))))
     if kit.crashes and "crash" in on and (kit.crash_only or not kit.strategies or "byzantine" not in on
                                           or rng.random() < 0.5):  # crashes, not Byzantine nodes
-        cuts = [(a[1].start_s, a[1].end_s, a[1].groups[0]) for a in atoms if a[0] == "net" and a[1].kind == "partition"
-                and len(a[1].groups) == 1]
+        cuts = [(a[1].start_s, a[1].end_s, g) for a in atoms if a[0] == "net" for g in _cut(spec, a[1])]
         return atoms + _crashes(spec, rng, opts, kit, _times(atoms), storage="storage" in on, cuts=cuts)
     if kit.crash_only or "byzantine" not in on:
         return atoms

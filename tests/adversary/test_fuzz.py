@@ -329,3 +329,54 @@ def test_crash_schedules_find_a_vote_sent_before_its_write_is_durable_and_the_co
     counterexample["protocol"]["name"] = "pbft"
     good = runner.run(spec_from_dict(counterexample))
     assert good["safety"]["ok"], good["safety"]["violations"]
+
+
+# ------------------------------------------------- minority isolations, rolling cuts, swarm
+DEEP = {"isolate": 0.7, "anchor": 0.8, "off_grid": True}
+
+
+def test_deep_schedules_cut_off_minorities_roll_on_and_crash_inside_a_cut_within_the_budget():
+    spec = spec_from_dict({"name": "toy", "seed": 1, "n": 5, "protocol": {"name": "tests.engine.toyproto:TOY"},
+                           "workload": {"clients": 2, "requests": 5}})
+    opts = FuzzOptions(**{**CRASH_OPTS, "max_net_faults": 3, **DEEP})
+    kit = toolkit(spec, opts.strategies)
+    rolled = inside = off_grid = 0
+    for i in range(300):
+        atoms = generate(spec, random.Random(i), opts, kit)
+        assemble(spec, atoms, 1)  # raises when a schedule breaks the budget under the recovery rule
+        cuts = [a[1] for a in atoms if a[0] == "net" and a[1].kind == "partition" and len(a[1].groups) == 1
+                and set(a[1].groups[0]) <= set(spec.replicas)]  # not a random split of replicas and clients
+        for c in cuts:
+            assert 1 <= len(c.groups[0]) <= 2  # a minority
+            assert 0 <= c.start_s < c.end_s <= opts.heal_s
+        for a, b in zip(cuts, cuts[1:]):
+            if b.start_s == a.end_s:
+                rolled += 1
+                assert not set(a.groups[0]) & set(b.groups[0])  # the cut moves on to other replicas
+        for a in atoms:
+            if a[0] == "crash":
+                off_grid += abs(a[2] / opts.round_s - round(a[2] / opts.round_s)) > 1e-6
+                inside += any(c.start_s <= a[2] < c.end_s and a[1] not in c.groups[0] for c in cuts)
+    assert rolled > 30 and inside > 30 and off_grid > 30, (rolled, inside, off_grid)
+
+
+def test_the_default_options_draw_on_the_round_grid_as_before():
+    """New kinds of atoms are opt-in, so campaigns pinned to a master seed draw the same schedules."""
+    spec = spec_from_dict(EAGER)
+    opts = FuzzOptions(**{**CRASH_OPTS, "max_net_faults": 3})
+    kit = toolkit(spec, opts.strategies)
+    for i in range(100):
+        for a in generate(spec, random.Random(i), opts, kit):
+            times = [a[1].start_s, a[1].end_s] if a[0] == "net" else list(a[2:4]) if a[0] == "crash" else []
+            assert all(abs(t / opts.round_s - round(t / opts.round_s)) < 1e-6 for t in times), a
+
+
+def test_swarm_runs_switch_atom_kinds_off():
+    spec = spec_from_dict(EAGER)
+    opts = FuzzOptions(**{**CRASH_OPTS, "max_net_faults": 3, "swarm": True})
+    kit = toolkit(spec, opts.strategies)
+    kinds = [frozenset(a[0] if a[0] != "net" else a[1].kind for a in generate(spec, random.Random(i), opts, kit))
+             for i in range(200)]
+    assert any(k == {"crash"} for k in kinds)  # a run without network faults
+    assert any("crash" not in k and k for k in kinds)  # a run with network faults only
+    assert all(not k or k - {"storage"} for k in kinds)  # a storage mode only comes with crashes
