@@ -26,8 +26,8 @@ at 2 s (the spec's ``crash_at_s`` / ``recover_at_s``), and the run drains for
   on disk are exactly those the oracle saw committed.
 
 Time: each run is 4 s of load, 1 s of drain and the processes' start-ups and
-stops (11-13 s each on a 2-core machine), three runs in all: 59 s measured with pytest's start-up under a
-load average of 7-8 from other work; less than 40 s idle.
+stops (11-13 s each on a 2-core machine), three runs in all: 36-59 s measured with pytest's start-up under
+a load average of 6-8 from other work.
 """
 
 from __future__ import annotations
@@ -133,7 +133,9 @@ def test_sigkill_of_the_coordinator_under_load_keeps_every_transaction_all_or_no
     longest = atom["uncertain_s"]["max"]
     if name == "twopc":  # blocking: participants wait out the coordinator's outage
         assert longest >= out["restarted_at_s"] - out["crashed_at_s"], (longest, out)
-        assert longest >= (t_reboot - t_kill) / 1e9, (longest, out)
+        # and until the restarted process was up: its first event, give or take the few ms between the kill and
+        # the last votes of attempts already in flight (t_kill is the launcher's time, at or after the SIGKILL).
+        assert longest >= (t_reboot - t_kill) / 1e9 - 0.05, (longest, (t_reboot - t_kill) / 1e9)
     else:  # nonblocking: nobody waited for the restart
         assert longest < (t_reboot - t_kill) / 1e9, (longest, (t_reboot - t_kill) / 1e9)
 
