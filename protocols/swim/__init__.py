@@ -25,7 +25,9 @@ Layout:
 * :mod:`~bftlab.protocols.swim.messages`: wire messages (codes 0x470-0x48F);
 * :mod:`~bftlab.protocols.swim.member`: the sans-IO member; :mod:`~bftlab.protocols.swim.client`: inert clients;
 * :mod:`~bftlab.protocols.swim.theory`: the closed forms of sections 3.1 and 5;
-* :mod:`~bftlab.protocols.swim.run`: the run path and the measurements (``metrics.swim``);
+* :mod:`~bftlab.protocols.swim.periods`: the fast path (``engine: periods``), the paper's round model with
+  numpy arrays, first detection and dissemination for n up to 100,000;
+* :mod:`~bftlab.protocols.swim.run`: both run paths (``ProtocolSpec.run``) and the measurements (``metrics.swim``);
   :mod:`~bftlab.protocols.swim.figures`: closed forms drawn over sweep results;
   :mod:`~bftlab.protocols.swim.oracle`: the membership oracle (final views).
 
@@ -41,7 +43,9 @@ Deviations from the paper:
   through any member they know; crashes keep memory, so the protocol is not ``durable``;
 * the suspicion timeout is ``suspicion_mult * log10(max(n, 10))`` periods unless set (the paper leaves it open);
   the retransmission limit is ``ceil(lambda * ln(n + 1))``;
-* only the message-level simulator (n <= 512); there is no fast path.
+* the message-level engine runs on the simulator only (n <= 512; the real transport is refused, since the
+  measurements read what each member recorded); the fast path models first detection and dissemination of one
+  update only (no ping-reqs, suspicion timeouts or piggyback cap, uniform targets).
 """
 
 from __future__ import annotations

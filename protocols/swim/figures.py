@@ -13,7 +13,8 @@ import numpy as np
 
 from bftlab.protocols.swim import theory
 
-__all__ = ["detection_closed_form", "false_positive_closed_form", "load_closed_form"]
+__all__ = ["detection_closed_form", "detection_vs_n_closed_form", "dissemination_closed_form",
+           "false_positive_closed_form", "load_closed_form"]
 
 
 def _params(report: dict[str, Any]) -> dict[str, Any]:
@@ -74,3 +75,23 @@ def load_closed_form(ax: Any, data: Any, recipe: Any) -> None:
         ys = [theory.message_load(float(q), k, sync) * recipe.y_scale for q in qs]
         ax.plot(qs * recipe.x_scale, ys, color=f"C{i}", linestyle=":", linewidth=1.3, label=f"theory k={k}")
     ax.set_ylim(bottom=0)
+
+
+def detection_vs_n_closed_form(ax: Any, data: Any, recipe: Any) -> None:
+    """1 / (1 - e^(-q_f)) over the plotted n, with q_f from each run's ``failed`` members (section 3.1)."""
+    ns = sorted({rep["spec"]["n"] for rep in data.reports})
+    failed = {int(_params(rep)["failed"]) for rep in data.reports}
+    if len(failed) != 1:
+        raise ValueError(f"runs differ in protocol.params.failed ({sorted(failed)})")
+    f = failed.pop()
+    xs = np.geomspace(min(ns), max(ns), 60)
+    ax.plot(xs, [theory.first_detection_periods((n - f) / n) * recipe.y_scale for n in xs], color="0.2",
+            linestyle=":", linewidth=1.5, label="theory: 1 / (1 - exp(-q_f))")
+
+
+def dissemination_closed_form(ax: Any, data: Any, recipe: Any) -> None:
+    """log3 n over the plotted n: push-pull spreading's leading term (Karp et al. 2000)."""
+    ns = sorted({rep["spec"]["n"] for rep in data.reports})
+    xs = np.geomspace(min(ns), max(ns), 60)
+    ax.plot(xs, [theory.push_pull_periods(int(n)) * recipe.y_scale for n in xs], color="0.2", linestyle=":",
+            linewidth=1.5, label="log3 n (push-pull, Karp et al.)")

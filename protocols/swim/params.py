@@ -1,7 +1,10 @@
 """SWIM parameters (``protocol.params`` of a spec), validated with key paths.
 
-Every member runs as a sans-IO node in the discrete-event simulator, so ``n`` is
-bounded by :data:`MAX_MEMBERS` (the simulator's own cap on message-level runs).
+Two engines share them. ``engine: messages`` runs every member as a sans-IO node
+in the discrete-event simulator, so ``n`` is bounded by :data:`MAX_MEMBERS` (the
+simulator's own cap on message-level runs); ``engine: periods`` is the fast path
+of :mod:`~bftlab.protocols.swim.periods`, the paper's round model, ``trials``
+independent failures per run, for n up to :data:`MAX_PERIOD_MEMBERS`.
 Times are in seconds of simulated time; the protocol period ``period_s`` is the
 paper's T' (Das, Gupta & Motivala, section 3).
 """
@@ -15,6 +18,10 @@ from bftlab.specs.schema import FieldError
 
 MAX_MEMBERS = 512
 """Most members: every member is a simulator node (the message-level simulator's MAX_SIM_REPLICAS)."""
+MAX_PERIOD_MEMBERS = 100_000
+"""Most members on ``engine: periods`` (a few arrays of n entries per period)."""
+MAX_TRIALS = 100_000
+"""Most trials per fast-path run."""
 MAX_K = 64
 """Most indirect probers per failed ping."""
 
@@ -23,6 +30,9 @@ MAX_K = 64
 class SwimParams:
     """``protocol.params`` of SWIM (Das, Gupta & Motivala, DSN 2002)."""
 
+    engine: Literal["messages", "periods"] = "messages"
+    """messages: every member in the simulator (network, loss, crashes, partitions from the spec); periods: the
+    fast synchronous-period model of the paper's analysis (first detection and dissemination only)."""
     period_s: float = 1.0
     """The protocol period T': each member probes one member per period and judges the probe at its end."""
     ping_timeout_s: float = 0.2
@@ -66,6 +76,13 @@ class SwimParams:
     """Members that leave voluntarily at leave_at_s: they disseminate a Leave and go quiet."""
     leave_at_s: float = 30.0
     """When the leavers leave."""
+    # ---- engine: periods ----
+    trials: int = 200
+    """periods: independent failures per run (each: a first detection, then the dissemination of its news)."""
+    failed: int = 1
+    """periods: members crashed at the start of each trial (q_f = (n - failed) / n); one of them is tracked."""
+    max_periods: int = 10_000
+    """periods: a trial's detection or dissemination that has not ended after this many periods stops there."""
 
     def __post_init__(self) -> None:
         for name in ("period_s", "ping_timeout_s"):
@@ -89,12 +106,23 @@ class SwimParams:
             raise FieldError("sync_periods", f"must be 0 .. 1000000 (0: never), got {self.sync_periods!r}.")
         if self.introducer in self.joiners:
             raise FieldError("joiners", f"the introducer ({self.introducer}) is in the group from the start.")
+        if not 1 <= self.trials <= MAX_TRIALS:
+            raise FieldError("trials", f"must be 1 .. {MAX_TRIALS}, got {self.trials!r}.")
+        if not 1 <= self.max_periods <= 1_000_000:
+            raise FieldError("max_periods", f"must be 1 .. 1000000, got {self.max_periods!r}.")
+        if self.failed < 1:
+            raise FieldError("failed", f"must be >= 1, got {self.failed!r}.")
         if set(self.joiners) & set(self.leavers):
             raise FieldError("leavers", "a member cannot both join and leave in one run.")
 
 
 def check_against_n(params: SwimParams, n: int) -> None:
     """The size limit and member ids against ``n`` (FieldError naming the field)."""
+    if params.engine == "periods":
+        if not params.failed + 2 <= n <= MAX_PERIOD_MEMBERS:
+            raise FieldError("n", f"engine: periods runs {params.failed + 2} .. {MAX_PERIOD_MEMBERS} members "
+                                  f"(failed + 2 at least), got {n}.")
+        return
     if not 2 <= n <= MAX_MEMBERS:
         raise FieldError("n", f"SWIM runs 2 .. {MAX_MEMBERS} members on the message-level simulator, got {n}.")
     for name in ("joiners", "leavers"):

@@ -16,7 +16,23 @@ def _ms(d: Mapping[str, Any], digits: int = 3) -> str:
     return f"{_num(d['mean'], digits)}{se} (n={d['count']})"
 
 
+def _period_rows(s: Mapping[str, Any]) -> list[tuple[str, str]]:
+    th = s["theory"]
+    return [("Model", f"synchronous periods, {s['n']} members, {s['failed']} failed, loss {_num(s['loss'], 3)}, "
+                      f"{s['trials']} trials (mean ± s.e.)"),
+            ("First detection (periods)", _ms(s["detection_periods"])),
+            ("Theory: 1 / (1 - (1 - 1/(n-1))^m)", _num(th["detection_periods"], 4)),
+            ("Theory: 1 / (1 - e^-q_f)", _num(th["detection_periods_limit"], 4)),
+            ("Dissemination to every live member (periods)", _ms(s["dissemination_periods"])),
+            ("Theory: log3 n (push-pull, no loss)", _num(th["dissemination_periods_push_pull"], 3)),
+            ("Trials that informed everyone", _num(s["informed_all"], 4)),
+            ("Residue (share never informed)", _ms(s["residue"], 5)),
+            ("Retransmission limit per member", str(s["retransmit_limit"]))]
+
+
 def _rows(s: Mapping[str, Any]) -> list[tuple[str, str]]:
+    if s.get("engine") == "periods":
+        return _period_rows(s)
     fp, load, th = s["false_positives"], s["load"], s["theory"]
     rows = [("Group", f"{s['n']} members, T = {_num(s['period_s'], 3)} s, k = {s['k']}, loss {_num(s['loss'], 3)}, "
                       f"suspicion {'on' if s['suspicion'] else 'off'}"),

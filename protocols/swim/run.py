@@ -20,6 +20,7 @@ the spec's schedule of crashes, joins and leaves, into ``metrics.swim``:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Sequence
@@ -32,7 +33,7 @@ from bftlab.specs.schema import FieldError
 
 from . import theory
 from .params import SwimParams, check_against_n
-from .view import DEAD, SUSPECT
+from .view import DEAD, SUSPECT, retransmit_limit
 
 INF = math.inf
 
@@ -45,8 +46,16 @@ def resolve_params(spec: Any) -> SwimParams:
 
 
 def check_spec(spec: Any) -> None:
-    """``ProtocolSpec.check_spec``: the member count and member ids."""
-    check_against_n(resolve_params(spec), spec.n)
+    """``ProtocolSpec.check_spec``: the member count and member ids for the engine; the simulator only."""
+    params = resolve_params(spec)
+    check_against_n(params, spec.n)
+    if params.engine == "periods" and (spec.faults or spec.network.partitions or spec.adversary):
+        raise FieldError("faults", "engine: periods is the paper's round model: it crashes protocol.params.failed "
+                                   "members itself and models only message loss; drop faults, partitions and "
+                                   "adversaries, or use engine: messages.")
+    if spec.transport.kind != "sim":
+        raise FieldError("transport.kind", "SWIM runs on the simulator only so far (its measurements read what "
+                                           "each member recorded); use transport.kind: sim.")
 
 
 def build(spec: Any) -> Any:
@@ -59,17 +68,56 @@ def build(spec: Any) -> Any:
 
 
 def run(spec: Any, options: RunOptions = RunOptions()) -> dict[str, Any]:
-    """Run a SWIM spec in the simulator (or on the real transport) and add ``metrics.swim``."""
+    """Run a SWIM spec in the simulator and add ``metrics.swim``."""
     params = resolve_params(spec)
     try:
         check_against_n(params, spec.n)
     except FieldError as exc:
         raise ConfigError(f"{exc.field}: {exc.message}") from None
-    if spec.transport.kind == "real":
-        from bftlab.transport import run_real
-
-        return run_real(spec, options=options)
+    if spec.transport.kind != "sim":
+        raise ConfigError("transport.kind: SWIM runs on the simulator only so far; use transport.kind: sim.")
+    if params.engine == "periods":
+        return run_periods(spec, params)
     return simulate(spec, params, options)[1]
+
+
+# ------------------------------------------------------------------ fast path
+def simulate_periods(n: int, params: SwimParams, loss: float, seed: int) -> dict[str, Any]:
+    """``metrics.swim`` of a fast-path run: first detection and dissemination over ``trials`` failures."""
+    from bftlab.core import seeds
+
+    from . import periods
+
+    rng = seeds.np_rng(seed, "swim/periods")
+    trials = [periods.run_trial(rng, n, params.failed, loss, params.retransmit_mult, params.max_periods)
+              for _ in range(params.trials)]
+    live = n - params.failed
+    return {"engine": "periods", "n": n, "trials": len(trials), "failed": params.failed, "loss": loss,
+            **periods.summarise(trials),
+            "retransmit_limit": retransmit_limit(params.retransmit_mult, n - 1),
+            "theory": {"detection_periods": theory.first_detection_periods_exact(n - 1, live),
+                       "detection_periods_limit": theory.first_detection_periods(live / n),
+                       "dissemination_periods_push_pull": theory.push_pull_periods(live)},
+            "digest": hashlib.sha256(repr(trials).encode()).hexdigest()[:32]}
+
+
+def run_periods(spec: Any, params: SwimParams) -> dict[str, Any]:
+    from bftlab.reports.metrics import Metrics
+    from bftlab.reports.report import make_report
+    from bftlab.specs.spec import spec_to_dict
+
+    from . import SWIM_FAULTS
+
+    s = simulate_periods(spec.n, params, spec.network.loss, spec.seed)
+    periods_run = int(s["trials"] * ((s["detection_periods"]["mean"] or 0) + (s["dissemination_periods"]["mean"] or 0)))
+    return make_report(
+        spec=spec_to_dict(spec), protocol="swim", fault_model=SWIM_FAULTS.name, transport="sim",
+        trace_digest=s.pop("digest"),
+        metrics={**Metrics().summary(), "messages": {"total": 0, "by_type": {}}, "swim": s},
+        verdicts=[],
+        run={"wall_s": None, "events": periods_run, "events_per_s": None, "messages_delivered": 0,
+             "sim_time_s": periods_run * params.period_s},
+    )
 
 
 def simulate(spec: Any, params: SwimParams | None = None,
