@@ -248,6 +248,10 @@ class SwimMember:
         if status == SUSPECT:
             self._out.append(SetTimer(("suspect", member, inc), self.suspicion_timeout_s))
         if status <= SUSPECT and (was is None or was[0] > SUSPECT) and self.params.target_selection == "round-robin":
+            if member in self.order:  # back from the dead: its old place goes, so it is probed once per traversal
+                at = self.order.index(member)
+                del self.order[at]
+                self.pos -= at < self.pos
             self.order.insert(self.rng.randint(0, len(self.order)), member)  # section 4.3: at a random place
 
     def apply(self, upd: Any, how: str) -> None:
