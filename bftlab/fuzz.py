@@ -24,6 +24,17 @@ a *schedule*: a list of atoms, each one fault that fits in a spec --
   message, both the message and a mutant to one receiver, or different mutants
   to complementary receiver sets: equivocation).
 
+Options reach deeper crash-fault bugs, whose schedules need several faults
+lined up (all off by default, so a pinned campaign draws what it always drew):
+``isolate`` cuts a minority of replicas off from the rest, often as a rolling
+chain of back-to-back isolations of different minorities (a lagging replica
+rejoins just as the leader is cut off); ``anchor`` starts a fault where another
+ends and puts crashes inside an isolation, on its majority side; ``off_grid``
+lets a crash land anywhere in a round (inside an fsync, say); ``swarm`` gives
+each run a random subset of the atom kinds (Groce, Zhang, Eide, Chen, Regehr,
+"Swarm Testing", ISSTA 2012), so one kind of fault is not always diluted by the
+others.
+
 The engine knows no protocol: message types come from the protocol's
 ``ProtocolSpec``, their mutations from the field types (see
 ``bftlab.adversary.scripted.mutation_sites``, reached through the strategy
