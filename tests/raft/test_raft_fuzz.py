@@ -6,7 +6,8 @@ makes it execute an index again after its restart. The fuzzer must find that
 from crash atoms alone, shrink it, and write a counterexample that replays;
 correct Raft passes the same schedule. (The Figure 8 variant needs a precise
 interleaving of five elections and one lost message; 60 fuzz runs with network
-and crash atoms did not find it, so it is pinned by tests/raft/test_raft_figure8.py.)
+and crash atoms did not find it, nor did the deeper campaign of tests/raft/test_raft_fuzz_figure8.py,
+so it is pinned by tests/raft/test_raft_figure8.py.)
 """
 
 from __future__ import annotations
