@@ -10,9 +10,9 @@ the third cut off between its old-term entry reaching a majority and its own
 no-op doing so). Schedules drawn ahead of the run, however composed, hit such
 windows with a probability of roughly 1e-5 per run. Measured while writing
 this: 300 runs of master seed 1 with ``isolate``, ``anchor`` and ``off_grid``
-(and 300 more with ``swarm``) against the base spec below found no failure in
-FIGURE8. Finding it would need schedules that react to what the run does
-(faults anchored at observed events), which the fuzzer does not draw yet.
+against the base spec below (with FIGURE8 as its protocol) found no failure.
+Finding it would need schedules that react to what the run does (faults
+anchored at observed events), which the fuzzer does not draw yet.
 """
 
 from __future__ import annotations
