@@ -99,14 +99,15 @@ class FuzzOptions:
     byzantine_from: tuple[int, ...] | None = None
     """Replicas the fuzzer may make Byzantine (to focus on a leader, say); None: any the spec leaves correct."""
     isolate: float = 0.0
-    """Chance that a partition atom cuts a minority of 1..f replicas off from the rest (the clients stay with the
-    majority) instead of a random split of all nodes: the building block of leader-change bugs."""
+    """Chance that a network atom cuts a minority of 1..f replicas off from the rest (the clients stay with the
+    majority), as a chain of 1..3 back-to-back cuts of different minorities: the building block of
+    leader-change bugs."""
     anchor: float = 0.0
-    """Chance that an atom starts where an earlier atom of the same schedule starts or ends, so faults compose
-    (a crash inside a partition, a second cut just as the first heals) instead of rarely meeting by chance."""
+    """Chance that an atom is placed against the schedule's others, so faults compose instead of rarely meeting
+    by chance: a network fault starts as an earlier one ends; a crash falls inside an isolation (on its majority
+    side) or where another atom starts or ends."""
     off_grid: bool = False
-    """Crash times and anchored starts anywhere inside a round, not only on its boundary: a power cut can land
-    inside an fsync, a cut between a message and its answer."""
+    """Crash times anywhere inside a round, not only on its boundary: a power cut can land inside an fsync."""
     swarm: bool = False
     """Swarm testing (Groce et al., ISSTA 2012): each run enables a random subset of the atom kinds, so a run is
     not always diluted by every kind of fault at once."""
