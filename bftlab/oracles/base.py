@@ -129,6 +129,7 @@ def combine(verdicts: Iterable[OracleVerdict], expected: Iterable[str] = ()
         "failed_by": [o.name for o in verdicts if o.live is False],
     }
     sections = {o.name: {"safe": o.safe, "live": o.live, "undecided": o.undecided,
-                         "violation_count": o.violation_count, "expected": o.name in allowed, **o.section}
+                         "violation_count": o.violation_count, **({"expected": True} if o.name in allowed else {}),
+                         **o.section}
                 for o in verdicts}
     return safety, liveness, sections

@@ -102,7 +102,7 @@ PROTOCOL = ProtocolSpec(
     description="SWIM membership and failure detection: ping, ping-req, suspicion with incarnations, "
                 "piggybacked infection-style dissemination (Das, Gupta & Motivala 2002).",
     fault_model=SWIM_FAULTS,
-    oracles=("bftlab.protocols.swim.oracle:MEMBERSHIP",),
+    oracles=("membership",),
     check_spec=_check_spec,
     run=_run,
     report_sections=(SECTION,),
