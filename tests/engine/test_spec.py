@@ -169,7 +169,8 @@ def test_bad_param_is_reported_under_protocol_params(tmp_path):
 
 def test_unknown_protocol_lists_available_names(tmp_path):
     msg = error_of(tmp_path, overrides=["protocol.name=nosuch"])
-    assert "protocol.name: unknown protocol 'nosuch'." in msg and "Available protocol names: " in msg and ", pbft, pow, raft," in msg
+    assert "protocol.name: unknown protocol 'nosuch'." in msg
+    assert "Available protocol names: " in msg and ", pbft, pow, raft," in msg
 
 
 def test_dotted_paths_that_do_not_resolve(tmp_path):
