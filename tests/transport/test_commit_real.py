@@ -68,13 +68,22 @@ CASES = {
 }
 
 
+VOTES = {"twopc": "Vote", "threepc": "Vote", "paxoscommit": "Phase2b"}  # what tells the coordinator
+
+
 def make_spec(name: str, seed: int) -> Any:
     _, n, params = CASES[name]
-    return helpers.spec(name, n=n, clients=4, seed=seed, params={**TXN, **params},
+    return helpers.spec(name, n=n, clients=8, seed=seed, params={**TXN, **params},
                         faults=[{"node": COORDINATOR, "crash_at_s": CRASH_S, "recover_at_s": BACK_S}],
-                        workload={"clients": 4, "mode": "open", "rate_rps": 100.0, "requests": 0,
+                        workload={"clients": 8, "mode": "open", "rate_rps": 100.0, "requests": 0,
                                   "duration_s": 4.0, "keys": 50},
-                        stop={"time_limit_s": 30.0, "settle_s": 1.0})
+                        stop={"time_limit_s": 30.0, "settle_s": 1.0},
+                        # Votes reach the coordinator 30 ms late, so a participant stays uncertain at least that
+                        # long per transaction and the kill finds some uncertain even on an idle machine, where
+                        # a transaction otherwise takes a few ms.
+                        adversary=[{"strategy": "targeted-delay",
+                                    "params": {"node": COORDINATOR, "direction": "to", "delay_s": 0.03,
+                                               "msg_types": [VOTES[name]]}}])
 
 
 def disk_state(run: helpers.RealRun, r: int) -> Any:
