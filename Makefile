@@ -24,8 +24,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The simulator's tests are deterministic and CPU-bound: two workers share them. The real transport's
+# tests time real processes over loopback, so they run afterwards, alone.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --ignore=tests/transport
+	$(BIN)/python -m pytest tests/transport
 
 bench: install
 	$(BIN)/python -m benchmarks.run_all
