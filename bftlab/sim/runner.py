@@ -113,6 +113,7 @@ class Simulation:
                 self.kernel.schedule(to_ns(fault.recover_at_s), self.runtime.recover, fault.node, PRIO_CONTROL)
         self._accepted = 0
         self._settling = False
+        self.wall_s = 0.0
         assert spec.f is not None  # resolved from the fault model when the spec was loaded
         self.panel = Panel(self.oracle_plugins, OracleContext(self.replicas, self.clients, self.byzantine, spec.f,
                                                                          spec.injects_faults))
@@ -173,11 +174,21 @@ class Simulation:
 
     # ------------------------------------------------------------ running
     def run(self) -> None:
+        t0 = time.perf_counter()
         self.runtime.start_all()
         # Scheduled after the boot events at t=0, so every client sees Start before its first Submit.
         self.kernel.schedule(0, lambda _: self.workload.start(), None, PRIO_CONTROL)
         self.kernel.run(until_ns=to_ns(self.spec.stop.time_limit_s), max_events=self.spec.stop.max_events)
         self._final_states()
+        self.wall_s += time.perf_counter() - t0
+
+    def settle(self, seconds: float) -> None:
+        """Go on for ``seconds`` more simulated time after :meth:`run` (no new requests; what is in flight and
+        the nodes' own timers still run), then hand the oracles the final states again."""
+        t0 = time.perf_counter()
+        self.kernel.run(until_ns=self.kernel.now + to_ns(seconds), max_events=self.spec.stop.max_events)
+        self._final_states()
+        self.wall_s += time.perf_counter() - t0
 
     def _final_states(self) -> None:
         """Hand the oracles what each running correct replica holds at the end (``ProtocolSpec.final_state``)."""
@@ -189,7 +200,10 @@ class Simulation:
             if nid not in byzantine and self.runtime.hosts[nid].alive:
                 self.recorder.observe(self.kernel.now, FinalState(nid, hook(self.nodes[nid])))
 
-    def report(self, wall_s: float) -> dict[str, Any]:
+    def report(self, wall_s: float | None = None) -> dict[str, Any]:
+        """The run's report; ``wall_s`` defaults to the wall time :meth:`run` and :meth:`settle` took."""
+        if wall_s is None:
+            wall_s = self.wall_s
         from bftlab.specs.spec import spec_to_dict
 
         rt = self.runtime

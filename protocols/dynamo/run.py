@@ -16,12 +16,11 @@ settling period and goes through the usual path.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from bftlab.api import FinalState, RunOptions
-from bftlab.core.kernel import NS, to_ns
+from bftlab.api import RunOptions
+from bftlab.core.kernel import NS
 from bftlab.errors import ConfigError
 
 from .params import DynamoParams
@@ -53,17 +52,11 @@ def run(spec: Any, options: RunOptions) -> dict[str, Any]:
 
     params = params_of(spec)
     sim = runner.build(spec)
-    t0 = time.perf_counter()
     sim.run()
     workload_end = sim.kernel.now / NS
     if params.settle_s > 0:
-        sim.kernel.run(until_ns=sim.kernel.now + to_ns(params.settle_s), max_events=spec.stop.max_events)
-        hook = sim.proto.final_state
-        assert hook is not None
-        for nid in sim.replicas:
-            if sim.runtime.hosts[nid].alive:
-                sim.recorder.observe(sim.kernel.now, FinalState(nid, hook(sim.nodes[nid])))
-    report = sim.report(time.perf_counter() - t0)
+        sim.settle(params.settle_s)
+    report = sim.report()
     report["metrics"]["dynamo"] = measurements(sim, spec, workload_end)
     report["metrics"]["dynamo"]["quorum"] = f"N={params.replicas_per_key} R={params.r} W={params.w}"
     if options.timeline_bin_s is not None:
