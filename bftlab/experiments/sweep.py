@@ -110,6 +110,9 @@ class PlotRecipe:
     """Key path of x (spec first, then report), e.g. n; for timeline the time bin (t_s) is x."""
     y: str
     """Key path of y in the report (e.g. metrics.throughput_rps), or a timeline field (latency_mean_s, accepted)."""
+    timeline: str = "timeline"
+    """Timeline plots: key path of the report's per-bin rows (each with t_s, the bin's start, in bins of one
+    width): report.timeline by default, or one an oracle reports, e.g. oracles.partition.timeline."""
     series: str | None = None
     """Key path whose values make one line (or bar group) each, e.g. protocol.params.batch_size_max."""
     where: dict[str, Any] = field(default_factory=dict)

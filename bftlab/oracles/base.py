@@ -28,6 +28,17 @@ MAX_LISTED = 50
 
 
 @dataclass(frozen=True)
+class PartitionWindow:
+    """A network partition of the run: nodes in different ``groups`` cannot talk during ``[start_s, end_s)``.
+
+    Every replica and client is in exactly one group (the spec's groups, then the nodes it left out)."""
+
+    start_s: float
+    end_s: float
+    groups: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
 class OracleContext:
     """What an oracle knows about the run it judges (nothing protocol-specific)."""
 
@@ -38,6 +49,21 @@ class OracleContext:
     faults: bool = False
     """The run injects faults (crashes, node or network strategies, message loss, partitions): a judge of
     progress under no failures (atomic commit's non-triviality) applies only when it is False."""
+    partitions: tuple[PartitionWindow, ...] = ()
+    """The network partitions the run scheduled, in time order."""
+
+
+def partition_windows(partitions: Iterable[Any], nodes: Iterable[int]) -> tuple[PartitionWindow, ...]:
+    """:class:`PartitionWindow` s from a spec's ``network.partitions`` (anything with ``start_s``, ``end_s`` and
+    ``groups``), the nodes no group lists forming one more group."""
+    every = sorted(nodes)
+    out = []
+    for p in sorted(partitions, key=lambda p: p.start_s):
+        groups = [tuple(g) for g in p.groups]
+        listed = {x for g in groups for x in g}
+        rest = tuple(x for x in every if x not in listed)
+        out.append(PartitionWindow(p.start_s, p.end_s, tuple(groups) + ((rest,) if rest else ())))
+    return tuple(out)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,9 @@ judges any replicated store that reports them. It reads these keys of
   reached its home yet;
 - ``"changed_at_s"``: ``{key_hex: seconds}``: when the replica's state for the
   key last changed. For agreeing replicas the latest such time is when the key
-  converged; the oracle reports how long after the last write that was.
+  converged; the oracle reports how long after the last write that was, and,
+  when the run scheduled partitions, the longest time a key took to converge
+  after the later of the last heal and its own last acknowledged write.
 
 Only replicas up at the end report (crashed ones have no final state) and a
 runtime may report a replica more than once (after a settling period): the
@@ -46,9 +48,10 @@ class ConvergenceOracle:
     def __init__(self, ctx: OracleContext) -> None:
         self.ctx = ctx
         self.final: dict[int, dict[str, Any]] = {}
-        self.writes: set[tuple[int, bytes]] = set()  # (client, op digest) of submitted writes
-        self.issued_writes: set[tuple[int, int]] = set()
+        self.writes: dict[tuple[int, bytes], str] = {}  # (client, op digest) of a submitted write -> key hex
+        self.issued_writes: dict[tuple[int, int], str] = {}  # (client, ts) -> key hex
         self.last_write_s: float | None = None
+        self.key_written_s: dict[str, float] = {}  # key hex -> when its last write was acknowledged
 
     def observe(self, t_ns: int, event: Any) -> None:
         kind = type(event)
@@ -56,15 +59,19 @@ class ConvergenceOracle:
             self.final[event.node] = dict(event.state)
         elif kind is Submitted:
             try:
-                if decode_op(event.op)[0] in ("put", "del"):
-                    self.writes.add((event.client, observed_digest(event.op)))
+                name, key, _ = decode_op(event.op)
             except ValueError:
-                pass
+                return
+            if name in ("put", "del"):
+                self.writes[(event.client, observed_digest(event.op))] = key.hex()
         elif kind is Issued:
-            if (event.client, event.op_digest) in self.writes:
-                self.issued_writes.add((event.client, event.ts))
-        elif kind is Accepted and (event.client, event.ts) in self.issued_writes:
-            self.last_write_s = t_ns / NS
+            written = self.writes.get((event.client, event.op_digest))
+            if written is not None:
+                self.issued_writes[(event.client, event.ts)] = written
+        elif kind is Accepted:
+            written = self.issued_writes.get((event.client, event.ts))
+            if written is not None:
+                self.last_write_s = self.key_written_s[written] = t_ns / NS
 
     def verdict(self) -> OracleVerdict:
         holders: dict[str, dict[int, tuple[str, ...]]] = {}
@@ -81,6 +88,7 @@ class ConvergenceOracle:
                 changed[key] = max(changed.get(key, 0.0), float(t))
         violations: list[dict[str, Any]] = []
         converged_at: list[float] = []
+        agreed: list[str] = []
         for key in sorted(set(holders) | hinted):
             per = dict(holders.get(key, {}))
             for node in responsible.get(key, ()):
@@ -100,6 +108,7 @@ class ConvergenceOracle:
                                    "key": key, "detail": f"key {key} is held only as a hint, at no replica of it"})
             elif key in changed:
                 converged_at.append(changed[key])
+                agreed.append(key)
         last = max(converged_at) if converged_at else None
         section = {
             "keys": len(set(holders) | hinted),
@@ -111,6 +120,12 @@ class ConvergenceOracle:
             "converge_after_last_write_s": (round(max(0.0, last - self.last_write_s), 6)
                                             if last is not None and self.last_write_s is not None else None),
         }
+        if self.ctx.partitions:
+            # Per key, from the later of the heal and the key's last acknowledged write (a request held up by
+            # the partition may be answered after the heal, and changes the key then): the longest such wait.
+            heal = max(w.end_s for w in self.ctx.partitions)
+            waits = [max(0.0, changed[k] - max(heal, self.key_written_s.get(k, heal))) for k in agreed]
+            section["converge_after_heal_s"] = round(max(waits), 6) if waits else None
         judged = bool(self.final)
         return OracleVerdict(name="convergence", safe=None, live=(not violations) if judged else None,
                              violation_count=len(violations), violations=tuple(violations[:MAX_LISTED]),
@@ -133,6 +148,10 @@ class ConvergenceSection:
         if data.get("converge_after_last_write_s") is not None:
             out.append(f"The last key converged {data['converge_after_last_write_s'] * 1000:.1f} ms after the last "
                        f"acknowledged write (at {data['converged_at_s']:.3f} s).")
+        if data.get("converge_after_heal_s") is not None:
+            out.append(f"After the last partition healed, the slowest key converged "
+                       f"{data['converge_after_heal_s'] * 1000:.1f} ms after the later of the heal and its last "
+                       f"acknowledged write.")
         return out
 
     def terminal(self, data: Any) -> list[tuple[str, str]]:

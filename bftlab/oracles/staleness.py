@@ -33,14 +33,13 @@ key (nobody wrote that value) are counted apart as ``unknown_values``.
 from __future__ import annotations
 
 import bisect
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from bftlab.api import Accepted, Issued, Submitted, observed_digest
-from bftlab.core.kernel import NS
-from bftlab.core.kv import decode_op, get_result
+from bftlab.api import observed_digest
+from bftlab.core.kv import get_result
 from bftlab.oracles.base import OracleContext, OraclePlugin, OracleVerdict
+from bftlab.oracles.calls import Call, CallLog
 
 LAG_EDGES_MS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 """Lower edges of the lag bins of the consistency curve (the last bin is open)."""
@@ -56,79 +55,81 @@ class _Write:
     digest: bytes  # what a get returns when this write is the key's value
 
 
+@dataclass(frozen=True, slots=True)
+class ReadJudgement:
+    """One completed get: ``stale`` is None when its value matches no write of the key (nobody wrote it);
+    ``lag_ms`` is None when no write of the key had completed when it started."""
+
+    call: Call
+    stale: bool | None
+    lag_ms: float | None
+    first: bool
+    """The first get of the key to start after its latest completed write did."""
+
+
+def judge_reads(log: CallLog) -> list[ReadJudgement]:
+    """Every completed get of ``log``, judged stale or not (see the module's definition), by key then start."""
+    writes: dict[bytes, list[_Write]] = {}
+    reads: dict[bytes, list[tuple[float, bytes, Call]]] = {}
+    for ident, call in log.calls.items():
+        ret = log.returns.get(ident)
+        if call.name == "get":
+            if ret is not None:
+                reads.setdefault(call.key, []).append((call.start_s, ret[1], call))
+        else:
+            digest = ABSENT if call.name == "del" else observed_digest(get_result(call.value))
+            writes.setdefault(call.key, []).append(_Write(call.start_s, _INF if ret is None else ret[0], digest))
+    out: list[ReadJudgement] = []
+    for key, rs in reads.items():
+        ws = sorted(writes.get(key, []), key=lambda w: w.end)
+        ends = [w.end for w in ws]
+        top_start: list[float] = []  # top_start[i]: the latest start among the i+1 earliest-completing writes
+        for w in ws:
+            top_start.append(max(top_start[-1], w.start) if top_start else w.start)
+        by_digest: dict[bytes, list[_Write]] = {}
+        for w in ws:
+            by_digest.setdefault(w.digest, []).append(w)
+        seen_after: set[float] = set()  # completion times of writes some earlier read already followed
+        for start, digest, call in sorted(rs, key=lambda r: (r[0], r[2].client, r[2].ts)):
+            done = bisect.bisect_right(ends, start)  # ws[:done] completed by the time the read started
+            explain = list(by_digest.get(digest, ()))
+            if digest == ABSENT:
+                explain.append(_Write(-_INF, -_INF, ABSENT))
+            if not explain:
+                out.append(ReadJudgement(call, None, None, False))
+                continue
+            # stale iff every explaining write c was followed by a write that started after c ended and was done
+            is_stale = done > 0 and all(top_start[done - 1] >= c.end and _followed(c, ws[:done]) for c in explain)
+            lag = first = None
+            if done:
+                latest = ends[done - 1]
+                lag, first = (start - latest) * 1000.0, latest not in seen_after
+                seen_after.add(latest)
+            out.append(ReadJudgement(call, is_stale, lag, bool(first)))
+    return out
+
+
 class StalenessOracle:
     def __init__(self, ctx: OracleContext) -> None:
-        self.queued: dict[int, deque[bytes]] = {}
-        self.calls: dict[tuple[int, int], tuple[float, str, bytes, bytes]] = {}
-        self.returns: dict[tuple[int, int], tuple[float, bytes]] = {}
+        self.log = CallLog()
 
     def observe(self, t_ns: int, event: Any) -> None:
-        kind = type(event)
-        if kind is Submitted:
-            self.queued.setdefault(event.client, deque()).append(event.op)
-        elif kind is Issued:
-            queue = self.queued.get(event.client)
-            op = queue.popleft() if queue else None
-            if op is None or observed_digest(op) != event.op_digest:
-                return
-            try:
-                name, key, value = decode_op(op)
-            except ValueError:
-                return
-            self.calls.setdefault((event.client, event.ts), (t_ns / NS, name, key, value))
-        elif kind is Accepted:
-            self.returns.setdefault((event.client, event.ts), (t_ns / NS, event.result_digest))
+        self.log.observe(t_ns, event)
 
     def verdict(self) -> OracleVerdict:
-        writes: dict[bytes, list[_Write]] = {}
-        reads: dict[bytes, list[tuple[float, bytes, tuple[int, int]]]] = {}
-        for ident, (start, name, key, value) in self.calls.items():
-            ret = self.returns.get(ident)
-            if name == "get":
-                if ret is not None:
-                    reads.setdefault(key, []).append((start, ret[1], ident))
-            else:
-                digest = ABSENT if name == "del" else observed_digest(get_result(value))
-                writes.setdefault(key, []).append(_Write(start, _INF if ret is None else ret[0], digest))
-        judged = stale = unknown = 0
-        lags: list[tuple[float, bool, bool]] = []  # (lag ms, consistent, first read after that write)
-        examples: list[dict[str, Any]] = []
-        for key, rs in reads.items():
-            ws = sorted(writes.get(key, []), key=lambda w: w.end)
-            ends = [w.end for w in ws]
-            top_start: list[float] = []  # top_start[i]: the latest start among the i+1 earliest-completing writes
-            for w in ws:
-                top_start.append(max(top_start[-1], w.start) if top_start else w.start)
-            by_digest: dict[bytes, list[_Write]] = {}
-            for w in ws:
-                by_digest.setdefault(w.digest, []).append(w)
-            seen_after: set[float] = set()  # completion times of writes some earlier read already followed
-            for start, digest, ident in sorted(rs):
-                done = bisect.bisect_right(ends, start)  # ws[:done] completed by the time the read started
-                explain = list(by_digest.get(digest, ()))
-                if digest == ABSENT:
-                    explain.append(_Write(-_INF, -_INF, ABSENT))
-                judged += 1
-                if not explain:
-                    unknown += 1
-                    continue
-                # stale iff every explaining write c was followed by a write that started after c ended and was done
-                is_stale = done > 0 and all(top_start[done - 1] >= c.end and _followed(c, ws[:done]) for c in explain)
-                stale += is_stale
-                if is_stale and len(examples) < EXAMPLES:
-                    examples.append({"client": ident[0], "ts": ident[1], "key": key.hex(), "start_s": start})
-                if done:
-                    latest = ends[done - 1]
-                    lags.append(((start - latest) * 1000.0, not is_stale, latest not in seen_after))
-                    seen_after.add(latest)
+        judged = judge_reads(self.log)
+        lags = [(j.lag_ms, not j.stale, j.first) for j in judged if j.lag_ms is not None]
+        stale = [j for j in judged if j.stale]
         section = {
-            "reads": judged, "stale_reads": stale, "unknown_values": unknown,
-            "stale_rate": round(stale / judged, 6) if judged else None,
+            "reads": len(judged), "stale_reads": len(stale),
+            "unknown_values": sum(1 for j in judged if j.stale is None),
+            "stale_rate": round(len(stale) / len(judged), 6) if judged else None,
             "curve": _curve(lags),
             "t_visibility_ms": {"p99": _t_visibility(lags, 0.99), "p999": _t_visibility(lags, 0.999)},
             "first_read_consistent_rate": _rate([c for _, c, first in lags if first]),
             "first_reads": sum(1 for _, _, first in lags if first),
-            "examples": examples,
+            "examples": [{"client": j.call.client, "ts": j.call.ts, "key": j.call.key.hex(), "start_s": j.call.start_s}
+                         for j in stale[:EXAMPLES]],
         }
         return OracleVerdict(name="staleness", safe=None, live=None, section=section)
 

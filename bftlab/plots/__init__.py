@@ -190,9 +190,12 @@ def _collect(reports: Sequence[dict[str, Any]], recipe: PlotRecipe, bin_s: float
         s = _category(rep, recipe.series, recipe, "series", seen["series"]) if recipe.series else None
         pairs: Sequence[tuple[Any, float | None]]
         if recipe.kind == "timeline":
-            if "timeline" not in rep:
+            if recipe.timeline == "timeline" and "timeline" not in rep:
                 raise ConfigError(f"plot {recipe.name!r}: a timeline plot needs timeline_bin_s in the experiment file.")
-            pairs = _timeline_pairs(rep["timeline"], recipe, bin_s)
+            rows = _value(rep, recipe.timeline, recipe, "timeline")
+            if recipe.timeline != "timeline":  # an oracle's rows: their spacing is their width
+                bin_s = _spacing(rows)
+            pairs = _timeline_pairs(rows, recipe, bin_s)
         else:
             x = _category(rep, recipe.x, recipe, "x", seen["x"])
             if recipe.x_scale != 1.0 and isinstance(x, (int, float)) and not isinstance(x, bool):
@@ -214,6 +217,12 @@ def _collect(reports: Sequence[dict[str, Any]], recipe: PlotRecipe, bin_s: float
 
 _COUNTS = ("accepted",)
 """Timeline fields that are counts: a bin without accepted requests counts 0 (a latency has no value there)."""
+
+
+def _spacing(rows: Sequence[Mapping[str, Any]]) -> float:
+    """The bin width of consecutive timeline rows (1.0 when there are fewer than two)."""
+    gaps = [b["t_s"] - a["t_s"] for a, b in zip(rows, rows[1:]) if b["t_s"] > a["t_s"]]
+    return round(min(gaps), 9) if gaps else 1.0
 
 
 def _timeline_pairs(bins: Sequence[Mapping[str, Any]], recipe: PlotRecipe, bin_s: float) -> list[tuple[float, float]]:

@@ -26,7 +26,7 @@ from bftlab.core.costs import ZERO_COSTS
 from bftlab.core.kernel import NS, PRIO_CONTROL, Kernel, to_ns
 from bftlab.core.storage import SimDisk
 from bftlab.errors import ConfigError
-from bftlab.oracles.base import OracleContext, Panel
+from bftlab.oracles.base import OracleContext, Panel, partition_windows
 from bftlab.reports.budget import fault_budget
 from bftlab.reports.metrics import Metrics
 from bftlab.reports.recorder import Recorder
@@ -115,8 +115,9 @@ class Simulation:
         self._settling = False
         self.wall_s = 0.0
         assert spec.f is not None  # resolved from the fault model when the spec was loaded
+        windows = partition_windows(spec.network.partitions, (*self.replicas, *self.clients))
         self.panel = Panel(self.oracle_plugins, OracleContext(self.replicas, self.clients, self.byzantine, spec.f,
-                                                                         spec.injects_faults))
+                                                              spec.injects_faults, windows))
         self.recorder = Recorder(self.panel, self.metrics, submitted_at=self._submitted_at,
                                  on_accepted=self._on_accepted, history=self.history if self.keep_history else None)
 

@@ -43,3 +43,24 @@ def test_a_key_held_only_as_a_hint_is_reported_and_the_latest_final_state_counts
     assert v.live is False and v.violations[0]["kind"] == "undelivered_hint"
     v = verdict({0: state({"aa": ["x"]}), 1: state({"aa": ["y"]})}, later={1: state({"aa": ["x"]})})
     assert v.live is True
+
+
+def test_time_to_converge_after_a_heal_counts_from_the_later_of_the_heal_and_the_keys_last_write():
+    from bftlab.api import Accepted, Issued, Submitted, observed_digest
+    from bftlab.core.kernel import NS
+    from bftlab.core.kv import encode_op
+    from bftlab.oracles.base import PartitionWindow
+
+    ctx = OracleContext((0, 1, 2), (5,), (), 1, True, (PartitionWindow(1.0, 2.0, ((0, 5), (1, 2))),))
+    oracle = ConvergenceOracle(ctx)
+    for ts, (key, start, end) in enumerate([(b"\xaa", 1.2, 1.5), (b"\xbb", 2.4, 2.45)], start=1):
+        op = encode_op("put", key, b"v")
+        oracle.observe(int(start * NS), Submitted(5, op))
+        oracle.observe(int(start * NS), Issued(5, ts, observed_digest(op)))
+        oracle.observe(int(end * NS), Accepted(5, ts, observed_digest(b"")))
+    # aa: written during the partition, converged 0.3 s after the heal; bb: written after it, 0.05 s later
+    for node in (0, 1, 2):
+        oracle.observe(3 * NS, FinalState(node, state({"aa": ["x"], "bb": ["y"]}, changed={"aa": 2.3, "bb": 2.5})))
+    section = oracle.verdict().section
+    assert section["converge_after_heal_s"] == 0.3
+    assert section["last_write_s"] == 2.45
