@@ -10,6 +10,8 @@ these protocols can do across a leader change, therefore executes it once
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgpack
 
 from bftlab.api import ExecutedEntry, observed_digest
@@ -19,19 +21,31 @@ from bftlab.core import kv
 class KvMachine:
     """Key-value data and client sessions; deterministic, so replicas that apply one log agree."""
 
-    __slots__ = ("data", "sessions")
+    __slots__ = ("data", "sessions", "changed_at")
 
     def __init__(self) -> None:
         self.data: dict[bytes, bytes] = {}
         self.sessions: dict[int, tuple[int, bytes]] = {}
+        # When each key's value last changed here (seconds): observation only, never persisted or compared,
+        # so that a convergence check can tell when a lagging replica caught up.
+        self.changed_at: dict[bytes, float] = {}
 
-    def apply(self, client: int, ts: int, op: bytes) -> tuple[bytes | None, ExecutedEntry | None]:
+    def apply(self, client: int, ts: int, op: bytes, now: float = 0.0
+              ) -> tuple[bytes | None, ExecutedEntry | None]:
         """Execute ``(client, ts, op)`` once: ``(result, history entry)``; the entry is None for a duplicate,
-        and the result None for a request older than the client's last one (its answer was already given)."""
+        and the result None for a request older than the client's last one (its answer was already given).
+        ``now`` is the replica's clock, kept only as the key's change time."""
         last = self.sessions.get(client)
         if last is not None and ts <= last[0]:
             return (last[1] if ts == last[0] else None), None
+        try:
+            kind, key, _ = kv.decode_op(op)
+        except ValueError:
+            kind, key = "get", b""
+        before = self.data.get(key) if kind != "get" else None
         result = kv.apply(self.data, op)
+        if kind != "get" and self.data.get(key) != before:
+            self.changed_at[key] = now
         self.sessions[client] = (ts, result)
         return result, ExecutedEntry(client, ts, observed_digest(op), observed_digest(result))
 
@@ -46,8 +60,9 @@ class KvMachine:
                              use_bin_type=True)
 
     @classmethod
-    def restore(cls, blob: bytes) -> KvMachine:
-        """The machine :meth:`snapshot` described; ValueError when ``blob`` is not one."""
+    def restore(cls, blob: bytes, now: float = 0.0) -> KvMachine:
+        """The machine :meth:`snapshot` described, every key changed at ``now``; ValueError when ``blob`` is
+        not one."""
         try:
             data, sessions = msgpack.unpackb(blob, raw=False, use_list=True, strict_map_key=False)
             m = cls()
@@ -55,4 +70,19 @@ class KvMachine:
             m.sessions = {int(c): (int(ts), bytes(r)) for c, (ts, r) in sessions}
         except Exception as exc:
             raise ValueError(f"not a KV machine snapshot: {exc}") from None
+        m.changed_at = dict.fromkeys(m.data, now)
         return m
+
+    def final_state(self, replicas: tuple[int, ...]) -> dict[str, Any]:
+        """What this replica holds, in the layout of :mod:`bftlab.oracles.convergence`: every replica holds
+        every key (full replication), a value is its SHA-256 hex."""
+        return {
+            "store": {k.hex(): [observed_digest(v).hex()] for k, v in sorted(self.data.items())},
+            "replicas_of": {k.hex(): list(replicas) for k in sorted(self.data)},
+            "changed_at_s": {k.hex(): round(t, 6) for k, t in sorted(self.changed_at.items())},
+        }
+
+
+def final_state(replica: Any) -> dict[str, Any]:
+    """``ProtocolSpec.final_state`` of the crash-fault protocols: the replica's applied KV state."""
+    return replica.machine.final_state(tuple(replica.replicas))

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from bftlab.api import CRASH, NodeContext, ProtocolSpec
 from bftlab.protocols.cft import CftClient
+from bftlab.protocols.cft.machine import final_state
 
 from .messages import MESSAGE_TYPES
 from .params import MultiPaxosParams
@@ -67,6 +68,7 @@ PROTOCOL = ProtocolSpec(
     fault_model=CRASH,
     oracles=("smr", "linearizability"),
     durable=True,
+    final_state=final_state,
 )
 
 __all__ = ["PROTOCOL", "MultiPaxosParams", "MultiPaxosReplica", "make_client", "make_replica"]

@@ -182,7 +182,7 @@ class MultiPaxosReplica:
         self.decided = dict(st.decided)
         while self.executed + 1 in self.decided:  # executed (and answered) in a previous life: rebuild only
             for req in self.decided[self.executed + 1][1]:
-                self.machine.apply(req.client, req.ts, req.op)
+                self.machine.apply(req.client, req.ts, req.op, self.now)
             self.executed += 1
         if self.executed:
             self._out.append(Observe(StateTransferred(self.node_id, self.executed)))
@@ -311,7 +311,7 @@ class MultiPaxosReplica:
             b, batch = self.decided[s]
             entries = []
             for req in batch:
-                result, entry = self.machine.apply(req.client, req.ts, req.op)
+                result, entry = self.machine.apply(req.client, req.ts, req.op, self.now)
                 if entry is not None:
                     entries.append(entry)
                 if result is not None and self.role == LEADER:

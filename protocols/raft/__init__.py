@@ -34,6 +34,7 @@ from __future__ import annotations
 from bftlab.api import CRASH, NodeContext, ProtocolSpec
 from bftlab.protocols.cft import MESSAGE_TYPES as CFT_MESSAGES
 from bftlab.protocols.cft import CftClient
+from bftlab.protocols.cft.machine import final_state
 
 from .messages import MESSAGE_TYPES
 from .params import RaftParams
@@ -56,6 +57,7 @@ PROTOCOL = ProtocolSpec(
     fault_model=CRASH,
     oracles=("smr", "linearizability"),
     durable=True,
+    final_state=final_state,
 )
 
 __all__ = ["PROTOCOL", "RaftParams", "RaftReplica", "make_client", "make_replica"]

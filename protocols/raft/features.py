@@ -84,7 +84,7 @@ def on_install_snapshot(rep: RaftCore, sender: int, m: InstallSnapshot) -> None:
     rep._reset_election_timer()
     if m.last_index > rep.commit:
         try:
-            machine = KvMachine.restore(m.data)
+            machine = KvMachine.restore(m.data, rep.now)
         except ValueError:
             return rep._drop("drop.bad_snapshot")
         if rep.log.term_at(m.last_index) == m.last_term:

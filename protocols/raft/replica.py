@@ -168,7 +168,7 @@ class RaftReplica(RaftCore):
             self.term, self.voted_for, self.log = st.term, st.voted_for, st.log
             if st.snap is not None:
                 index, _, voters, data = st.snap
-                self.machine = KvMachine.restore(data)
+                self.machine = KvMachine.restore(data, self.now)
                 self.snap_voters, self.snap_data = voters, data
                 self.applied = index
             # Entries up to the persisted applied index are committed: replay them silently (their Executed
@@ -496,7 +496,7 @@ class RaftReplica(RaftCore):
         index = self.applied
         done: tuple = ()
         if e.kind == COMMAND:
-            result, entry = self.machine.apply(e.client, e.ts, e.op)
+            result, entry = self.machine.apply(e.client, e.ts, e.op, self.now)
             done = () if entry is None else (entry,)
             if not quiet and self.role == LEADER:
                 if self.in_log.get(e.client, -1) <= e.ts:

@@ -42,6 +42,7 @@ from __future__ import annotations
 from bftlab.api import CRASH, NodeContext, ProtocolSpec
 from bftlab.protocols.cft import MESSAGE_TYPES as CFT_MESSAGE_TYPES
 from bftlab.protocols.cft import CftClient
+from bftlab.protocols.cft.machine import final_state
 
 from .messages import MESSAGE_TYPES
 from .params import VrParams
@@ -63,6 +64,7 @@ PROTOCOL = ProtocolSpec(
     fault_model=CRASH,
     oracles=("smr", "linearizability"),
     durable=True,
+    final_state=final_state,
 )
 
 __all__ = ["PROTOCOL", "VrParams", "VrReplica", "make_client", "make_replica"]

@@ -99,7 +99,7 @@ class RecoveryMixin(ReplicaBase):
         self.view = self.last_normal = latest
         self.commit = chief.commit
         for e in self.log[: self.commit]:  # rebuild the state machine; these executions are not new
-            self.machine.apply(e.client, e.ts, e.op)
+            self.machine.apply(e.client, e.ts, e.op, self.now)
         self.executed = self.commit
         self.known_commit = self.commit
         self.status, self.nonce, self.responses = NORMAL, None, {}

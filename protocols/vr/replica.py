@@ -301,7 +301,7 @@ class VrReplica(ViewChangeMixin, RecoveryMixin):
         while self.executed < self.commit:
             s = self.executed + 1
             e = self.log[s - 1]
-            result, hist = self.machine.apply(e.client, e.ts, e.op)
+            result, hist = self.machine.apply(e.client, e.ts, e.op, self.now)
             self.executed = s
             self._observe(Executed(self.node_id, s, self.view, (hist,) if hist is not None else ()))
             if reply and result is not None:

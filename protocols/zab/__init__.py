@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from bftlab.api import CRASH, ProtocolSpec
 from bftlab.protocols.cft import MESSAGE_TYPES as CFT_MESSAGES
+from bftlab.protocols.cft.machine import final_state
 
 from .client import make_client
 from .messages import MESSAGE_TYPES
@@ -68,6 +69,7 @@ PROTOCOL = ProtocolSpec(
     fault_model=CRASH,
     oracles=("smr", "linearizability"),
     durable=True,
+    final_state=final_state,
 )
 
 __all__ = ["PROTOCOL", "ZabParams", "ZabReplica", "make_client", "make_replica"]

@@ -179,7 +179,7 @@ class ZabReplica(LeaderRole, FollowerRole):
             self.accepted_from = st.accepted_from
             self.history = st.history
             for txn in self.history[: st.commit]:  # executed and observed before the crash: replay silently
-                self.machine.apply(txn.client, txn.ts, txn.op)
+                self.machine.apply(txn.client, txn.ts, txn.op, self.now)
             self.commit = st.commit
             if self.commit:
                 self._out.append(Observe(StateTransferred(self.node_id, self.commit)))
@@ -226,7 +226,7 @@ class ZabReplica(LeaderRole, FollowerRole):
             self._count("zab.executed_truncated")
             self.machine = KvMachine()
             for txn in new[:same]:
-                self.machine.apply(txn.client, txn.ts, txn.op)
+                self.machine.apply(txn.client, txn.ts, txn.op, self.now)
             self.commit = same
             self._out += [int_record(durability.COMMIT, same), Observe(StateTransferred(self.node_id, same))]
         if same < len(self.history):
@@ -246,7 +246,7 @@ class ZabReplica(LeaderRole, FollowerRole):
         leading = self.state == LEADING
         for i in range(self.commit + 1, k + 1):
             txn = self.history[i - 1]
-            result, entry = self.machine.apply(txn.client, txn.ts, txn.op)
+            result, entry = self.machine.apply(txn.client, txn.ts, txn.op, self.now)
             self._out.append(Observe(Executed(self.node_id, i, txn.epoch, () if entry is None else (entry,))))
             if leading and result is not None:
                 self._out.append(Send(txn.client, ClientReply(txn.client, txn.ts, result, self.node_id,

@@ -7,7 +7,19 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bftlab.api import Accepted, Broadcast, Issued, NodeContext, Observe, Receive, Send, SetTimer, Submit, TimerFired
+from bftlab.api import (
+    Accepted,
+    Broadcast,
+    Issued,
+    NodeContext,
+    Observe,
+    Receive,
+    Send,
+    SetTimer,
+    Submit,
+    TimerFired,
+    observed_digest,
+)
 from bftlab.core import kv
 from bftlab.protocols.cft import CftClient, ClientReply, ClientRequest, KvMachine, Redirect
 
@@ -74,3 +86,18 @@ def test_replies_from_non_replicas_or_for_another_request_are_dropped():
     assert c.step(0.1, Receive(1, ClientReply(3, req.ts, b"r", 2, 0))) == []  # claims another sender
     assert c.step(0.1, Receive(1, ClientRequest(3, req.ts, b"x"))) == []
     assert c.outstanding == req and c.counters["drop.bad_sender"] == 2
+
+
+def test_the_machine_keeps_when_each_key_last_changed_and_reports_it_as_a_final_state():
+    m = KvMachine()
+    m.apply(9, 1, kv.encode_op("put", b"a", b"x"), now=1.0)
+    m.apply(9, 2, kv.encode_op("put", b"a", b"x"), now=2.0)  # same value: no change
+    m.apply(9, 3, kv.encode_op("get", b"a"), now=3.0)
+    m.apply(9, 4, kv.encode_op("put", b"b", b"y"), now=4.0)
+    assert m.changed_at == {b"a": 1.0, b"b": 4.0}
+    state = m.final_state((0, 1, 2))
+    assert state["store"] == {"61": [observed_digest(b"x").hex()], "62": [observed_digest(b"y").hex()]}
+    assert state["replicas_of"] == {"61": [0, 1, 2], "62": [0, 1, 2]}
+    assert state["changed_at_s"] == {"61": 1.0, "62": 4.0}
+    restored = KvMachine.restore(m.snapshot(), now=7.5)
+    assert restored.data == m.data and restored.changed_at == {b"a": 7.5, b"b": 7.5}
