@@ -10,7 +10,9 @@ ring itself (a partition-aware client library, §4.5) and asks, by ``routing``:
 the key's first replica (``preference``), a random node (``any``), or the first
 node outside the key's preference list (``proxy``, a coordinator that stores
 nothing). A timeout or a failed quorum (``ok`` False) sends the same request
-to the next node of the key's preference list.
+to the next node of the key's preference list; a node that timed out is
+skipped for ``client_suspect_s`` (unless every node would be), so a client cut
+off from part of the ring stops waiting on it.
 
 The client remembers, per key, the clocks of the last versions it saw (from a
 get's siblings or a put's new version): the *context* its next put carries,
@@ -93,6 +95,8 @@ class DynamoClient:
         self.thinking = False
         self.last_ts = ctx.incarnation_us
         self.contexts: dict[bytes, Clock] = {}
+        self.asked = -1
+        self.avoid_until: dict[int, float] = {}  # coordinators that timed out, until when they are avoided
         self.counters: dict[str, int] = {}
         self.now = 0.0
         self._out: list[Any] = []
@@ -118,6 +122,8 @@ class DynamoClient:
         elif t is TimerFired:
             if inp.name == RETRY_TIMER and self.outstanding is not None:
                 self.count("client.retries")
+                if self.p.client_suspect_s > 0:
+                    self.avoid_until[self.asked] = self.now + self.p.client_suspect_s
                 self.attempt += 1
                 self._send()
             elif inp.name == THINK_TIMER:
@@ -138,10 +144,16 @@ class DynamoClient:
         if self.p.routing == "proxy":
             order = pref[n:] + pref[:n]
         elif self.p.routing == "any" and attempt == 0:
-            return self.rng.choice(self.replicas)
+            return self.rng.choice([r for r in self.replicas if not self._avoided(r)] or self.replicas)
         else:
             order = pref
+        for i in range(len(order)):
+            if not self._avoided(node := order[(attempt + i) % len(order)]):
+                return node
         return order[attempt % len(order)]
+
+    def _avoided(self, node: int) -> bool:
+        return self.avoid_until.get(node, -1.0) > self.now
 
     def _send_next(self) -> None:
         if not self.ops:
@@ -162,7 +174,8 @@ class DynamoClient:
 
     def _send(self) -> None:
         assert self.outstanding is not None
-        self._out.append(Send(self.coordinator(self.key, self.attempt), self.outstanding))
+        self.asked = self.coordinator(self.key, self.attempt)
+        self._out.append(Send(self.asked, self.outstanding))
         self._out.append(SetTimer(RETRY_TIMER, self.p.client_timeout_s))
 
     def _on_receive(self, sender: int, m: Any) -> None:
@@ -179,6 +192,7 @@ class DynamoClient:
                 self.outstanding = dataclasses.replace(req, context=context)
             self.attempt += 1
             return self._send()
+        self.avoid_until.pop(sender, None)
         if len(m.versions) > 1:
             self.count("client.siblings_seen")
         if m.versions:

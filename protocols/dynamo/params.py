@@ -46,6 +46,9 @@ class DynamoParams:
     that stores nothing, the model of PBS)."""
     client_timeout_s: float = 0.3
     """A client asks another coordinator after this long."""
+    client_suspect_s: float = 1.0
+    """After a timeout, a client avoids that coordinator for this long unless every candidate is avoided (a
+    partition-aware client library, §4.5, learns which nodes it cannot reach); 0 never avoids one."""
     read_delay_ms: float = 0.0
     """Client think time after each completed write before its next operation (the PBS probe lag t)."""
     clock_skew_ms: float = 0.0
@@ -72,7 +75,7 @@ class DynamoParams:
                      "client_timeout_s"):
             v = getattr(self, name)
             need(type(v) in (int, float) and v > 0, name, "expected a number > 0")
-        for name in ("read_delay_ms", "clock_skew_ms", "settle_s"):
+        for name in ("read_delay_ms", "clock_skew_ms", "settle_s", "client_suspect_s"):
             v = getattr(self, name)
             need(type(v) in (int, float) and v >= 0, name, "expected a number >= 0")
         for name in ("sloppy", "read_repair", "anti_entropy", "skip_repair"):

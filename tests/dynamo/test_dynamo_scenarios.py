@@ -184,3 +184,14 @@ def test_a_request_may_carry_its_own_quorum():
     settle(h, 1.0)
     assert [a.client for a in h.accepted()] == [c2]
     assert sum(h.nodes[r].counters.get("quorum.failed", 0) for r in home(h, K)[:2]) >= 2
+
+
+@pytest.mark.parametrize("suspect_s,retries", [(1.0, 1), (0.0, 2)])
+def test_a_client_avoids_a_coordinator_that_timed_out_for_client_suspect_s(suspect_s, retries):
+    h = harness(client_timeout_s=0.1, client_suspect_s=suspect_s)
+    client, key = h.clients[0], b"k"
+    h.crash(home(h, key)[0])  # the key's first replica: a preference-routing client asks it first
+    for i in (1, 2):
+        h.submit(client, put(key, b"v%d" % i))
+        assert h.run_until(lambda i=i: len(h.accepted()) == i, max_time_s=5.0)
+    assert h.nodes[client].counters["client.retries"] == retries
