@@ -68,19 +68,23 @@ class Trial:
     t_last: int
 
 
+def _stream(rng: np.random.Generator) -> np.random.Generator:
+    """A trial's own generator, seeded from the run's: the compiled kernels draw only from what they are given."""
+    return np.random.default_rng(int(rng.integers(2**31)))
+
+
 @njit(cache=True)
-def _anti_entropy(n: int, push: bool, pull: bool, seed: int, max_rounds: int
+def _anti_entropy(n: int, push: bool, pull: bool, rng: np.random.Generator, max_rounds: int
                   ) -> tuple[int, int, int, float, int]:  # pragma: no cover - compiled
-    np.random.seed(seed)
     t_recv = np.full(n, -1, np.int64)  # the round a site learned the update; "known at the start of round r": < r
-    t_recv[np.random.randint(0, n)] = 0
+    t_recv[rng.integers(0, n)] = 0
     informed = 1
     sent = 0
     r = 0
     while informed < n and r < max_rounds:
         r += 1
         for i in range(n):
-            p = np.random.randint(0, n - 1)
+            p = rng.integers(0, n - 1)
             if p >= i:
                 p += 1
             if push and 0 <= t_recv[i] < r:
@@ -106,19 +110,18 @@ def anti_entropy_trial(n: int, algorithm: str, rng: np.random.Generator, max_rou
     """One push / pull / push-pull epidemic until every site is informed."""
     r, informed, sent, t_ave, last = _anti_entropy(n, algorithm in ("push", "push-pull"),
                                                    algorithm in ("pull", "push-pull"),
-                                                   int(rng.integers(2**31)), max_rounds)
+                                                   _stream(rng), max_rounds)
     return Trial(r, 1.0 - informed / n, sent / n, t_ave, last)
 
 
 @njit(cache=True)
-def _rumor(n: int, k: int, feedback: bool, counter: bool, resets: bool, seed: int, max_rounds: int
+def _rumor(n: int, k: int, feedback: bool, counter: bool, resets: bool, rng: np.random.Generator, max_rounds: int
            ) -> tuple[int, int, int, float, int]:  # pragma: no cover - compiled
-    np.random.seed(seed)
     t_recv = np.full(n, -1, np.int64)
     count = np.zeros(n, np.int32)
     infective = np.empty(n, np.int64)
     following = np.empty(n, np.int64)
-    origin = np.random.randint(0, n)
+    origin = rng.integers(0, n)
     t_recv[origin] = 0
     infective[0] = origin
     size = 1
@@ -133,7 +136,7 @@ def _rumor(n: int, k: int, feedback: bool, counter: bool, resets: bool, seed: in
         fresh_sites = 0
         for x in range(size):
             i = infective[x]
-            p = np.random.randint(0, n - 1)
+            p = rng.integers(0, n - 1)
             if p >= i:
                 p += 1
             sent += 1
@@ -152,7 +155,7 @@ def _rumor(n: int, k: int, feedback: bool, counter: bool, resets: bool, seed: in
                 count[i] += 1
                 stop = count[i] >= k
             else:
-                stop = np.random.random() < p_stop
+                stop = rng.random() < p_stop
             if not stop:
                 following[keep] = i
                 keep += 1
@@ -170,21 +173,20 @@ def _rumor(n: int, k: int, feedback: bool, counter: bool, resets: bool, seed: in
 def rumor_trial(n: int, k: int, feedback: bool, counter: bool, rng: np.random.Generator, max_rounds: int,
                 resets: bool = False) -> Trial:
     """One push rumor-mongering epidemic in synchronous rounds until no site is infective."""
-    r, susceptible, sent, t_ave, last = _rumor(n, k, feedback, counter, resets, int(rng.integers(2**31)),
+    r, susceptible, sent, t_ave, last = _rumor(n, k, feedback, counter, resets, _stream(rng),
                                                max_rounds)
     return Trial(r, susceptible / n, sent / n, t_ave, last)
 
 
 @njit(cache=True)
-def _sequential(n: int, k: int, feedback: bool, counter: bool, resets: bool, seed: int, max_rounds: int
+def _sequential(n: int, k: int, feedback: bool, counter: bool, resets: bool, rng: np.random.Generator, max_rounds: int
                 ) -> tuple[float, int, int, float, float]:  # pragma: no cover - compiled
-    np.random.seed(seed)
     state = np.zeros(n, np.int8)
     count = np.zeros(n, np.int32)
     t_recv = np.full(n, -1.0)
     infective = np.empty(n, np.int64)
     where = np.full(n, -1, np.int64)
-    origin = np.random.randint(0, n)
+    origin = rng.integers(0, n)
     state[origin] = 1
     t_recv[origin] = 0.0
     infective[0] = origin
@@ -196,8 +198,8 @@ def _sequential(n: int, k: int, feedback: bool, counter: bool, resets: bool, see
     p_stop = 1.0 / k
     while size > 0 and now < max_rounds:
         now += 1.0 / size
-        i = infective[np.random.randint(0, size)]
-        j = np.random.randint(0, n - 1)
+        i = infective[rng.integers(0, size)]
+        j = rng.integers(0, n - 1)
         if j >= i:
             j += 1
         sent += 1
@@ -216,7 +218,7 @@ def _sequential(n: int, k: int, feedback: bool, counter: bool, resets: bool, see
             count[i] += 1
             stop = count[i] >= k
         else:
-            stop = np.random.random() < p_stop
+            stop = rng.random() < p_stop
         if stop:
             state[i] = 2
             pos = where[i]
@@ -240,7 +242,7 @@ def _sequential(n: int, k: int, feedback: bool, counter: bool, resets: bool, see
 def sequential_rumor_trial(n: int, k: int, feedback: bool, counter: bool, rng: np.random.Generator,
                            max_rounds: int, resets: bool = False) -> Trial:
     """One push rumor-mongering epidemic, one contact at a time (the continuous-time model; a numba loop)."""
-    now, susceptible, sent, t_ave, last = _sequential(n, k, feedback, counter, resets, int(rng.integers(2**31)),
+    now, susceptible, sent, t_ave, last = _sequential(n, k, feedback, counter, resets, _stream(rng),
                                                       max_rounds)
     return Trial(math.ceil(now), susceptible / n, sent / n, t_ave, math.ceil(last))
 
