@@ -13,8 +13,10 @@ TODS 31(1):133-160, 2006. Implemented:
   every instance chose Prepared; a leader that hears nothing from an RM, and
   an acceptor that takes over from a failed leader, run a higher ballot and
   propose Aborted where no value was accepted;
-- §4.4/§5 the normal-case cost: 5 message delays with the client's request,
-  forced writes by the N RMs and the acceptors, none by the leader.
+- the paper's normal-case cost comparison: 5 message delays with the client's
+  request, forced writes by the N RMs and the acceptors, none by the leader;
+  with ``thrifty`` and ``bundle_2b`` the paper's layout, whose messages and
+  forced writes tests/txn/test_commit_costs.py checks against its formulas.
 
 Layout (each module opens with its theory of operation):
 
@@ -23,23 +25,26 @@ Layout (each module opens with its theory of operation):
 - :mod:`.durability` -- forced writes and the write-ahead rule
 - :mod:`.rm` -- the resource managers (replicas ``0 .. shards-1``)
 - :mod:`.acceptor` -- the acceptor's rules
+- :mod:`.bundle` -- ``bundle_2b``: one Phase 2b and one forced write per acceptor and transaction
 - :mod:`.coordinator` -- a coordinator's per-transaction state
 - :mod:`.node` -- an acceptor replica (``shards .. shards+2F``), acceptor and coordinator
 
 Deviations, and why:
 
-- **Separate acceptors.** The paper's cheapest layout puts the acceptors on
-  the RMs' nodes; here they are replicas of their own (so their crashes and
-  the RMs' are independent faults), and acceptor 0 (replica ``shards``) is the
-  initial leader, which the client's request reaches first (the client's
-  ``TxnSubmit`` plays the paper's BeginCommit). The message count therefore
-  differs from the paper's (N+1)(F+3)-4; docs/protocols/paxoscommit.md derives
-  this layout's count.
-- **Every RM sends its Phase 2a to all 2F+1 acceptors** by default; the §4.4
+- **Separate acceptors, the leader on one of them.** The acceptors are
+  replicas of their own (so their crashes and the RMs' are independent
+  faults), and acceptor 0 (replica ``shards``) is the initial leader, which
+  the client's request reaches first (the client's ``TxnSubmit`` plays the
+  paper's BeginCommit, and the leader sends Prepare to all N RMs: two messages
+  more than the paper's count, docs/protocols/commit-costs.md). The leader and
+  its acceptor share the node, as in the paper's count: their exchange is
+  local, the acceptor's forced write is not.
+- **Every RM sends its Phase 2a to all 2F+1 acceptors** by default; the paper's
   saving (F+1 only) is the ``thrifty`` parameter. **Each acceptor sends one
-  Phase 2b per instance** (no bundling of the N instances, since the votes
-  arrive at different times), to the coordinator only (not the "Faster Paxos
-  Commit" variant that also sends them to the RMs).
+  Phase 2b per instance** by default (bundling the N instances means waiting
+  for the last vote); ``bundle_2b`` sends one per transaction, as the paper
+  counts. Phase 2b go to the coordinator only (not the "Faster Paxos Commit"
+  variant that also sends them to the RMs).
 - **Ballots per transaction.** A coordinator's Phase 1 covers all the
   transaction's instances at once with one ballot, and an acceptor keeps one
   promise per transaction; plain Paxos per instance is the special case.

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Gray & Lamport count the forced writes of Paxos Commit (§4.4 and the §5 table):
+Gray & Lamport count the forced writes of Paxos Commit (in the cost comparison):
 each RM writes its Prepared (or Aborted) vote before sending its ballot-0
 Phase 2a, and each acceptor writes what it accepts before sending its Phase 2b;
 the coordinator (leader) writes nothing, because the outcome is a function of

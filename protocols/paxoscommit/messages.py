@@ -106,5 +106,20 @@ class Nack:
     ballot: int
 
 
-COMMIT_MESSAGES: tuple[type, ...] = (Prepare, Phase2a, Phase2b, Phase1a, Phase1b, Decision, Nack)
+@message(0x357)
+@dataclass(frozen=True, slots=True)
+class Phase2bBundle:
+    """The sending acceptor accepted each ``(rm, ballot, prepared)`` of ``votes`` (durably, in one write).
+
+    Sent instead of one :class:`Phase2b` per instance when ``bundle_2b`` is on
+    (Gray & Lamport's normal-case layout: one 2b message per acceptor).
+    """
+
+    client: int
+    ts: int
+    votes: tuple[tuple[int, int, bool], ...]
+    participants: tuple[int, ...]
+
+
+COMMIT_MESSAGES: tuple[type, ...] = (Prepare, Phase2a, Phase2b, Phase1a, Phase1b, Decision, Nack, Phase2bBundle)
 MESSAGE_TYPES: tuple[type, ...] = (*COMMIT_MESSAGES, *TXN_MESSAGES)

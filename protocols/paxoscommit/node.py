@@ -6,11 +6,13 @@ Replica ``shards + j`` is acceptor number ``j`` of 2F+1. Acceptor 0 is the
 initial leader (the clients try it first); any acceptor coordinates a
 transaction whose ``TxnSubmit`` it receives, or that it takes over.
 
-* **Normal case** (Gray & Lamport §4.2, the five message delays of §4.4):
+* **Normal case** (Gray & Lamport §4.2, the five message delays of its cost comparison):
   client -> coordinator ``TxnSubmit``; coordinator -> RMs ``Prepare``; each
   RM -> all acceptors its ballot-0 ``Phase2a``; each acceptor -> coordinator
   ``Phase2b`` (the coordinator's own acceptor answers locally); coordinator ->
-  RMs ``Decision`` and -> client ``TxnOutcome``.
+  RMs ``Decision`` and -> client ``TxnOutcome``. With ``bundle_2b`` each
+  acceptor sends one ``Phase2bBundle`` for all the instances instead, after one
+  forced write (:mod:`.bundle`).
 * **A silent RM**: after ``abort_after_s`` the coordinator runs Phase 1 of a
   higher ballot for the open instances and proposes Aborted where no value was
   accepted (§4.2, "if the leader ... does not receive ... it ... begins a higher-
@@ -54,9 +56,10 @@ from bftlab.protocols.txn import TxnOutcome, TxnSubmit
 
 from . import durability
 from .acceptor import AcceptorState
+from .bundle import Bundles
 from .coordinator import Coord
 from .durability import Txn, WriteAhead
-from .messages import Decision, Nack, Phase1a, Phase1b, Phase2a, Phase2b, Prepare
+from .messages import Decision, Nack, Phase1a, Phase1b, Phase2a, Phase2b, Phase2bBundle, Prepare
 from .params import PaxosCommitParams
 
 MAX_LOCAL = 1_000  # self-deliveries per step (a handful in practice)
@@ -75,6 +78,7 @@ class AcceptorNode:
         self.others = tuple(a for a in self.acceptors if a != self.node_id)
         self.clients = frozenset(ctx.clients)
         self.acc = AcceptorState()
+        self.bundles = Bundles()
         self.coords: dict[Txn, Coord] = {}
         self.decided: dict[Txn, bool] = {}
         self.takeovers: set[Txn] = set()  # takeover timers armed
@@ -138,6 +142,9 @@ class AcceptorNode:
         elif t is Phase2b:
             if sender in self.acceptors:
                 return self._on_2b(sender, m)
+        elif t is Phase2bBundle:
+            if sender in self.acceptors:
+                return self._on_2b_bundle(sender, m)
         elif t is Phase1a:
             if m.ballot >= self.A and sender == self._leader_of(m.ballot):
                 return self._on_1a(sender, m)
@@ -196,6 +203,14 @@ class AcceptorNode:
         c.count_2b(sender, m.rm, m.ballot, m.prepared, self.quorum)
         self._maybe_decide(c)
 
+    def _on_2b_bundle(self, sender: int, m: Phase2bBundle) -> None:
+        c = self._coord_for((m.client, m.ts), m.participants)
+        if c is None:
+            return
+        for rm, ballot, prepared in m.votes:
+            c.count_2b(sender, rm, ballot, prepared, self.quorum)
+        self._maybe_decide(c)
+
     def _maybe_decide(self, c: Coord) -> None:
         commit = c.outcome()
         if commit is not None:
@@ -212,6 +227,9 @@ class AcceptorNode:
         self._out.append(Observe(Decided(self.node_id, txn[0], txn[1], commit)))
         self._out += [CancelTimer(("coord", txn)), CancelTimer(("takeover", txn))]
         self.takeovers.discard(txn)
+        if txn in self.bundles.pending:
+            self._out.append(CancelTimer(("bundle", txn)))
+        self.bundles.forget(txn)
         c = self.coords.pop(txn, None)
         if c is None:
             return
@@ -268,6 +286,12 @@ class AcceptorNode:
         kind, txn = name
         if txn in self.decided:
             return
+        if kind == "bundle":  # a vote is missing: report what we have, then go one instance at a time
+            if txn in self.bundles.pending:
+                self._count("acc.bundle_timeouts")
+                self.bundles.unbundled.add(txn)
+                self._flush(txn)
+            return
         if kind == "takeover":
             self.takeovers.discard(txn)
             c = self.coords.get(txn)
@@ -301,10 +325,24 @@ class AcceptorNode:
         self._out.append(self.acc.record(txn))
         self._forced = True
 
+    def _flush(self, txn: Txn) -> None:
+        """Write the transaction's pending acceptances (one forced write) and report them, one bundle per
+        coordinator; the WriteAhead holds the bundles until the write is durable."""
+        held = self.bundles.take(txn)
+        if not held:
+            return
+        self._out.append(CancelTimer(("bundle", txn)))
+        self._persist(txn)
+        st = self.acc.txns[txn]
+        for leader, rms in held.items():
+            votes = tuple((rm, *st.accepted[rm]) for rm in rms)
+            self._to(leader, Phase2bBundle(txn[0], txn[1], votes, st.participants))
+
     def _on_1a(self, sender: int, m: Phase1a) -> None:
         txn = (m.client, m.ts)
         if txn in self.decided:
             return self._to(sender, Decision(m.client, m.ts, self.decided[txn]))
+        self._flush(txn)  # a pending acceptance is reported below: it must be written first
         promised, st = self.acc.phase1a(txn, m.ballot, m.participants)
         if not promised:
             return self._to(sender, Nack(m.client, m.ts, st.mbal))
@@ -320,8 +358,14 @@ class AcceptorNode:
             return self._to(sender, Decision(m.client, m.ts, self.decided[txn]))
         if m.rm not in m.participants:
             return self._count("drop.malformed")
+        bundling = self.p.bundle_2b and self.bundles.bundling(txn, m.ballot, m.retry)
+        if not bundling:
+            self._flush(txn)  # what we answer below must not overtake (or leave unwritten) a held acceptance
         res, st = self.acc.phase2a(txn, m.rm, m.ballot, m.prepared, m.participants)
         target = m.leader if m.ballot == 0 else sender
+        held = res == "again" and self.bundles.holds(txn, m.rm)  # a duplicate of a held vote
+        if bundling and target in self.acceptors and (res == "accepted" or held):
+            return self._hold(txn, m.rm, target, m.prepared)
         if res == "accepted":
             self._persist(txn)
         if res in ("accepted", "again"):
@@ -334,6 +378,15 @@ class AcceptorNode:
             self._count("drop.conflicting_2a")
         if m.retry and txn not in self.decided:
             self._arm_takeover(txn, m.leader)
+
+    def _hold(self, txn: Txn, rm: int, leader: int, prepared: bool) -> None:
+        """A ballot-0 acceptance joins the transaction's bundle; flush once every instance has a value (or at
+        once for an Aborted vote, which decides the transaction alone)."""
+        if self.bundles.add(txn, rm, leader):
+            self._out.append(SetTimer(("bundle", txn), self.p.bundle_wait_s))
+        st = self.acc.txns[txn]
+        if not prepared or all(r in st.accepted for r in st.participants):
+            self._flush(txn)
 
     def _arm_takeover(self, txn: Txn, leader: int) -> None:
         """An RM is still uncertain: if its coordinator stays silent, finish the transaction ourselves."""

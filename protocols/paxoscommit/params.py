@@ -15,9 +15,19 @@ class PaxosCommitParams(TxnConfig):
     acceptor_faults: int = 1
     """F: acceptor crashes tolerated at once. Replicas ``shards .. shards+2F`` are the 2F+1 acceptors."""
     thrifty: bool = False
-    """The §4.4 saving: an RM sends its first ballot-0 Phase 2a to only F+1 acceptors (its coordinator and the F
-    after it in acceptor order) instead of all 2F+1; its retries go to all. With one of those F+1 down, the
-    instance is chosen only by the coordinator's higher ballot (which finds the vote accepted by the others)."""
+    """The paper's normal-case saving: an RM sends its first ballot-0 Phase 2a to only F+1 acceptors (its
+    coordinator and the F after it in acceptor order) instead of all 2F+1; its retries go to all. With one of those
+    F+1 down, the instance is chosen only by the coordinator's higher ballot (which finds the vote accepted by the
+    others)."""
+    bundle_2b: bool = False
+    """Gray & Lamport's normal-case layout: an acceptor holds its ballot-0 acceptances of a transaction (neither
+    written nor reported) until it has accepted every instance's, then makes one forced write and sends one
+    :class:`~.messages.Phase2bBundle` for them all (at once for an Aborted vote). After ``bundle_wait_s`` without
+    them all it writes and reports what it has and handles that transaction one instance at a time, as without
+    this option; so does any other message that touches the transaction (a retry, a higher ballot)."""
+    bundle_wait_s: float = 0.02
+    """How long an acceptor with ``bundle_2b`` waits for a transaction's missing ballot-0 Phase 2a messages. Below
+    ``prepare_retry_s``, so that the coordinator hears the votes it has before it resends Prepare."""
     prepare_retry_s: float = 0.05
     """A coordinator resends Prepare to the participants whose instance is not chosen yet after this long."""
     abort_after_s: float = 0.2
@@ -34,7 +44,7 @@ class PaxosCommitParams(TxnConfig):
         super().__post_init__()
         if not 0 <= self.acceptor_faults <= 8:
             raise ConfigError(f"paxoscommit: acceptor_faults must be in 0 .. 8, got {self.acceptor_faults!r}")
-        for name in ("prepare_retry_s", "abort_after_s", "rm_retry_s", "takeover_s"):
+        for name in ("prepare_retry_s", "abort_after_s", "rm_retry_s", "takeover_s", "bundle_wait_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"paxoscommit: {name} must be > 0, got {getattr(self, name)!r}")
 

@@ -4,8 +4,8 @@ Theory of operation
 -------------------
 Gray & Lamport §4.2: an RM that receives Prepare decides its vote and sends it
 as the **ballot-0 Phase 2a** message of its own instance straight to all 2F+1
-acceptors (value Prepared or Aborted; with ``thrifty``, §4.4, first only to
-the F+1 from its coordinator on), not to the coordinator; the acceptors'
+acceptors (value Prepared or Aborted; with ``thrifty``, the paper's saving,
+first only to the F+1 from its coordinator on), not to the coordinator; the acceptors'
 Phase 2b go to the coordinator named in the Phase 2a. The vote is the RM's
 only proposal in ballot 0, so it is forced to disk first (a restarted RM that
 proposed Prepared must not propose Aborted in the same ballot, and must keep
