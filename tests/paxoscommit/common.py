@@ -98,6 +98,7 @@ def random_doc(seed: int, requests: int = 24) -> dict[str, Any]:
     }
     if rng.random() < 0.5:
         d["adversary"] = {"strategy": "replay", "params": {"fraction": 0.1, "max_age_s": 0.3, "end_s": heal}}
+    d["protocol"]["params"]["bundle_2b"] = rng.random() < 0.5  # drawn last: the schedules above stay the same
     return d
 
 

@@ -5,9 +5,9 @@ is decided (and nothing unsafe happens) until one is back.
 The schedules (tests/paxoscommit/common.py): 2-4 participants, F = 1 or 2, crash/restart rounds with at most
 F acceptors down at once (often the initial coordinator) and RMs crashing besides, a partition into two sides
 that may leave no side with a majority of acceptors, 0-10 % message loss, duplicated (replayed) messages, lost
-or torn unsynced records, lock conflicts and spontaneous no votes, the thrifty variant in about a third;
-everything healed by 2 s. The simulation then settles for 3 s after the last answer (see ``simulate``) so that
-blocking is judged after the RMs' retries.
+or torn unsynced records, lock conflicts and spontaneous no votes, the thrifty variant in about a third and
+bundled Phase 2b (``bundle_2b``) in about half; everything healed by 2 s. The simulation then settles for 3 s
+after the last answer (see ``simulate``) so that blocking is judged after the RMs' retries.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ REQUESTS = 30
 
 
 def test_random_fault_schedules_keep_atomicity_and_leave_nothing_blocked():
-    takeovers = ballots = lost = aborted = rm_restarts = duplicated = thrifty = 0
+    takeovers = ballots = lost = aborted = rm_restarts = duplicated = thrifty = bundled = bundle_timeouts = 0
     for seed in SEEDS:
         d = random_doc(seed, REQUESTS)
         sim, rep = simulate(d, settle_s=3.0)
@@ -41,10 +41,13 @@ def test_random_fault_schedules_keep_atomicity_and_leave_nothing_blocked():
         rm_restarts += sum(1 for f in d["faults"] if f["node"] < d["protocol"]["params"]["shards"])
         duplicated += "adversary" in d
         thrifty += d["protocol"]["params"]["thrifty"]
+        bundled += d["protocol"]["params"]["bundle_2b"]
+        bundle_timeouts += sum(c.get("acc.bundle_timeouts", 0) for c in counters)
     # The schedules do exercise the protocol: takeovers, higher ballots, aborts, lost writes, restarted RMs.
     assert takeovers >= 15 and ballots >= 80 and aborted >= 100 and lost > 0 and rm_restarts >= 20, \
         (takeovers, ballots, aborted, lost, rm_restarts)
     assert duplicated >= 20 and thrifty >= 10
+    assert bundled >= 20 and bundle_timeouts > 0, (bundled, bundle_timeouts)  # and some bundles fell back
 
 
 def base(**extra: object) -> dict:
