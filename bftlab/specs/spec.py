@@ -548,6 +548,16 @@ class ExperimentSpec:
         _at_most("n", self.n, MAX_REAL_REPLICAS, why)
         _at_most("workload.clients", self.workload.clients, MAX_REAL_CLIENTS,
                  " on the real transport (transport.kind: real)")
+        # The real network replaces the latency model, but faults a user asked for must not vanish silently.
+        if self.network.partitions:
+            raise FieldError("network.partitions", "is the simulated network's partition schedule, which the real "
+                             "transport (transport.kind: real) does not apply; cut the network with the adversary "
+                             "section's partition strategy instead (strategy: partition, params: {partitions: "
+                             "[...]}, the same start_s/end_s/groups).")
+        if self.network.loss > 0:
+            raise FieldError("network.loss", "is the simulated network's message loss, which the real transport "
+                             "(transport.kind: real) does not apply; to drop messages on purpose, write or name a network "
+                             "strategy in the adversary section (docs/write-your-first-attack.md).")
 
     def _check_network(self) -> None:
         regions = self.network.regions

@@ -235,6 +235,17 @@ def test_real_transport_caps_replicas_and_clients(capsys, tmp_path):
     assert spec.load_spec(path, ["n=64", "workload.clients=1024"]).n == 64
 
 
+def test_the_real_transport_refuses_simulated_faults_it_would_not_apply(capsys, tmp_path):
+    path = write(tmp_path, PBFT.replace("n: 4\n", "n: 4\ntransport: {kind: real}\n"))
+    err = cli_error(capsys, tmp_path, "validate", path, "network.loss=0.1")
+    assert "network.loss: is the simulated network's message loss, which the real transport" in err
+    err = cli_error(capsys, tmp_path, "validate", path,
+                    "network.partitions=[{start_s: 1.0, end_s: 2.0, groups: [[0]]}]")
+    assert "network.partitions: is the simulated network's partition schedule" in err
+    assert "strategy: partition" in err
+    assert spec.load_spec(path, ["network.latency_ms=50"]).network.latency_ms == 50  # the model is just unused
+
+
 # ------------------------------------------------------------------ the CLI
 def test_ctrl_c_while_loading_exits_130_with_one_line(capsys, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
