@@ -60,12 +60,18 @@ class Cost:
     """Forced log writes, over all replicas."""
 
 
-def measure(proto: str, n_parts: int, f: int = 1) -> Cost:
-    """The cost of one transaction over ``n_parts`` participants (``f``: Paxos Commit's acceptor faults)."""
+PAPER_LAYOUT = {"thrifty": True, "bundle_2b": True}
+"""Paxos Commit's parameters for Gray & Lamport's normal-case layout: Phase 2a to F+1 acceptors, one bundled
+Phase 2b and one forced write per acceptor (the leader shares a node with acceptor 0 in every layout)."""
+
+
+def measure(proto: str, n_parts: int, f: int = 1, **params: Any) -> Cost:
+    """The cost of one transaction over ``n_parts`` participants (``f`` and ``params``: Paxos Commit's acceptor
+    faults and protocol parameters)."""
     if proto == PAXOSCOMMIT:
         from tests.paxoscommit.common import doc, simulate
 
-        sim, rep = simulate(doc(shards=n_parts, faults_f=f, shards_per_txn=n_parts))
+        sim, rep = simulate(doc(shards=n_parts, faults_f=f, shards_per_txn=n_parts, **params))
         (accepted,) = [t for t, e in sim.history if type(e) is Accepted]
         delays = accepted / (DELTA * 1e9)  # doc's links are 10 ms, no transmission time
         forced = sum(sim.nodes[r].wal.token for r in sim.replicas)
