@@ -556,8 +556,8 @@ class ExperimentSpec:
                              "[...]}, the same start_s/end_s/groups).")
         if self.network.loss > 0:
             raise FieldError("network.loss", "is the simulated network's message loss, which the real transport "
-                             "(transport.kind: real) does not apply; to drop messages on purpose, write or name a network "
-                             "strategy in the adversary section (docs/write-your-first-attack.md).")
+                             "(transport.kind: real) does not apply; to drop messages on purpose, write or name a "
+                             "network strategy in the adversary section (docs/write-your-first-attack.md).")
 
     def _check_network(self) -> None:
         regions = self.network.regions
