@@ -53,51 +53,21 @@ Deviations, and why:
 
 from __future__ import annotations
 
-from typing import Any
-
-from bftlab.api import NodeContext, ProtocolSpec
+from bftlab.api import ProtocolSpec
 from bftlab.protocols.twopc import CRASH_RECOVERY
 from bftlab.protocols.txn import MESSAGE_TYPES as TXN_MESSAGES
-from bftlab.protocols.txn import TxnClient
+from bftlab.protocols.txn.layout import OneCoordinator
 
 from .coordinator import Coordinator
 from .messages import MESSAGE_TYPES
 from .params import ThreePcParams
 from .participant import Participant
 
-
-def _params(ctx: NodeContext) -> ThreePcParams:
-    return ctx.params if ctx.params is not None else ThreePcParams()
-
-
-def make_replica(ctx: NodeContext) -> Participant | Coordinator:
-    """Participant for ids below ``shards``, the coordinator for id ``shards``."""
-    params = _params(ctx)
-    if ctx.node_id < params.shards:
-        return Participant(ctx, params, coordinator=params.shards)
-    return Coordinator(ctx, params)
-
-
-def make_client(ctx: NodeContext) -> TxnClient:
-    params = _params(ctx)
-    return TxnClient(ctx, params, coordinators=(params.shards,))
-
-
-def final_state(replica: Any) -> dict[str, Any]:
-    if isinstance(replica, Participant):
-        return replica.store.final_state()
-    return {"applied": [], "uncertain": []}
-
-
-def check_spec(spec: Any) -> None:
-    """n must be shards + 1: the participants and one coordinator."""
-    from bftlab.specs.schema import FieldError
-
-    params = spec.protocol.params
-    shards = params.shards if params is not None else ThreePcParams().shards
-    if spec.n != shards + 1:
-        raise FieldError("n", f"three-phase commit runs {shards} participant shards and one coordinator, so n must "
-                              f"be shards + 1 = {shards + 1}, got {spec.n}.")
+LAYOUT = OneCoordinator("three-phase commit", ThreePcParams, Participant, Coordinator)
+make_replica = LAYOUT.make_replica
+make_client = LAYOUT.make_client
+final_state = LAYOUT.final_state
+check_spec = LAYOUT.check_spec
 
 
 PROTOCOL = ProtocolSpec(
