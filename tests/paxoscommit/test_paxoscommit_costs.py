@@ -133,7 +133,7 @@ def test_thrifty_with_one_of_the_f_plus_1_down_commits_after_the_rms_vote_again_
 
 def test_the_table_for_the_docs():
     """The numbers docs/protocols/paxoscommit.md quotes for N=3,5 and F=1,2, measured here."""
-    rows = {}
+    rows: dict[tuple[int, int], tuple[int, ...]] = {}
     for n in (3, 5):
         for f in (1, 2):
             sim, rep = simulate(doc(shards=n, faults_f=f, shards_per_txn=n))
@@ -145,6 +145,8 @@ def test_the_table_for_the_docs():
             rows[(n, f)] += (paper["metrics"]["messages"]["total"], paper["metrics"]["storage"]["syncs"])
     assert rows == {(3, 1): (5, 23, 12, 17, 9, 15, 5), (3, 2): (5, 35, 18, 23, 12, 19, 6),
                     (5, 1): (5, 37, 20, 27, 15, 23, 7), (5, 2): (5, 57, 30, 37, 20, 29, 8)}
-    # The paper's co-located count (N+1)(F+3)-4 and two-phase commit's 3N-1, for the comparison in the docs.
+    # The paper's counts (N+1)(F+3)-4 and N+F+1 and two-phase commit's 3N-1, for the comparison in the docs: the
+    # paper's layout sends its count + 3 (the client's request and answer, and the Prepare to the initiating RM).
     assert [(n + 1) * (f + 3) - 4 for n, f in sorted(rows)] == [12, 16, 20, 26]
+    assert all(rows[(n, f)][5] == (n + 1) * (f + 3) - 4 + 3 and rows[(n, f)][6] == n + f + 1 for n, f in rows)
     assert [3 * n - 1 for n in (3, 5)] == [8, 14]

@@ -38,6 +38,8 @@ CASES: list[tuple[str, str, int, int | None, dict[str, Any]]] = [
     *[(PAXOSCOMMIT, PC_DEFAULT, n, f, {}) for n, f in ((3, 1), (3, 2), (5, 1), (5, 2))]]
 ROW_NAMES = {name for _, name, _, _, _ in CASES}
 
+Key = tuple[str, int | None, int | None]
+"""Row name, N, F (None for 2PC and 3PC)."""
 Row = tuple[int | None, ...]
 """messages, of them counted by Gray & Lamport, theirs; delays, theirs; forced writes, theirs."""
 
@@ -65,8 +67,8 @@ def paper(name: str, n: int, f: int) -> tuple[int, int, int | None]:
     return (n + 1) * (f + 3) - 4, 5, n + f + 1
 
 
-def measured_rows() -> dict[tuple[str, int, int | None], Row]:
-    rows = {}
+def measured_rows() -> dict[Key, Row]:
+    rows: dict[Key, Row] = {}
     for proto, name, n, f, params in CASES:
         cost = measure(proto, n, f or 1, **params)
         counted = cost.messages - sum(cost.by_type.get(t, 0) for t in UNCOUNTED[proto])
@@ -76,9 +78,9 @@ def measured_rows() -> dict[tuple[str, int, int | None], Row]:
     return rows
 
 
-def doc_rows() -> dict[tuple[str, int, int | None], Row]:
+def doc_rows() -> dict[Key, Row]:
     """The docs' measured table: ``| protocol | N | F | messages | counted | G&L | delays | G&L | forced | G&L |``"""
-    rows = {}
+    rows: dict[Key, Row] = {}
     for line in DOC.read_text(encoding="utf-8").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) != 10 or cells[0] not in ROW_NAMES:
@@ -89,7 +91,7 @@ def doc_rows() -> dict[tuple[str, int, int | None], Row]:
 
 
 @pytest.fixture(scope="module")
-def rows() -> dict[tuple[str, int, int | None], Row]:
+def rows() -> dict[Key, Row]:
     return measured_rows()
 
 
