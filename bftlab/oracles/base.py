@@ -51,6 +51,8 @@ class OracleContext:
     progress under no failures (atomic commit's non-triviality) applies only when it is False."""
     partitions: tuple[PartitionWindow, ...] = ()
     """The network partitions the run scheduled, in time order."""
+    crashes: tuple[tuple[int, float, float | None], ...] = ()
+    """The crashes the run scheduled, as (replica, crash_at_s, recover_at_s or None), in time order."""
 
 
 def partition_windows(partitions: Iterable[Any], nodes: Iterable[int]) -> tuple[PartitionWindow, ...]:

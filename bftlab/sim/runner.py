@@ -116,8 +116,9 @@ class Simulation:
         self.wall_s = 0.0
         assert spec.f is not None  # resolved from the fault model when the spec was loaded
         windows = partition_windows(spec.network.partitions, (*self.replicas, *self.clients))
+        crashes = tuple(sorted(((x.node, x.crash_at_s, x.recover_at_s) for x in spec.faults), key=lambda c: c[1]))
         self.panel = Panel(self.oracle_plugins, OracleContext(self.replicas, self.clients, self.byzantine, spec.f,
-                                                              spec.injects_faults, windows))
+                                                              spec.injects_faults, windows, crashes))
         self.recorder = Recorder(self.panel, self.metrics, submitted_at=self._submitted_at,
                                  on_accepted=self._on_accepted, history=self.history if self.keep_history else None)
 

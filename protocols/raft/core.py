@@ -120,7 +120,8 @@ class RaftCore:
 
     def _election_delay(self) -> float:
         t = self.params.election_timeout_s
-        return t + self.rng.random() * t
+        spread = (self.params.election_timeout_max_s or 2 * t) - t
+        return t + self.rng.random() * spread
 
     def _reset_election_timer(self) -> None:
         self._out.append(SetTimer(ELECTION_TIMER, self._election_delay()))

@@ -11,6 +11,9 @@ from bftlab.errors import ConfigError
 class RaftParams:
     election_timeout_s: float = 0.15
     """A follower that hears from no leader for a random time in [T, 2T) starts an election (§5.2)."""
+    election_timeout_max_s: float = 0.0
+    """If set, election timeouts are drawn in [T, max) instead of [T, 2T); max = T draws no randomness at all
+    (the paper's §9.3 measures ranges such as 150-155 ms). 0 = 2T."""
     heartbeat_s: float = 0.03
     """The leader sends AppendEntries (possibly empty) to each follower at least this often; well under T."""
     max_batch: int = 64
@@ -44,6 +47,9 @@ class RaftParams:
             v = getattr(self, name)
             need(type(v) in (int, float) and v > 0, name, "expected a number > 0")
         need(self.heartbeat_s < self.election_timeout_s, "heartbeat_s", "must be below election_timeout_s")
+        m = self.election_timeout_max_s
+        need(type(m) in (int, float) and (m == 0 or m >= self.election_timeout_s), "election_timeout_max_s",
+             "expected 0 (meaning 2 x election_timeout_s) or a number >= election_timeout_s")
         for name in ("max_batch", "max_inflight"):
             v = getattr(self, name)
             need(type(v) is int and v >= 1, name, "expected an int >= 1")

@@ -4,10 +4,11 @@ Theory of operation
 -------------------
 Every replica is a follower, a (pre-)candidate or the leader of its current
 term (§5.1). A follower that hears from no leader for a random election
-timeout in [T, 2T) (drawn from ``ctx.rng``) first asks for *pre-votes* for
-term+1 without changing its term (thesis §9.6); only when a majority of the
-voters would vote for it does it become a candidate: term+1, vote for itself,
-RequestVote (§5.2). A vote goes to the first candidate of a term whose log is
+timeout in [T, 2T) (drawn from ``ctx.rng``; ``election_timeout_max_s`` may
+set another upper end) first asks for *pre-votes* for term+1 without
+changing its term (thesis §9.6); only when a majority of the voters would
+vote for it does it become a candidate: term+1, vote for itself, RequestVote
+(§5.2). A vote goes to the first candidate of a term whose log is
 at least as up-to-date as the voter's (§5.4.1). With check-quorum a replica
 that heard from a leader within T neither grants a (pre-)vote nor adopts the
 candidate's term, and a leader that heard from no majority within T steps
@@ -80,6 +81,7 @@ from .core import (
     Peer,
     RaftCore,
 )
+from .election import LeaderElected
 from .messages import (
     COMMAND,
     CONFIG,
@@ -301,6 +303,8 @@ class RaftReplica(RaftCore):
     def _become_leader(self) -> None:
         self.role = LEADER
         self.leader = self.node_id
+        # A measurement, not an output that depends on a write: not held behind the no-op's Sync below.
+        self._released.append(Observe(LeaderElected(self.node_id, self.term)))
         self.peers = {r: Peer(self.log.last + 1) for r in self._others()}
         self.active = set()
         self.in_log = {}
