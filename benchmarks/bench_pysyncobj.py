@@ -41,12 +41,13 @@ from benchmarks.pysyncobj_cluster import run_pysyncobj
 PYSYNCOBJ_CONF: dict[str, Any] = {"appendEntriesUseBatch": False}
 
 
-def pysyncobj_one(n: int, clients: int, duration_s: float, conf: dict[str, Any], msync: bool) -> dict[str, Any]:
+def pysyncobj_one(n: int, clients: int, duration_s: float, conf: dict[str, Any], msync: bool,
+                  clients_at: str = "leader") -> dict[str, Any]:
     """One PySyncObj run, with the load average and fsync latency at its start."""
     load = os.getloadavg()[0]
     fsync_ms = fsync_probe()
     with tempfile.TemporaryDirectory(prefix="pysyncobj-bench-") as d:
-        out = run_pysyncobj(n, clients, duration_s, d, conf=conf, msync=msync)
+        out = run_pysyncobj(n, clients, duration_s, d, conf=conf, msync=msync, clients_at=clients_at)
     out.pop("pids")
     out["loadavg_1m_at_start"], out["fsync_ms_at_start"] = round(load, 2), fsync_ms
     print(f"pysyncobj n={n} clients={clients}: {out['committed_per_s']:,.0f} committed/s, "
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pysyncobj-msync", action="store_true", help="patch PySyncObj to msync after each append")
     p.add_argument("--pysyncobj-default", action="store_true",
                    help="PySyncObj's default batching (appendEntriesUseBatch: True) instead of per-command sends")
+    p.add_argument("--pysyncobj-clients-at", choices=("leader", "follower"), default="leader",
+                   help="the node whose process hosts PySyncObj's client threads (default leader; a follower "
+                        "forwards each command to the leader, a client hop each way as bftlab's clients have)")
     p.add_argument("--out", default="pysyncobj", help="results file name in benchmarks/results (default pysyncobj)")
     args = p.parse_args(argv)
     conf = {} if args.pysyncobj_default else dict(PYSYNCOBJ_CONF)
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             runs.setdefault(("bftlab", c), []).append(
                 one(args.n, c, args.duration, 128, procs, args.storage_sync, "raft"))
             runs.setdefault(("pysyncobj", c), []).append(
-                pysyncobj_one(args.n, c, args.duration, conf, args.pysyncobj_msync))
+                pysyncobj_one(args.n, c, args.duration, conf, args.pysyncobj_msync, args.pysyncobj_clients_at))
     rows = []
     for c in args.clients:
         b, q = medians(runs[("bftlab", c)]), medians(runs[("pysyncobj", c)])
@@ -124,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
                          "journal written into an mmap'd file, never msynced or fsynced; term/vote meta written and "
                          "flushed, not fsynced (survives a process crash, not a power loss)"},
         "workload": {"writes_fraction": 1.0, "bftlab_op_bytes": 64, "pysyncobj_value_bytes": 48, "keys": 1000},
-        "pysyncobj_conf": conf, "rows": rows})
+        "pysyncobj_conf": conf, "pysyncobj_clients_at": args.pysyncobj_clients_at, "rows": rows})
     print(f"results: {path}")
 
 

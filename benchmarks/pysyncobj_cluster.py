@@ -211,9 +211,11 @@ def _pct(xs: list[float], q: float) -> float:
 
 def run_pysyncobj(n: int, clients: int, duration_s: float, workdir: str, *, value_bytes: int = 48,
                   keys: int = 1000, timeout_s: float = 10.0, conf: dict[str, Any] | None = None,
-                  msync: bool = False) -> dict[str, Any]:
-    """One measurement: start ``n`` nodes in ``workdir``, run ``clients`` closed-loop clients at the leader for
-    ``duration_s``, stop every node. Returns committed writes/s, latency (ms), CPU per process and the pids."""
+                  msync: bool = False, clients_at: str = "leader") -> dict[str, Any]:
+    """One measurement: start ``n`` nodes in ``workdir``, run ``clients`` closed-loop clients for ``duration_s``
+    at the leader (or, ``clients_at="follower"``, at a follower, which forwards each command to the leader and
+    hears back its log index: a client hop each way, as bftlab's client processes have), stop every node.
+    Returns committed writes/s, latency (ms), CPU per process and the pids."""
     ports = _free_ports(n)
     addrs = [f"127.0.0.1:{p}" for p in ports]
     full_conf = {**DEFAULT_CONF, **(conf or {})}
@@ -227,8 +229,8 @@ def run_pysyncobj(n: int, clients: int, duration_s: float, workdir: str, *, valu
                                     "conf": full_conf, "msync": msync}, log))
             first = [nd.recv(NODE_READY_TIMEOUT_S + 10)["status"] for nd in nodes]
             leader = next((s["leader"] for s in first if s["is_leader"]), None) or first[0]["leader"]
-            host = next((nd for nd in nodes if nd.addr == leader), None)
-            if host is None:
+            host = next((nd for nd in nodes if (nd.addr == leader) == (clients_at == "leader")), None)
+            if leader is None or host is None:
                 raise RuntimeError(f"no leader elected: {first}")
             cpu0 = {nd.addr: _cpu_s(nd.proc.pid) for nd in nodes}
             host.send({"cmd": "run", "clients": clients, "duration_s": duration_s, "value_bytes": value_bytes,
@@ -236,10 +238,14 @@ def run_pysyncobj(n: int, clients: int, duration_s: float, workdir: str, *, valu
             out = host.recv(duration_s + timeout_s + 30)
             cpu1 = {nd.addr: _cpu_s(nd.proc.pid) for nd in nodes}
             r = out["run"]
+            lead = next(nd for nd in nodes if nd.addr == leader)
+            if lead is not host:
+                lead.send({"cmd": "status"})
+                out["status"] = lead.recv(10)["status"]
             # followers learn the commit index with the next AppendEntries: wait (bounded) until they applied it
             followers: list[dict[str, Any]] = []
             for nd in nodes:
-                if nd is host:
+                if nd is lead:
                     continue
                 st: dict[str, Any] = {}
                 for _ in range(50):
@@ -263,7 +269,7 @@ def run_pysyncobj(n: int, clients: int, duration_s: float, workdir: str, *, valu
                        "mean": round(statistics.fmean(lat) * 1e3, 3) if lat else None},
         "errors": r["errors"], "stuck_threads": r["stuck_threads"],
         "leader_status": out["status"], "follower_status": followers,
-        "cpu_by_process": cpu, "conf": full_conf, "journal_msync": msync,
+        "cpu_by_process": cpu, "conf": full_conf, "journal_msync": msync, "clients_at": clients_at,
         "pids": [nd.proc.pid for nd in nodes],
     }
 
