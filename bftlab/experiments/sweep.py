@@ -151,6 +151,9 @@ class PlotRecipe:
     """Dotted path package.module:function(ax, data, recipe) drawing extras such as a theory curve."""
     caption: str = ""
     """What the figure shows; goes into the caption file."""
+    statistics: str = ""
+    """Replaces the caption's "each point is the mean over the seeds" sentence, for a figure whose hook draws
+    something else from the runs (e.g. an empirical CDF pooling them)."""
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):

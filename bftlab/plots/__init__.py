@@ -372,6 +372,7 @@ def _caption(sweep: Sweep, recipe: PlotRecipe, reports: list[dict[str, Any]], ma
         "",
         " ".join(what.split()),
         "",
+        " ".join(recipe.statistics.split()) or
         f"Each {'bar' if recipe.kind == 'bar' else 'point'} is the mean over {len(seeds)} "
         f"seed{'s' if len(seeds) != 1 else ''} "
         f"({', '.join(map(str, seeds))}); {'bands' if recipe.band or recipe.kind == 'timeline' else 'error bars'} "

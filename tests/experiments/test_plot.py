@@ -75,3 +75,13 @@ def test_reproduce_sweeps_and_plots_every_experiment(tmp_path, capsys):
                            plots=[{"name": "two-tput", "x": "n", "y": "metrics.committed"}])
     assert main(args) == 2
     assert f"{two}: figure 'two-tput' is also drawn by {three}" in capsys.readouterr().err
+
+
+def test_a_recipe_may_replace_the_captions_statistics_sentence(swept, tmp_path):
+    experiment, store = swept
+    pooled = {"name": "pooled", "x": "n", "y": "metrics.throughput_rps", "series": "network.latency_ms",
+              "statistics": "Each curve pools every run of its series."}
+    other = toy_experiment(tmp_path, requests=100, seeds=2, plots=[pooled])
+    assert main(["plot", str(other), "--store", str(store), "--out", str(tmp_path / "figs")]) == 0
+    caption = (tmp_path / "figs" / "pooled.caption.md").read_text()
+    assert "Each curve pools every run of its series." in caption and "mean over" not in caption
