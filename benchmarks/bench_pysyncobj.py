@@ -67,13 +67,14 @@ def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = (f"{'clients':>7} | {'bftlab w/s':>10} {'p50 ms':>7} {'p99 ms':>7} | {'PySyncObj w/s':>13} {'p50 ms':>7} "
-            f"{'p99 ms':>7} | {'ratio':>5}")
+            f"{'p99 ms':>7} | {'ratio':>5} | paired ratios")
     lines = [head, "-" * len(head)]
     for r in rows:
         b, p = r["bftlab"], r["pysyncobj"]
         lines.append(f"{r['clients']:>7} | {b['committed_per_s']:>10,.0f} {b['latency_ms']['p50']:>7.2f} "
                      f"{b['latency_ms']['p99']:>7.2f} | {p['committed_per_s']:>13,.0f} {p['latency_ms']['p50']:>7.2f} "
-                     f"{p['latency_ms']['p99']:>7.2f} | {r['ratio']:>5.2f}")
+                     f"{p['latency_ms']['p99']:>7.2f} | {r['ratio']:>5.2f} | "
+                     + " ".join(f"{x:.2f}" for x in r["paired_ratios"] if x is not None))
     return "\n".join(lines)
 
 
@@ -107,11 +108,17 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for c in args.clients:
         b, q = medians(runs[("bftlab", c)]), medians(runs[("pysyncobj", c)])
+        # each repetition runs both systems back to back, so its own ratio sees the same machine load
+        paired = [round(x["committed_per_s"] / y["committed_per_s"], 3) if y["committed_per_s"] else None
+                  for x, y in zip(b["runs"], q["runs"])]
         rows.append({"clients": c, "bftlab": b, "pysyncobj": q,
-                     "ratio": round(b["committed_per_s"] / q["committed_per_s"], 3) if q["committed_per_s"] else None})
+                     "ratio": round(b["committed_per_s"] / q["committed_per_s"], 3) if q["committed_per_s"] else None,
+                     "paired_ratios": paired,
+                     "paired_ratio_median": statistics.median(r for r in paired if r is not None) if any(paired)
+                     else None})
     print(f"\nn={args.n}, median of {args.repeat}, {args.duration:g} s runs; bftlab storage_sync {args.storage_sync}, "
           f"PySyncObj journal {'msync per append' if args.pysyncobj_msync else 'mmap, no msync/fsync'}; "
-          f"ratio = bftlab / PySyncObj committed writes per second")
+          f"ratio = bftlab / PySyncObj committed writes per second (of the medians; paired: per repetition)")
     print(table(rows))
     load_end = os.getloadavg()
     path = write(args.out, {
