@@ -309,7 +309,14 @@ class PbftReplica:
             self.batch_due = True
             self._try_propose()
         elif name == VC_TIMER:
-            self._start_view_change(self.view_changer.timer_fired())
+            if self.view_changer.active and self._behind():
+                # Peers proved they executed past us: what we wait for is stuck on our catching up, not on
+                # the primary. A lagging replica that voted alone for the next view would drop out of normal
+                # operation until the next real view change (it cannot go back to this view).
+                self.counters["vc.deferred_behind"] = self.counters.get("vc.deferred_behind", 0) + 1
+                self._out += self.view_changer.restart_timer()
+            else:
+                self._start_view_change(self.view_changer.timer_fired())
         elif name == VC_RESEND_TIMER:
             self._out += self.view_changer.resend()
         elif name == FETCH_TIMER:
@@ -760,6 +767,16 @@ class PbftReplica:
         self._after_progress()
         if self.recovering and self.settled is not None:
             self._catch_up()
+
+    def _behind(self) -> bool:
+        """True if f+1 replicas showed they executed past our last execution: a stable checkpoint above it (a
+        state transfer follows), or CHECKPOINTs above it from f+1 replicas, one of them correct. A faulty
+        primary cannot forge either, so it cannot use this to keep the view-change timer from firing."""
+        ck = self.checkpoints
+        if ck.fetch is not None or ck.h > self.last_exec:
+            return True
+        ahead = {r for s, votes in ck.votes.items() if s > self.last_exec for r in votes if r != self.node_id}
+        return len(ahead) >= self.cfg.q_join
 
     def _gap(self) -> bool:
         """True if we hold a committed batch we cannot execute because we miss the ones before it."""

@@ -171,3 +171,45 @@ def test_new_view_whose_o_set_does_not_follow_from_v_is_rejected():
     h.inject(1, 2, NewView(1, nv.view_changes, (pp,), 1, nv.sig))
     h.deliver(all_of(of_type(NewView), to(2)))
     assert h.nodes[2].counters.get("drop.bad_auth", 0) == 1
+
+
+def _lagging_replica(behind: bool):
+    """Replica 3 misses the normal-case messages while the others execute four requests; with ``behind`` it
+    gets their CHECKPOINTs (they executed past it), not the state those prove. Then it holds a client's
+    request and its view-change timer fires."""
+    from bftlab.api import TimerFired
+    from bftlab.protocols.pbft.messages import Checkpoint, FetchState
+    from bftlab.protocols.pbft.replica import VC_TIMER
+
+    h = harness(n=4, clients=1, checkpoint_interval=2, log_window=4)
+    h.add_filter(all_of(to(3), lambda e: type(e.msg) in (PrePrepare, Prepare, Commit)))
+    h.add_filter(of_type(FetchState))  # the state transfer stays in flight
+    if not behind:
+        h.add_filter(all_of(to(3), of_type(Checkpoint)))
+    for i in range(4):
+        submit_round(h, f"r{i}")
+        h.deliver_all()
+    node = h.nodes[3]
+    assert node.last_exec == 0 and h.nodes[1].last_exec == 4
+    submit_round(h, "late")
+    (env,) = h.pending(of_type(Request))
+    h.inject(env.sender, 3, env.msg)  # as a client's retransmission to every replica would
+    h.deliver(to(3))
+    assert node.pending
+    h._step(3, TimerFired(VC_TIMER))
+    return h, node
+
+
+def test_a_replica_behind_its_peers_does_not_vote_out_the_primary_when_its_timer_fires():
+    h, node = _lagging_replica(behind=True)
+    assert node.checkpoints.h == 4 and node.checkpoints.fetch is not None  # proven behind, fetching state
+    assert node.view_changer.view == 0 and node.view_changer.active
+    assert node.counters.get("vc.deferred_behind") == 1
+    assert not h.pending(of_type(ViewChange))
+
+
+def test_a_replica_not_shown_to_be_behind_still_votes_out_the_primary():
+    h, node = _lagging_replica(behind=False)
+    assert node.checkpoints.h == 0
+    assert node.view_changer.view == 1 and not node.view_changer.active
+    assert h.pending(all_of(from_(3), of_type(ViewChange)))
