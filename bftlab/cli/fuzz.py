@@ -37,6 +37,7 @@ examples:
   bftlab fuzz my-broken.yaml --runs 50 --seed 7 --safety-only
   bftlab fuzz my-broken.yaml --strategies scripted-node     (schema mutations only)
   bftlab fuzz configs/threepc-fuzz.yaml --max-net-faults 1 --safety-only   (one network fault per schedule)
+  bftlab fuzz my-raft.yaml --isolate 0.7 --anchor 0.8 --off-grid --runs 200   (leader changes under crashes)
 
 exit status:
   0  no failure found
@@ -75,6 +76,18 @@ def add_fuzz(sub: argparse._SubParsersAction) -> None:
                         "(0: none; default: the fuzzer's own limit)")
     p.add_argument("--max-failures", metavar="K", type=int,
                    help="stop after K distinct failures (default: run all N schedules)")
+    deep = p.add_argument_group("deeper crash-fault searches (all off by default, so a pinned campaign draws "
+                                "what it always drew)")
+    deep.add_argument("--isolate", metavar="P", type=float, default=0.0,
+                      help="chance that a network fault cuts a minority of 1..f replicas off, as a chain of 1..3 "
+                           "back-to-back cuts of different minorities (leader-change bugs)")
+    deep.add_argument("--anchor", metavar="P", type=float, default=0.0,
+                      help="chance that a fault is placed against the others: starting as one ends, or a crash "
+                           "inside an isolation on its majority side")
+    deep.add_argument("--off-grid", action="store_true",
+                      help="crash times anywhere inside a round (inside an fsync, say), not only on its boundary")
+    deep.add_argument("--swarm", action="store_true",
+                      help="each run enables a random subset of the fault kinds (swarm testing)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_fuzz)
 
@@ -107,9 +120,13 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
             byzantine_from = tuple(int(x) for x in args.byzantine_from.split(",") if x.strip())
         except ValueError:
             raise UsageError(f"--byzantine-from takes replica ids like 0,2; got {args.byzantine_from!r}.") from None
+    for flag, value in (("--isolate", args.isolate), ("--anchor", args.anchor)):
+        if not 0.0 <= value <= 1.0:
+            raise UsageError(f"{flag} is a probability, from 0 to 1; got {value}.")
     opts = FuzzOptions(runs=args.runs, seed=seed, heal_s=args.heal_s, round_s=args.round_s,
                        safety_only=args.safety_only, shrink=not args.no_shrink, strategies=strategies,
-                       byzantine_from=byzantine_from, max_failures=args.max_failures, **limits)
+                       byzantine_from=byzantine_from, max_failures=args.max_failures, isolate=args.isolate,
+                       anchor=args.anchor, off_grid=args.off_grid, swarm=args.swarm, **limits)
     out = Path(args.out) if args.out else Path("results") / f"fuzz-{spec.name}-seed{seed}"
     s = fuzz(spec, opts, out, progress=not args.quiet and sys.stderr.isatty())
     first = (f"run {s.first_failure_run} after {s.first_failure_s:.1f} s" if s.first_failure_run is not None

@@ -380,3 +380,27 @@ def test_swarm_runs_switch_atom_kinds_off():
     assert any(k == {"crash"} for k in kinds)  # a run without network faults
     assert any("crash" not in k and k for k in kinds)  # a run with network faults only
     assert all(not k or k - {"storage"} for k in kinds)  # a storage mode only comes with crashes
+
+
+def test_the_cli_passes_the_deeper_search_options_and_checks_them(tmp_path, monkeypatch, capsys):
+    import bftlab.fuzz as fuzz_module
+
+    seen = {}
+
+    def fake(spec, opts, out, progress):
+        seen["opts"] = opts
+        return fuzz_module.FuzzSummary(runs=0, failing_runs=0, failures=[], first_failure_run=None,
+                                       first_failure_s=None, wall_s=0.0)
+
+    monkeypatch.setattr(fuzz_module, "fuzz", fake)
+    spec_path = tmp_path / "s.yaml"
+    spec_path.write_text(json.dumps(small("pbft")))
+    argv = ["fuzz", str(spec_path), "--runs", "1", "--out", str(tmp_path / "o"), "--quiet"]
+    assert cli.main([*argv, "--isolate", "0.7", "--anchor", "0.8", "--off-grid", "--swarm"]) == 0
+    o = seen["opts"]
+    assert (o.isolate, o.anchor, o.off_grid, o.swarm) == (0.7, 0.8, True, True)
+    assert cli.main(argv) == 0
+    o = seen["opts"]
+    assert (o.isolate, o.anchor, o.off_grid, o.swarm) == (0.0, 0.0, False, False)
+    assert cli.main([*argv, "--isolate", "1.5"]) == 2
+    assert "--isolate is a probability, from 0 to 1; got 1.5." in capsys.readouterr().err
