@@ -54,6 +54,11 @@ def apply(data: MutableMapping[bytes, bytes], op: bytes) -> bytes:
         kind, key, value = decode_op(op)
     except ValueError:
         return BAD_OP
+    return apply_decoded(data, kind, key, value)
+
+
+def apply_decoded(data: MutableMapping[bytes, bytes], kind: str, key: bytes, value: bytes) -> bytes:
+    """:func:`apply` for an operation already decoded by :func:`decode_op` (callers that also need its key)."""
     if kind == "put":
         data[key] = value
         return NIL

@@ -39,13 +39,14 @@ class KvMachine:
         if last is not None and ts <= last[0]:
             return (last[1] if ts == last[0] else None), None
         try:
-            kind, key, _ = kv.decode_op(op)
+            kind, key, value = kv.decode_op(op)
         except ValueError:
-            kind, key = "get", b""
-        before = self.data.get(key) if kind != "get" else None
-        result = kv.apply(self.data, op)
-        if kind != "get" and self.data.get(key) != before:
-            self.changed_at[key] = now
+            result = kv.BAD_OP
+        else:
+            before = self.data.get(key)
+            result = kv.apply_decoded(self.data, kind, key, value)
+            if kind != "get" and self.data.get(key) != before:
+                self.changed_at[key] = now
         self.sessions[client] = (ts, result)
         return result, ExecutedEntry(client, ts, observed_digest(op), observed_digest(result))
 
