@@ -58,6 +58,7 @@ PROTOCOL = ProtocolSpec(
     oracles=("smr", "linearizability"),
     durable=True,
     final_state=final_state,
+    fuzz_events=("LeaderElected", "FirstCommit"),
 )
 
 __all__ = ["PROTOCOL", "RaftParams", "RaftReplica", "make_client", "make_replica"]

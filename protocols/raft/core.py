@@ -79,6 +79,7 @@ class RaftCore:
         self.log = RaftLog()
         self.commit = 0
         self.applied = 0
+        self.first_commit_term = 0  # the last term whose leader (this replica) observed FirstCommit
         self.machine = KvMachine()
         self.votes: set[int] = set()
         self.peers: dict[int, Peer] = {}

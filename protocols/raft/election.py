@@ -25,7 +25,7 @@ from typing import Any
 from bftlab.core.kernel import NS
 from bftlab.oracles.base import OracleContext, OraclePlugin, OracleVerdict
 
-__all__ = ["ELECTIONS", "ElectionOracle", "ElectionSection", "LeaderElected", "downtimes"]
+__all__ = ["ELECTIONS", "ElectionOracle", "ElectionSection", "FirstCommit", "LeaderElected", "downtimes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,17 @@ class LeaderElected:
 
     node: int
     term: int
+
+
+@dataclass(frozen=True, slots=True)
+class FirstCommit:
+    """The leader ``node`` of ``term`` advanced its commit index for the first time in that term, to ``index``:
+    the moment a new leader's log becomes the cluster's (one event per term, so cheap on every transport; the
+    fuzzer's reactive schedules cut a leader off right then)."""
+
+    node: int
+    term: int
+    index: int
 
 
 def downtimes(elected: list[tuple[float, int, int]], crashes: tuple[tuple[int, float, float | None], ...]

@@ -81,7 +81,7 @@ from .core import (
     Peer,
     RaftCore,
 )
-from .election import LeaderElected
+from .election import FirstCommit, LeaderElected
 from .messages import (
     COMMAND,
     CONFIG,
@@ -423,6 +423,9 @@ class RaftReplica(RaftCore):
                 break
             have = {r for r, m in matches.items() if m >= index}
             if self._majority(have) and self._can_commit(index):
+                if self.first_commit_term != self.term:  # a measurement, like LeaderElected: not held by a Sync
+                    self.first_commit_term = self.term
+                    self._released.append(Observe(FirstCommit(self.node_id, self.term, index)))
                 self.commit = index
                 self._apply()
                 features.config_committed(self)
