@@ -33,7 +33,10 @@ ends and puts crashes inside an isolation, on its majority side; ``off_grid``
 lets a crash land anywhere in a round (inside an fsync, say); ``swarm`` gives
 each run a random subset of the atom kinds (Groce, Zhang, Eide, Chen, Regehr,
 "Swarm Testing", ISSTA 2012), so one kind of fault is not always diluted by the
-others.
+others. ``react`` adds isolations placed at the instant of events of the run so
+far, each found by simulating the schedule drawn until then
+(:mod:`bftlab.fuzz_react`): the faults that need to land within a message
+latency of a protocol step, like Raft's Figure 8.
 
 The engine knows no protocol: message types come from the protocol's
 ``ProtocolSpec``, their mutations from the field types (see
@@ -56,6 +59,7 @@ dotted path that is not installed (a protocol in a test folder, say).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.metadata
 import json
 import math
@@ -108,6 +112,10 @@ class FuzzOptions:
     side) or where another atom starts or ends."""
     off_grid: bool = False
     """Crash times anywhere inside a round, not only on its boundary: a power cut can land inside an fsync."""
+    react: int = 0
+    """Reactive isolations per run (see :mod:`bftlab.fuzz_react`): each cuts off the replica that observed an event
+    of the run so far (an election won, a first execution), at the event's exact time. Each costs one extra
+    simulation; 0 draws none."""
     swarm: bool = False
     """Swarm testing (Groce et al., ISSTA 2012): each run enables a random subset of the atom kinds, so a run is
     not always diluted by every kind of fault at once."""
@@ -417,7 +425,7 @@ def _crashes(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: T
                for f in spec.faults]
     pool = [r for r in spec.replicas if opts.byzantine_from is None or r in opts.byzantine_from]
     atoms: list[Atom] = []
-    for _ in range(rng.randint(1, opts.max_node_faults) if limit > 0 and pool else 0):
+    for _ in range(rng.randint(1, opts.max_node_faults) if limit > 0 and pool and opts.max_node_faults > 0 else 0):
         for _attempt in range(4):  # a window that overlaps the others too much is drawn again, a few times
             if cuts and opts.anchor > 0 and rng.random() < opts.anchor:
                 a, b, cut = rng.choice(cuts)
@@ -481,6 +489,10 @@ def assemble(base: ExperimentSpec, atoms: Sequence[Atom], seed: int) -> Experime
             data["storage"] = {**(data.get("storage") or {}), "faults": a[1]}
     data["seed"] = seed
     return spec_from_dict(data, source="<fuzz schedule>")
+
+
+def _assemble_with(base: ExperimentSpec, seed: int, atoms: Sequence[Atom]) -> ExperimentSpec:
+    return assemble(base, atoms, seed)
 
 
 # ------------------------------------------------------------------- judging
@@ -619,6 +631,9 @@ def fuzz(spec: ExperimentSpec, opts: FuzzOptions, out_dir: str | Path, *, progre
     """Run ``opts.runs`` random schedules against ``spec``; write a counterexample per distinct failure."""
     from tqdm import tqdm
 
+    from bftlab.fuzz_react import react
+    from bftlab.specs.registry import load_protocol
+
     if opts.runs < 1:
         raise UsageError(f"--runs must be >= 1, got {opts.runs}.")
     if opts.max_failures is not None and opts.max_failures < 1:
@@ -632,6 +647,7 @@ def fuzz(spec: ExperimentSpec, opts: FuzzOptions, out_dir: str | Path, *, progre
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     kit = toolkit(spec, opts.strategies)
+    proto = load_protocol(spec.protocol.name)
     summary = FuzzSummary()
     seen: dict[str, Failure] = {}
     t0 = time.perf_counter()
@@ -640,6 +656,10 @@ def fuzz(spec: ExperimentSpec, opts: FuzzOptions, out_dir: str | Path, *, progre
         rng = seeds.rng(opts.seed, f"fuzz/schedule/{i}")
         run_seed = seeds.derive(opts.seed, f"fuzz/{i}") % (1 << 31)
         atoms = generate(spec, rng, opts, kit)
+        if opts.react > 0 and proto.run is None:
+            atoms = react(spec, rng, atoms, count=opts.react, round_s=opts.round_s, heal_s=opts.heal_s,
+                          net_fault=kit.net_fault, assemble=functools.partial(_assemble_with, spec, run_seed),
+                          kinds_of_interest=proto.fuzz_events)
         sig, detail = judge(assemble(spec, atoms, run_seed), opts.safety_only)
         summary.runs += 1
         if sig is None:

@@ -38,6 +38,7 @@ examples:
   bftlab fuzz my-broken.yaml --strategies scripted-node     (schema mutations only)
   bftlab fuzz configs/threepc-fuzz.yaml --max-net-faults 1 --safety-only   (one network fault per schedule)
   bftlab fuzz my-raft.yaml --isolate 0.7 --anchor 0.8 --off-grid --runs 200   (leader changes under crashes)
+  bftlab fuzz my-raft.yaml --react 3 --max-net-faults 0 --max-node-faults 0 --safety-only   (faults at events)
 
 exit status:
   0  no failure found
@@ -86,6 +87,10 @@ def add_fuzz(sub: argparse._SubParsersAction) -> None:
                            "inside an isolation on its majority side")
     deep.add_argument("--off-grid", action="store_true",
                       help="crash times anywhere inside a round (inside an fsync, say), not only on its boundary")
+    deep.add_argument("--react", metavar="K", type=int, default=0,
+                      help="add K reactive isolations per run, each cutting off the replica that observed an event "
+                           "of the run so far (won an election, executed first) at that instant; one extra "
+                           "simulation each (simulator only)")
     deep.add_argument("--swarm", action="store_true",
                       help="each run enables a random subset of the fault kinds (swarm testing)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -123,10 +128,13 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     for flag, value in (("--isolate", args.isolate), ("--anchor", args.anchor)):
         if not 0.0 <= value <= 1.0:
             raise UsageError(f"{flag} is a probability, from 0 to 1; got {value}.")
+    if not 0 <= args.react <= 8:
+        raise UsageError(f"--react is a count of reactive isolations per run, from 0 to 8; got {args.react}.")
     opts = FuzzOptions(runs=args.runs, seed=seed, heal_s=args.heal_s, round_s=args.round_s,
                        safety_only=args.safety_only, shrink=not args.no_shrink, strategies=strategies,
                        byzantine_from=byzantine_from, max_failures=args.max_failures, isolate=args.isolate,
-                       anchor=args.anchor, off_grid=args.off_grid, swarm=args.swarm, **limits)
+                       anchor=args.anchor, off_grid=args.off_grid, swarm=args.swarm, react=args.react,
+                       **limits)
     out = Path(args.out) if args.out else Path("results") / f"fuzz-{spec.name}-seed{seed}"
     s = fuzz(spec, opts, out, progress=not args.quiet and sys.stderr.isatty())
     first = (f"run {s.first_failure_run} after {s.first_failure_s:.1f} s" if s.first_failure_run is not None
