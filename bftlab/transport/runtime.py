@@ -122,7 +122,7 @@ class HostConfig:
 class _Link:
     """One authenticated connection and its bounded queue of ``(src, dst, payload)`` items."""
 
-    __slots__ = ("stream", "session", "limit", "queue", "queued", "wake", "scope")
+    __slots__ = ("stream", "session", "limit", "queue", "queued", "wake", "scope", "sending")
 
     def __init__(self, stream: trio.abc.Stream, session: Session, limit: int) -> None:
         self.stream = stream
@@ -132,6 +132,7 @@ class _Link:
         self.queued = 0
         self.wake = trio.Event()
         self.scope: trio.CancelScope | None = None
+        self.sending = False  # inside send_all: the peer's window may be full, so nobody waits for this writer
 
     def push(self, src: int, dst: int, payload: bytes) -> bool:
         size = len(payload) + ITEM_OVERHEAD
@@ -299,6 +300,12 @@ class Host:
                 await trio.lowlevel.checkpoint()  # let writers flush and readers refill
                 continue
             if self._sync_waiting and not self._syncing:
+                if any(link.queue and not link.sending for link in self.links.values()):
+                    # A writer woken by this round has not run yet (trio may run the stepper first in a
+                    # batch): let it send before the loop blocks in fsync, so the messages that need not
+                    # wait for this write (a leader's entries to its followers) overlap it.
+                    await trio.lowlevel.checkpoint()
+                    continue
                 # Idle, and the writers have sent what the last round queued: fsync right here.
                 # Nothing else waits for the loop, and a worker thread would add two thread
                 # hand-offs (each may wait for the GIL) to the fsync on every critical path.
@@ -583,7 +590,9 @@ class Host:
                 self.bytes_sent += len(data)
                 self.writes += 1
                 self.messages_sent += len(items)
+                link.sending = True
                 await link.stream.send_all(data)
+                link.sending = False
         except _NET_ERRORS:
             pass
         link.close()
