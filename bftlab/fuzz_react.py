@@ -75,8 +75,11 @@ def react(spec: ExperimentSpec, rng: random.Random, atoms: list[tuple], *, count
     out = list(atoms)
     for _ in range(count):
         nets = [a[1] for a in out if a[0] == "net"]
-        marks = [m for m in probe_fn(assemble(out)) if m[0] < heal_s - round_s
-                 and (not kinds_of_interest or m[1] in kinds_of_interest)]
+        try:
+            seen = probe_fn(assemble(out))
+        except Exception:  # the run itself fails: the fuzzer's judge reports that as the finding
+            break
+        marks = [m for m in seen if m[0] < heal_s - round_s and (not kinds_of_interest or m[1] in kinds_of_interest)]
         if nets:  # react to the first event of a drawn kind since the latest fault began
             ref = max(fault.start_s for fault in nets)
             later = [m for m in marks if m[0] > ref]

@@ -65,3 +65,15 @@ def test_reactions_land_on_their_events_in_the_run_that_replays_them():
             assert any(t == fault.start_s and node in fault.groups[0] for t, _, node in final), fault
             seen += 1
     assert seen >= 3
+
+
+def test_a_run_that_fails_while_probing_ends_the_reactions_and_is_left_to_the_judge():
+    spec = spec_from_dict(RAFT)
+
+    def broken(_spec):
+        raise RuntimeError("protocol bug")
+
+    first = ("net", NetFault(kind="partition", start_s=0.1, end_s=0.2, groups=((0,),)))
+    out = react(spec, random.Random(1), [first], count=3, round_s=0.05, heal_s=1.5, net_fault=NetFault,
+                assemble=lambda atoms: spec, probe_fn=broken)
+    assert out == [first]
