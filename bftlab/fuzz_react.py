@@ -27,7 +27,8 @@ Each reactive atom isolates a minority of replicas from everything else:
 
 The engine stays protocol-agnostic: any history event with a replica ``node``
 field can anchor a fault, and a protocol may name the ones worth it in
-``ProtocolSpec.fuzz_events`` (Raft: ``LeaderElected`` and ``Executed``). Probing costs one simulation per reactive atom.
+``ProtocolSpec.fuzz_events`` (Raft: ``LeaderElected`` and ``FirstCommit``).
+Probing costs one simulation per reactive atom.
 Protocols that run on a path of their own (``ProtocolSpec.run``) have no
 event history to react to and get no reactive atoms.
 """
