@@ -495,7 +495,7 @@ class ProtocolSpec:
     - ``report_sections``: how its ``report["metrics"][key]`` data is shown;
     - ``fuzz_strategies``: registered node-strategy names the fuzzer may try against it;
     - ``fuzz_events``: history event names worth placing a reactive fault at (``bftlab fuzz --react``: a
-      leader's election, a first execution); empty: every event a replica observes;
+      leader's election, its first commit); empty: every event a replica observes;
     - ``durable``: the protocol keeps what it needs across a crash with :class:`Persist`/:class:`Sync`;
       a crashed replica is rebuilt from ``make_replica`` on recovery and gets ``Start.recovered``.
       Without it a simulated crash keeps the node's memory (as if everything were persisted);

@@ -114,7 +114,7 @@ class FuzzOptions:
     """Crash times anywhere inside a round, not only on its boundary: a power cut can land inside an fsync."""
     react: int = 0
     """Reactive isolations per run (see :mod:`bftlab.fuzz_react`): each cuts off the replica that observed an event
-    of the run so far (an election won, a first execution), at the event's exact time. Each costs one extra
+    of the run so far (an election won, a leader's first commit), at the event's exact time. Each costs one extra
     simulation; 0 draws none."""
     swarm: bool = False
     """Swarm testing (Groce et al., ISSTA 2012): each run enables a random subset of the atom kinds, so a run is
@@ -391,7 +391,7 @@ def generate(spec: ExperimentSpec, rng: random.Random, opts: FuzzOptions, kit: T
                                           or rng.random() < 0.5):  # crashes, not Byzantine nodes
         cuts = [(a[1].start_s, a[1].end_s, g) for a in atoms if a[0] == "net" for g in _cut(spec, a[1])]
         return atoms + _crashes(spec, rng, opts, kit, _times(atoms), storage="storage" in on, cuts=cuts)
-    if kit.crash_only or "byzantine" not in on:
+    if kit.crash_only or "byzantine" not in on or opts.max_node_faults <= 0:  # 0: no node faults at all
         return atoms
     taken = set(spec.byzantine) | {f.node for f in spec.faults}
     free = [r for r in spec.replicas if r not in taken and (opts.byzantine_from is None or r in opts.byzantine_from)]
@@ -648,6 +648,9 @@ def fuzz(spec: ExperimentSpec, opts: FuzzOptions, out_dir: str | Path, *, progre
     out.mkdir(parents=True, exist_ok=True)
     kit = toolkit(spec, opts.strategies)
     proto = load_protocol(spec.protocol.name)
+    if opts.react > 0 and proto.run is not None:
+        raise UsageError(f"--react places faults at events of a simulated run; protocol {proto.name!r} runs on a "
+                         f"path of its own, with no event history to react to.")
     summary = FuzzSummary()
     seen: dict[str, Failure] = {}
     t0 = time.perf_counter()
@@ -656,7 +659,7 @@ def fuzz(spec: ExperimentSpec, opts: FuzzOptions, out_dir: str | Path, *, progre
         rng = seeds.rng(opts.seed, f"fuzz/schedule/{i}")
         run_seed = seeds.derive(opts.seed, f"fuzz/{i}") % (1 << 31)
         atoms = generate(spec, rng, opts, kit)
-        if opts.react > 0 and proto.run is None:
+        if opts.react > 0:
             atoms = react(spec, rng, atoms, count=opts.react, round_s=opts.round_s, heal_s=opts.heal_s,
                           net_fault=kit.net_fault, assemble=functools.partial(_assemble_with, spec, run_seed),
                           kinds_of_interest=proto.fuzz_events)

@@ -30,7 +30,8 @@ field can anchor a fault, and a protocol may name the ones worth it in
 ``ProtocolSpec.fuzz_events`` (Raft: ``LeaderElected`` and ``FirstCommit``).
 Probing costs one simulation per reactive atom.
 Protocols that run on a path of their own (``ProtocolSpec.run``) have no
-event history to react to and get no reactive atoms.
+event history to react to: the fuzzer refuses ``react`` for them. With n < 3
+no minority exists and a cut takes half the replicas.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ Mark = tuple[float, str, int]
 """``(t_s, event kind, replica)``: one history event a replica observed."""
 
 
-def probe(spec: ExperimentSpec) -> list[Mark]:
-    """Run ``spec`` in the simulator and list the events its replicas observed, in time order."""
+def probe(spec: ExperimentSpec, until_s: float) -> list[Mark]:
+    """Run ``spec`` in the simulator up to ``until_s`` and list the events its replicas observed, in time order."""
     from bftlab.sim import runner
 
-    sim = runner.build(dataclasses.replace(spec, trace=dataclasses.replace(spec.trace, keep=True)))
+    sim = runner.build(dataclasses.replace(spec, trace=dataclasses.replace(spec.trace, keep=True),
+                                           stop=dataclasses.replace(spec.stop, time_limit_s=until_s)))
     sim.run()
     replicas = set(spec.replicas)
     out: list[Mark] = []
@@ -60,14 +62,15 @@ def probe(spec: ExperimentSpec) -> list[Mark]:
     return out
 
 
-def _cuts(atoms: Sequence[tuple]) -> list[tuple[int, ...]]:
+def _cuts(atoms: Sequence[tuple], replicas: set[int]) -> list[tuple[int, ...]]:
+    """The replica groups that earlier single-group partitions cut off."""
     return [g for a in atoms if a[0] == "net" and a[1].kind == "partition" and len(a[1].groups) == 1
-            for g in a[1].groups]
+            for g in a[1].groups if set(g) <= replicas]
 
 
 def react(spec: ExperimentSpec, rng: random.Random, atoms: list[tuple], *, count: int, round_s: float,
           heal_s: float, net_fault: type, assemble: Callable[[list[tuple]], ExperimentSpec],
-          kinds_of_interest: Sequence[str] = (), probe_fn: Callable[[ExperimentSpec], list[Mark]] = probe
+          kinds_of_interest: Sequence[str] = (), probe_fn: Callable[[ExperimentSpec, float], list[Mark]] = probe
           ) -> list[tuple]:
     """``atoms`` plus up to ``count`` isolations, each placed at an event of the run so far (see the module).
 
@@ -76,8 +79,9 @@ def react(spec: ExperimentSpec, rng: random.Random, atoms: list[tuple], *, count
     out = list(atoms)
     for _ in range(count):
         nets = [a[1] for a in out if a[0] == "net"]
+        schedule = assemble(out)
         try:
-            seen = probe_fn(assemble(out))
+            seen = probe_fn(schedule, heal_s)
         except Exception:  # the run itself fails: the fuzzer's judge reports that as the finding
             break
         marks = [m for m in seen if m[0] < heal_s - round_s and (not kinds_of_interest or m[1] in kinds_of_interest)]
@@ -90,7 +94,7 @@ def react(spec: ExperimentSpec, rng: random.Random, atoms: list[tuple], *, count
             kind = rng.choice(kinds)
             t, _, node = next(m for m in later if m[1] == kind)
         else:  # nothing to react to yet: at a random round, cut off whoever acted last (the leader, say)
-            t = rng.randrange(1, max(2, round(heal_s / round_s / 2))) * round_s
+            t = round(rng.randrange(1, max(2, round(heal_s / round_s / 2))) * round_s, 9)
             before = [m for m in marks if m[0] <= t]
             if not before:
                 break
@@ -98,14 +102,14 @@ def react(spec: ExperimentSpec, rng: random.Random, atoms: list[tuple], *, count
         group = {node}
         way = rng.randrange(3)
         if way == 1:  # with the replicas it was cut off with before: the same side flaps
-            group |= {r for g in _cuts(out) if node in g for r in g}
+            group |= {r for g in _cuts(out, set(spec.replicas)) if node in g for r in g}
         elif way == 2 and top > 1:
             others = [r for r in spec.replicas if r != node]
             group |= set(rng.sample(others, rng.randint(1, top - 1)))
         if 2 * len(group) >= spec.n:
             group = {node}
         # Until every fault drawn so far has healed, and some rounds more: a reaction outlasts its cause.
-        end = min(heal_s, max([t, *(fault.end_s for fault in nets)]) + rng.randint(1, 6) * round_s)
+        end = round(min(heal_s, max([t, *(fault.end_s for fault in nets)]) + rng.randint(1, 6) * round_s), 9)
         if end <= t:
             break
         out.append(("net", net_fault(kind="partition", start_s=t, end_s=end, groups=(tuple(sorted(group)),))))

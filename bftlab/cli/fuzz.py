@@ -89,8 +89,8 @@ def add_fuzz(sub: argparse._SubParsersAction) -> None:
                       help="crash times anywhere inside a round (inside an fsync, say), not only on its boundary")
     deep.add_argument("--react", metavar="K", type=int, default=0,
                       help="add K reactive isolations per run, each cutting off the replica that observed an event "
-                           "of the run so far (won an election, executed first) at that instant; one extra "
-                           "simulation each (simulator only)")
+                           "of the run so far (won an election, made its first commit as leader) at that instant; "
+                           "one extra simulation each (simulator only)")
     deep.add_argument("--swarm", action="store_true",
                       help="each run enables a random subset of the fault kinds (swarm testing)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -28,7 +28,7 @@ marks_st = st.lists(st.tuples(st.floats(0.0, 2.0), st.sampled_from(["LeaderElect
 def test_each_reaction_cuts_off_the_replica_that_observed_the_event_at_its_instant(marks, seed, count, interest):
     spec = spec_from_dict(RAFT)
     out = react(spec, random.Random(seed), [], count=count, round_s=0.05, heal_s=1.5, net_fault=NetFault,
-                assemble=lambda atoms: spec, kinds_of_interest=interest, probe_fn=lambda _spec: marks)
+                assemble=lambda atoms: spec, kinds_of_interest=interest, probe_fn=lambda _spec, _until: marks)
     assert len(out) <= count
     previous: list[NetFault] = []
     for atom in out:
@@ -59,7 +59,7 @@ def test_reactions_land_on_their_events_in_the_run_that_replays_them():
     for seed in range(4):
         out = react(spec, random.Random(seed), [], count=3, round_s=0.05, heal_s=1.5, net_fault=NetFault,
                     assemble=lambda atoms: assemble(spec, atoms, 11), kinds_of_interest=())
-        final = probe(assemble(spec, out, 11))
+        final = probe(assemble(spec, out, 11), 1.5)
         for atom in out[1:]:  # the first is at a round; the others at events
             fault = atom[1]
             assert any(t == fault.start_s and node in fault.groups[0] for t, _, node in final), fault
@@ -70,10 +70,21 @@ def test_reactions_land_on_their_events_in_the_run_that_replays_them():
 def test_a_run_that_fails_while_probing_ends_the_reactions_and_is_left_to_the_judge():
     spec = spec_from_dict(RAFT)
 
-    def broken(_spec):
+    def broken(_spec, _until):
         raise RuntimeError("protocol bug")
 
     first = ("net", NetFault(kind="partition", start_s=0.1, end_s=0.2, groups=((0,),)))
     out = react(spec, random.Random(1), [first], count=3, round_s=0.05, heal_s=1.5, net_fault=NetFault,
                 assemble=lambda atoms: spec, probe_fn=broken)
     assert out == [first]
+
+
+def test_react_is_refused_for_a_protocol_with_no_event_history(tmp_path):
+    import pytest
+
+    from bftlab.errors import UsageError
+    from bftlab.fuzz import FuzzOptions, fuzz
+    from bftlab.specs.spec import load_spec
+
+    with pytest.raises(UsageError, match="--react"):
+        fuzz(load_spec("configs/pow-selfish-mining.yaml"), FuzzOptions(runs=1, react=1), tmp_path, progress=False)

@@ -56,7 +56,7 @@ def test_reactive_schedules_find_the_figure8_leader_and_shrink_it_to_a_replayabl
                    echo=print)
     assert [f.signature for f in summary.failures] == ["safety:agreement"], summary.failures
     found = summary.failures[0]
-    assert found.run == 17 and found.shrunk_atoms == 3  # the three cuts of Figure 8, nothing else
+    assert found.shrunk_atoms == 3  # the three cuts of Figure 8, nothing else (found at run 17 when written)
     assert "PYTHONPATH=" in found.replay and str(found.path) in found.replay
     replayed = load_spec(found.path)
     assert not execute(replayed)["safety"]["ok"]  # the written spec fails on its own
