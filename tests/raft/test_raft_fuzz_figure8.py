@@ -10,7 +10,7 @@ master seeds 1 and 2 with ``isolate``, ``anchor`` and ``off_grid`` found
 nothing, nor did 8,000 more. Reactive schedules (``react``, see
 bftlab/fuzz_react.py) place each cut at the instant of an event of the run so
 far (Raft names ``LeaderElected`` and ``FirstCommit`` as worth it), and find it
-in seconds: run 17 of seed 1, run 50 of seed 2, each shrunk to its three cuts.
+within a minute: run 17 of seed 1, run 50 of seed 2, each shrunk to its three cuts.
 
 Figure 8 also needs the old-term entry and the new leader's no-op to travel in
 different AppendEntries, so the stage replicates one entry per message
