@@ -22,7 +22,7 @@ from bftlab.core.storage import DiskLog, scan
 from bftlab.errors import InvariantError
 from bftlab.transport.handshake import Keyring
 from bftlab.transport.runtime import Host, HostConfig
-from tests.engine.durableproto import Acked, Counter, CounterClient, CounterParams
+from tests.engine.durableproto import Acked, Counter, CounterClient, CounterParams, Incr
 
 CLIENTS = tuple(range(3, 11))
 
@@ -140,3 +140,75 @@ def test_page_cache_mode_skips_fsync_but_a_restarted_process_recovers_the_writes
 def test_an_unknown_storage_sync_is_refused(tmp_path):
     with pytest.raises(InvariantError, match="storage_sync"):
         _host(tmp_path, lambda nid, ev: None, "sometimes")
+
+
+class _Writer:
+    """Replica 0: each Submit persists, asks for a Sync and sends an Incr to replica 1 in the same step; the Incr
+    depends on nothing unsynced (as a Raft leader's AppendEntries), so it should leave while the write is fsynced."""
+
+    def __init__(self):
+        self.n = 0
+
+    def step(self, now, inp):
+        from bftlab.api import Persist, Send, Sync
+
+        if type(inp) is not Submit:
+            return []
+        self.n += 1
+        return [Persist("n", self.n.to_bytes(4, "big")), Sync(self.n), Send(1, Incr(0, self.n))]
+
+
+class _Sink:
+    def __init__(self):
+        self.got = 0
+
+    def step(self, now, inp):
+        from bftlab.api import Receive
+
+        if type(inp) is Receive:
+            self.got += 1
+        return []
+
+
+def test_an_idle_host_sends_what_its_round_queued_before_it_fsyncs_on_the_loop(tmp_path, monkeypatch):
+    """trio may run the stepper before a writer it woke; the inline fsync must still wait for that writer."""
+    import threading
+
+    ids = (0, 1)
+    keys = seeds.derive(1, "keys")
+    writer, sink = _Writer(), _Sink()
+    a = Host(HostConfig(b"\0" * 16, (0,), {0: ("127.0.0.1", 0), 1: ("127.0.0.1", 0)}, listen=("127.0.0.1", 0)),
+             {0: writer}, Keyring.derived(keys, ids, [0]), lambda *_: None, storage_dir=tmp_path)
+    late: list[int] = []  # inline fsyncs that found a woken writer's messages not yet sent
+    inline = [0]
+    real = DiskLog.fsync
+
+    def fsync(self):
+        if threading.current_thread() is threading.main_thread():
+            inline[0] += 1
+            link = a.links.get(1)
+            if link is not None and link.queue and not getattr(link, "sending", False):
+                late.append(len(link.queue))
+        real(self)
+
+    monkeypatch.setattr(DiskLog, "fsync", fsync)
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(a.run)
+            b = Host(HostConfig(b"\0" * 16, (1,), {0: ("127.0.0.1", port), 1: ("127.0.0.1", 0)}),
+                     {1: sink}, Keyring.derived(keys, ids, [1]), lambda *_: None)
+            await nursery.start(b.run)
+            with trio.fail_after(30):
+                while not a.connected_to([1]):  # bounded by the deadline above
+                    await trio.sleep(0.01)
+                for _ in range(60):
+                    await a.submit(0, Submit(b"op"))
+                    await trio.sleep(0.002)  # idle between requests: the inline path
+                while sink.got < 60:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert inline[0] >= 30, inline  # most Syncs took the inline path
+    assert late == [], f"{len(late)} of {inline[0]} inline fsyncs ran before the writer sent"
