@@ -404,3 +404,7 @@ def test_the_cli_passes_the_deeper_search_options_and_checks_them(tmp_path, monk
     assert (o.isolate, o.anchor, o.off_grid, o.swarm) == (0.0, 0.0, False, False)
     assert cli.main([*argv, "--isolate", "1.5"]) == 2
     assert "--isolate is a probability, from 0 to 1; got 1.5." in capsys.readouterr().err
+    assert cli.main([*argv, "--react", "3"]) == 0
+    assert seen["opts"].react == 3
+    assert cli.main([*argv, "--react", "-1"]) == 2
+    assert "--react is a count of reactive isolations per run, from 0 to 8; got -1." in capsys.readouterr().err
