@@ -50,8 +50,8 @@ def probe(spec: ExperimentSpec, until_s: float) -> list[Mark]:
     """Run ``spec`` in the simulator up to ``until_s`` and list the events its replicas observed, in time order."""
     from bftlab.sim import runner
 
-    sim = runner.build(dataclasses.replace(spec, trace=dataclasses.replace(spec.trace, keep=True),
-                                           stop=dataclasses.replace(spec.stop, time_limit_s=until_s)))
+    sim = runner.build(dataclasses.replace(spec, stop=dataclasses.replace(spec.stop, time_limit_s=until_s)),
+                       keep_history=True)
     sim.run()
     replicas = set(spec.replicas)
     out: list[Mark] = []

@@ -40,7 +40,7 @@ from bftlab.specs.registry import load_crypto, load_oracles, load_protocol
 class Simulation:
     """A wired run: kernel, network, runtime, nodes, workload and history."""
 
-    def __init__(self, spec: Any) -> None:
+    def __init__(self, spec: Any, keep_history: bool = False) -> None:
         self.spec = spec
         self.proto = load_protocol(spec.protocol.name)
         for cls in self.proto.message_types:
@@ -53,7 +53,7 @@ class Simulation:
         self.byzantine: tuple[int, ...] = ()
         n_nodes = n + wl.clients
         self.kernel = Kernel()
-        self.keep_history = spec.trace.keep
+        self.keep_history = spec.trace.keep or keep_history  # history alone: no per-message trace
         self.history: list[tuple[int, Any]] = []
         self.oracle_plugins = load_oracles((*self.proto.oracles, *spec.oracles))
         # Operation contents matter only to oracles that judge values (linearizability), not to the SMR checker.
@@ -259,10 +259,12 @@ class Simulation:
         return out
 
 
-def build(spec: Any) -> Simulation:
+def build(spec: Any, keep_history: bool = False) -> Simulation:
+    """A wired simulation of ``spec``; ``keep_history`` records its history events (``sim.history``) even when
+    the spec keeps no trace."""
     if spec.transport.kind != "sim":
         raise ConfigError(f"transport.kind {spec.transport.kind!r} is not available yet; use 'sim'")
-    return Simulation(spec)
+    return Simulation(spec, keep_history)
 
 
 def run(spec: Any, out_dir: Path | None = None, options: RunOptions = RunOptions()) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from bftlab.protocols.raft.election import FirstCommit, LeaderElected
 from bftlab.sim import runner
 from bftlab.specs.spec import load_spec
@@ -11,7 +9,7 @@ from bftlab.specs.spec import load_spec
 
 def test_each_leader_observes_its_first_commit_once_per_term_and_followers_never_do():
     spec = load_spec("configs/raft-crash-leader.yaml")
-    sim = runner.build(dataclasses.replace(spec, trace=dataclasses.replace(spec.trace, keep=True)))
+    sim = runner.build(spec, keep_history=True)
     sim.run()
     elected = {(ev.term, ev.node): t for t, ev in sim.history if type(ev) is LeaderElected}
     firsts = [(t, ev) for t, ev in sim.history if type(ev) is FirstCommit]
